@@ -1,0 +1,27 @@
+// imwatch: wiring only. The modes live in agent/modes.h.
+#include <cstdio>
+#include <iostream>
+
+#include "agent/config.h"
+#include "agent/log.h"
+#include "agent/modes.h"
+#include "probes/probes.h"
+
+int main(int argc, char** argv) {
+  using namespace imwatch;
+  std::vector<std::string> probe_names;
+  for (const auto& p : probes::make_probes(probes::ProcRoot()))
+    probe_names.emplace_back(p->name());
+
+  agent::Config cfg;
+  std::vector<std::string> errors;
+  auto r = agent::parse_config(argc, argv, probe_names, cfg, errors, std::cout);
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+  if (r == agent::ParseResult::exit_ok) return 0;
+  if (r == agent::ParseResult::exit_usage) return 2;
+
+  agent::setup_logging(cfg.log_level);
+  if (cfg.once) return agent::run_once(cfg);
+  std::fprintf(stderr, "imwatch: daemon mode is not built yet\n");
+  return 1;
+}

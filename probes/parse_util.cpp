@@ -1,0 +1,71 @@
+#include "probes/parse_util.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace imwatch::probes::detail {
+
+bool Lines::next(std::string_view& line) {
+  if (rest_.empty()) return false;
+  size_t nl = rest_.find('\n');
+  if (nl == std::string_view::npos) {
+    line = rest_;
+    rest_ = {};
+  } else {
+    line = rest_.substr(0, nl);
+    rest_.remove_prefix(nl + 1);
+  }
+  ++number_;
+  return true;
+}
+
+bool Fields::next(std::string_view& field) {
+  size_t start = rest_.find_first_not_of(" \t");
+  if (start == std::string_view::npos) {
+    rest_ = {};
+    return false;
+  }
+  rest_.remove_prefix(start);
+  size_t end = rest_.find_first_of(" \t");
+  field = rest_.substr(0, end);
+  rest_.remove_prefix(end == std::string_view::npos ? rest_.size() : end);
+  return true;
+}
+
+std::optional<uint64_t> to_u64(std::string_view token) {
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+  if (ec != std::errc() || ptr != token.data() + token.size() || token.empty()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> to_double(std::string_view token) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v,
+                                   std::chars_format::fixed);
+  if (ec != std::errc() || ptr != token.data() + token.size() || token.empty() ||
+      !std::isfinite(v))
+    return std::nullopt;
+  return v;
+}
+
+std::string quote(std::string_view token) {
+  constexpr size_t max = 40;
+  std::string out = "'";
+  for (size_t i = 0; i < token.size() && i < max; ++i) {
+    auto c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c >= 0x7f || c == '\'') {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (token.size() > max) out += "...";
+  out += '\'';
+  return out;
+}
+
+}  // namespace imwatch::probes::detail

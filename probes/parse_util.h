@@ -1,0 +1,42 @@
+// Small helpers shared by the /proc parsers. Pure functions on string_views:
+// no allocation, no exceptions, no locale.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace imwatch::probes::detail {
+
+// Splits text into lines; the last line need not end in '\n'.
+class Lines {
+ public:
+  explicit Lines(std::string_view text) : rest_(text) {}
+  bool next(std::string_view& line);
+  int number() const { return number_; }  // 1-based number of the last line
+
+ private:
+  std::string_view rest_;
+  int number_ = 0;
+};
+
+// Splits a line on runs of spaces and tabs.
+class Fields {
+ public:
+  explicit Fields(std::string_view line) : rest_(line) {}
+  bool next(std::string_view& field);
+  std::string_view rest() const { return rest_; }
+
+ private:
+  std::string_view rest_;
+};
+
+std::optional<uint64_t> to_u64(std::string_view token);
+std::optional<double> to_double(std::string_view token);  // finite only
+
+// Quotes a token for an error message, cut short and with control bytes
+// escaped, so that garbage in /proc cannot garble our logs.
+std::string quote(std::string_view token);
+
+}  // namespace imwatch::probes::detail

@@ -1,0 +1,78 @@
+#include "probes/proc_file.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace imwatch::probes {
+
+std::string ProcRoot::path(std::string_view rel) const {
+  std::string p = dir_;
+  if (p.empty() || p.back() != '/') p += '/';
+  p += rel;
+  return p;
+}
+
+ProcFile::ProcFile(const ProcRoot& root, std::string rel)
+    : path_(root.path(rel)), rel_(std::move(rel)) {}
+
+ProcFile::~ProcFile() { close_fd(); }
+
+void ProcFile::close_fd() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+ReadStatus ProcFile::read() {
+  error_.clear();
+  if (fd_ < 0) {
+    do fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) {
+      int err = errno;
+      error_ = path_ + ": " + std::strerror(err);
+      // EOPNOTSUPP: /proc/pressure/* on a kernel booted with psi=0 exists
+      // but cannot be opened; that is PSI being absent, not a failure.
+      bool absent = err == ENOENT || err == ENOTDIR || err == EOPNOTSUPP;
+      return absent ? ReadStatus::missing : ReadStatus::error;
+    }
+    struct statfs fs {};
+    keep_open_ = ::fstatfs(fd_, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+  }
+
+  // Grow to the file's size once; after that the buffer's capacity is reused.
+  if (buf_.capacity() < 4096) buf_.reserve(4096);
+  buf_.resize(buf_.capacity());
+  size_t len = 0;
+  bool failed = false;
+  for (;;) {
+    if (len == buf_.size()) {
+      if (buf_.size() >= max_size) {
+        error_ = path_ + ": larger than " + std::to_string(max_size) + " bytes";
+        failed = true;
+        break;
+      }
+      buf_.resize(std::min(buf_.size() * 2, max_size));
+    }
+    ssize_t n = ::pread(fd_, buf_.data() + len, buf_.size() - len, static_cast<off_t>(len));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error_ = path_ + ": " + std::strerror(errno);
+      failed = true;
+      break;
+    }
+    if (n == 0) break;
+    len += static_cast<size_t>(n);
+  }
+  buf_.resize(failed ? 0 : len);
+  // A descriptor that failed is not trusted again; a non-procfs one is
+  // reopened next time on purpose (see the header).
+  if (failed || !keep_open_) close_fd();
+  return failed ? ReadStatus::error : ReadStatus::ok;
+}
+
+}  // namespace imwatch::probes

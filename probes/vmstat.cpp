@@ -1,0 +1,254 @@
+#include "probes/vmstat.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "probes/parse_util.h"
+
+namespace imwatch::probes {
+
+using detail::Fields;
+using detail::quote;
+
+namespace {
+
+enum : size_t {
+  cpu_count, procs_running, procs_blocked,
+  // rates, in the order of VmstatProbe's counters
+  swap_in, swap_out, io_in, io_out, interrupts, ctx_switches, major_faults,
+  oom_total, oom_new,
+  cpu_user, cpu_system, cpu_idle, cpu_iowait, cpu_steal,
+  count
+};
+
+constexpr MetricInfo kMetrics[count] = {
+    {"cpu_count", "", "online CPUs (cpuN lines of /proc/stat)"},
+    {"procs_running", "", "runnable tasks (vmstat r)"},
+    {"procs_blocked", "", "tasks blocked on I/O (vmstat b)"},
+    {"swap_in_kbps", "KiB/s", "memory swapped in from disk (vmstat si)"},
+    {"swap_out_kbps", "KiB/s", "memory swapped out to disk (vmstat so)"},
+    {"io_in_kbps", "KiB/s", "paged in from block devices (vmstat bi)"},
+    {"io_out_kbps", "KiB/s", "paged out to block devices (vmstat bo)"},
+    {"interrupts_ps", "/s", "interrupts (vmstat in)"},
+    {"ctx_switches_ps", "/s", "context switches (vmstat cs)"},
+    {"major_faults_ps", "/s", "major page faults"},
+    {"oom_kills_total", "", "processes killed by the OOM killer since boot"},
+    {"oom_kills", "", "OOM kills since the previous sample (0 on the first)"},
+    {"cpu_user_pct", "%", "user + nice time (vmstat us)"},
+    {"cpu_system_pct", "%", "system + irq + softirq time (vmstat sy)"},
+    {"cpu_idle_pct", "%", "idle time (vmstat id)"},
+    {"cpu_iowait_pct", "%", "time idle while waiting for I/O (vmstat wa)"},
+    {"cpu_steal_pct", "%", "time stolen by the hypervisor (vmstat st)"},
+};
+
+// Parses the value of a "key value" line of /proc/stat or /proc/vmstat.
+std::string counter(std::string_view file, std::string_view key, Fields& f,
+                    std::optional<uint64_t>& out) {
+  std::string_view tok;
+  if (!f.next(tok)) return std::string(file) + ": " + std::string(key) + ": missing value";
+  out = detail::to_u64(tok);
+  if (!out) return std::string(file) + ": " + std::string(key) + ": bad value " + quote(tok);
+  return {};
+}
+
+bool is_cpu_n(std::string_view key) {
+  return key.size() > 3 && key.substr(0, 3) == "cpu" &&
+         key.find_first_not_of("0123456789", 3) == std::string_view::npos;
+}
+
+}  // namespace
+
+std::string parse_stat(std::string_view text, StatData& out) {
+  out = {};
+  bool have_cpu = false;
+  detail::Lines lines(text);
+  std::string_view line, key;
+  while (lines.next(line)) {
+    Fields f(line);
+    if (!f.next(key)) continue;
+    std::string err;
+    if (key == "cpu") {
+      std::string_view tok;
+      size_t n = 0;
+      for (; n < cpu_columns && f.next(tok); ++n) {
+        out.cpu[n] = detail::to_u64(tok);
+        if (!out.cpu[n]) return "stat: cpu line: bad value " + quote(tok);
+      }
+      // user, nice, system, idle exist on every kernel this agent runs on.
+      if (n < 4)
+        return "stat: cpu line has " + std::to_string(n) + " columns, expected at least 4";
+      have_cpu = true;
+    } else if (is_cpu_n(key)) {
+      ++out.cpu_count;
+    } else if (key == "intr") {
+      err = counter("stat", key, f, out.intr);  // first number: the total
+    } else if (key == "ctxt") {
+      err = counter("stat", key, f, out.ctxt);
+    } else if (key == "procs_running") {
+      err = counter("stat", key, f, out.procs_running);
+    } else if (key == "procs_blocked") {
+      err = counter("stat", key, f, out.procs_blocked);
+    }
+    if (!err.empty()) return err;
+  }
+  if (!have_cpu) return "stat: no cpu line";
+  return {};
+}
+
+std::string parse_vmstat(std::string_view text, VmstatData& out) {
+  out = {};
+  struct Key {
+    std::string_view name;
+    std::optional<uint64_t> VmstatData::*field;
+  };
+  static constexpr Key keys[] = {
+      {"pswpin", &VmstatData::pswpin},         {"pswpout", &VmstatData::pswpout},
+      {"pgpgin", &VmstatData::pgpgin},         {"pgpgout", &VmstatData::pgpgout},
+      {"pgmajfault", &VmstatData::pgmajfault}, {"oom_kill", &VmstatData::oom_kill},
+  };
+  detail::Lines lines(text);
+  std::string_view line, key;
+  size_t seen = 0;
+  while (lines.next(line)) {
+    Fields f(line);
+    if (!f.next(key)) continue;
+    ++seen;
+    for (const Key& k : keys)
+      if (k.name == key)
+        if (auto err = counter("vmstat", key, f, out.*(k.field)); !err.empty()) return err;
+  }
+  if (seen == 0) return "vmstat: empty file";
+  return {};
+}
+
+std::string parse_uptime(std::string_view text, double& seconds) {
+  Fields f(text.substr(0, text.find('\n')));
+  std::string_view tok;
+  if (!f.next(tok)) return "uptime: empty file";
+  auto v = detail::to_double(tok);
+  if (!v || *v < 0) return "uptime: bad value " + quote(tok);
+  seconds = *v;
+  return {};
+}
+
+unsigned count_cpu_lines(std::string_view stat) {
+  unsigned n = 0;
+  detail::Lines lines(stat);
+  std::string_view line, key;
+  while (lines.next(line)) {
+    Fields f(line);
+    if (f.next(key) && is_cpu_n(key)) ++n;
+  }
+  return n;
+}
+
+VmstatProbe::VmstatProbe(const ProcRoot& root)
+    : stat_(root, "stat"),
+      vmstat_(root, "vmstat"),
+      uptime_(root, "uptime"),
+      page_kib_(static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0) {}
+
+std::span<const MetricInfo> VmstatProbe::metrics() const { return kMetrics; }
+
+std::optional<double> VmstatProbe::uptime() {
+  double s = 0;
+  if (uptime_.read() != ReadStatus::ok || !parse_uptime(uptime_.data(), s).empty() || s <= 0)
+    return std::nullopt;
+  return s;
+}
+
+std::string VmstatProbe::collect(double now, Values& out) {
+  out.assign(count, std::nullopt);
+  std::string errors;
+  auto fail = [&](std::string e) {
+    if (!errors.empty()) errors += "; ";
+    errors += e;
+  };
+
+  StatData st;
+  bool stat_ok = false;
+  if (stat_.read() != ReadStatus::ok) fail(stat_.error());
+  else if (auto e = parse_stat(stat_.data(), st); !e.empty()) fail(e);
+  else stat_ok = true;
+
+  VmstatData vm;
+  bool vm_ok = false;
+  if (vmstat_.read() != ReadStatus::ok) fail(vmstat_.error());
+  else if (auto e = parse_vmstat(vmstat_.data(), vm); !e.empty()) fail(e);
+  else vm_ok = true;
+
+  if (stat_ok) {
+    if (st.cpu_count > 0) out[cpu_count] = st.cpu_count;
+    if (st.procs_running) out[procs_running] = static_cast<double>(*st.procs_running);
+    if (st.procs_blocked) out[procs_blocked] = static_cast<double>(*st.procs_blocked);
+  }
+
+  // Counters to rates. pswpin/pswpout count pages; pgpgin/pgpgout are KiB.
+  if (!stat_ok) st = {};
+  if (!vm_ok) vm = {};
+  const std::array<std::optional<uint64_t>, rate_count> cur = {
+      vm.pswpin, vm.pswpout, vm.pgpgin, vm.pgpgout, st.intr, st.ctxt, vm.pgmajfault};
+  const double scale[rate_count] = {page_kib_, page_kib_, 1, 1, 1, 1, 1};
+  const double dt = prev_time_ ? now - *prev_time_ : 0;
+  std::optional<double> boot_seconds;
+  bool boot_read = false;
+  for (size_t i = 0; i < rate_count; ++i) {
+    if (!cur[i]) continue;
+    std::optional<double> rate;
+    if (prev_counters_[i] && dt > 0 && *cur[i] >= *prev_counters_[i]) {
+      rate = static_cast<double>(*cur[i] - *prev_counters_[i]) / dt;
+    } else {
+      // First sample, or the counter went backwards (hotplug, wrap, another
+      // machine's fixture): restart the baseline and report the since-boot
+      // average, like vmstat's first line. Never a negative rate.
+      if (!boot_read) boot_seconds = uptime(), boot_read = true;
+      if (boot_seconds) rate = static_cast<double>(*cur[i]) / *boot_seconds;
+    }
+    if (rate) out[swap_in + i] = *rate * scale[i];
+  }
+  prev_counters_ = cur;
+  prev_time_ = now;
+
+  if (vm.oom_kill) {
+    out[oom_total] = static_cast<double>(*vm.oom_kill);
+    bool grew = prev_oom_ && *vm.oom_kill >= *prev_oom_;
+    out[oom_new] = grew ? static_cast<double>(*vm.oom_kill - *prev_oom_) : 0.0;
+  }
+  prev_oom_ = vm.oom_kill;
+
+  if (stat_ok) {
+    // Shares of CPU time between samples (since boot on the first), as
+    // vmstat computes them. guest and guest_nice are already in user and
+    // nice: only the first eight columns make the total.
+    auto ticks = st.cpu;
+    bool delta = prev_cpu_.has_value();
+    for (size_t c = 0; delta && c < cpu_columns; ++c)
+      if (ticks[c].has_value() != (*prev_cpu_)[c].has_value() ||
+          (ticks[c] && *ticks[c] < *(*prev_cpu_)[c]))
+        delta = false;
+    double col[cpu_columns] = {};
+    double total = 0;
+    for (size_t c = 0; c < cpu_columns; ++c) {
+      if (!ticks[c]) continue;
+      col[c] = static_cast<double>(*ticks[c] - (delta ? *(*prev_cpu_)[c] : 0));
+      if (c < guest) total += col[c];
+    }
+    // No tick elapsed (two samples within 1/USER_HZ): keep the old baseline
+    // so the next sample covers a longer window.
+    if (total > 0) {
+      auto pct = [&](double v) { return v * 100.0 / total; };
+      out[cpu_user] = pct(col[user] + col[nice]);
+      out[cpu_system] = pct(col[system] + col[irq] + col[softirq]);
+      out[cpu_idle] = pct(col[idle]);
+      if (ticks[iowait]) out[cpu_iowait] = pct(col[iowait]);
+      if (ticks[steal]) out[cpu_steal] = pct(col[steal]);
+      prev_cpu_ = ticks;
+    }
+  } else {
+    prev_cpu_.reset();
+  }
+  return errors;
+}
+
+}  // namespace imwatch::probes
