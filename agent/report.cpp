@@ -91,7 +91,7 @@ std::string format_pressure(const Snapshot& s) {
   for (std::string_view res : {"cpu", "memory", "io"}) {
     std::string line;
     for (std::string_view kind : {"some", "full"}) {
-      line += "     ";
+      line += fmt::format("{}{}", line.empty() ? "" : "  ", kind);
       for (std::string_view w : {"avg10", "avg60", "avg300"}) {
         auto v = s.get(fmt::format("psi_{}_{}_{}", res, kind, w));
         any = any || v.has_value();
@@ -101,7 +101,8 @@ std::string format_pressure(const Snapshot& s) {
     out += row(fmt::format(" {}", res), line);
   }
   if (!any) return {};
-  return row("pressure", "some  avg10  avg60 avg300 full  avg10  avg60 avg300") + out;
+  std::string cols = fmt::format("{:>7}{:>7}{:>7}", "avg10", "avg60", "avg300");
+  return row("pressure", "    " + cols + "      " + cols + "  (% of time stalled)") + out;
 }
 
 std::string format_text(const Snapshot& s, const std::string& host) {

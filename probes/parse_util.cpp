@@ -19,16 +19,24 @@ bool Lines::next(std::string_view& line) {
   return true;
 }
 
+namespace {
+inline bool blank(char c) { return c == ' ' || c == '\t'; }
+}  // namespace
+
+// Plain loops: string_view::find_first_of calls memchr once per character,
+// which made this the hottest function of a collection.
 bool Fields::next(std::string_view& field) {
-  size_t start = rest_.find_first_not_of(" \t");
-  if (start == std::string_view::npos) {
+  const char* p = rest_.data();
+  const char* end = p + rest_.size();
+  while (p < end && blank(*p)) ++p;
+  if (p == end) {
     rest_ = {};
     return false;
   }
-  rest_.remove_prefix(start);
-  size_t end = rest_.find_first_of(" \t");
-  field = rest_.substr(0, end);
-  rest_.remove_prefix(end == std::string_view::npos ? rest_.size() : end);
+  const char* start = p;
+  while (p < end && !blank(*p)) ++p;
+  field = std::string_view(start, static_cast<size_t>(p - start));
+  rest_ = std::string_view(p, static_cast<size_t>(end - p));
   return true;
 }
 

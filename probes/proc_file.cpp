@@ -5,6 +5,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -44,9 +45,8 @@ ReadStatus ProcFile::read() {
     keep_open_ = ::fstatfs(fd_, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
   }
 
-  // Grow to the file's size once; after that the buffer's capacity is reused.
-  if (buf_.capacity() < 4096) buf_.reserve(4096);
-  buf_.resize(buf_.capacity());
+  // Grow to the file's size once; after that the buffer is reused as is.
+  if (buf_.empty()) buf_.resize(4096);
   size_t len = 0;
   bool failed = false;
   for (;;) {
@@ -68,7 +68,7 @@ ReadStatus ProcFile::read() {
     if (n == 0) break;
     len += static_cast<size_t>(n);
   }
-  buf_.resize(failed ? 0 : len);
+  len_ = failed ? 0 : len;
   // A descriptor that failed is not trusted again; a non-procfs one is
   // reopened next time on purpose (see the header).
   if (failed || !keep_open_) close_fd();

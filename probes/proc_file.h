@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace imwatch::probes {
 
@@ -39,7 +40,7 @@ class ProcFile {
   // Reads the file into data(). On failure error() names the file and the
   // reason; `missing` means the file does not exist (ENOENT/ENOTDIR).
   ReadStatus read();
-  std::string_view data() const { return buf_; }
+  std::string_view data() const { return {buf_.data(), len_}; }
   const std::string& error() const { return error_; }
   const std::string& rel() const { return rel_; }
 
@@ -52,7 +53,8 @@ class ProcFile {
 
   std::string path_;
   std::string rel_;
-  std::string buf_;
+  std::vector<char> buf_;  // grows, never shrinks; only len_ bytes are valid
+  size_t len_ = 0;
   std::string error_;
   int fd_ = -1;
   bool keep_open_ = false;
