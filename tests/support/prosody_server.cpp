@@ -1,0 +1,371 @@
+#include "tests/support/prosody_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "agent/xmpp/tls_gnutls.h"
+
+namespace imwatch::test {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const char* cert_name(CertKind kind) {
+  switch (kind) {
+    case CertKind::good: return "good";
+    case CertKind::wrong_name: return "wrong_name";
+    case CertKind::self_signed: return "self_signed";
+    case CertKind::expired: return "expired";
+  }
+  return "good";
+}
+
+// fork + exec, never a shell. stdin is /dev/null, stdout and stderr go to
+// `output` (appended). The child is killed if the forking thread dies, so
+// nothing outlives a crashed test.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& output) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid != 0) return pid;  // parent, or -1
+  // Child: only async-signal-safe calls from here on.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(126);
+  if (getppid() != parent) _exit(126);  // parent already gone before prctl
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out = open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (in < 0 || out < 0) _exit(126);
+  dup2(in, STDIN_FILENO);
+  dup2(out, STDOUT_FILENO);
+  dup2(out, STDERR_FILENO);
+  execvp(args[0], args.data());
+  _exit(127);
+}
+
+// Waits at most `timeout` for `pid`; returns its wait status or -1 on timeout.
+int wait_for_exit(pid_t pid, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return 0;  // not our child (any more)
+    if (Clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
+bool port_accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    ok = true;
+  } else if (errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t len = sizeof err;
+    ok = poll(&p, 1, 200) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+         err == 0;
+  }
+  close(fd);
+  return ok;
+}
+
+// A port the kernel considers free on 127.0.0.1 right now. Ephemeral ports
+// never collide with the XMPP defaults 5222/5269, checked anyway.
+int free_loopback_port() {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    close(fd);
+    if (port != 0 && port != 5222 && port != 5269) return port;
+  }
+  return 0;
+}
+
+std::string lua_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+ProsodyServer::ProsodyServer() {
+  char tmpl[] = "/tmp/imwatch-prosody-XXXXXX";
+  if (!mkdtemp(tmpl)) {
+    error_ = std::string("mkdtemp failed: ") + strerror(errno);
+    return;
+  }
+  dir_ = tmpl;
+  config_file_ = dir_ + "/prosody.cfg.lua";
+  log_file_ = dir_ + "/prosody.log";
+  std::filesystem::create_directories(dir_ + "/data");
+  std::filesystem::create_directories(dir_ + "/certs");
+  port_ = free_loopback_port();
+  if (port_ == 0) {
+    error_ = "no free loopback port";
+    return;
+  }
+  ok_ = generate_certificates() && write_config();
+}
+
+ProsodyServer::~ProsodyServer() {
+  stop();
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+bool ProsodyServer::run(const std::vector<std::string>& argv, const std::string& what,
+                        milliseconds timeout) {
+  const std::string output = dir_ + "/command.out";
+  std::filesystem::remove(output);
+  pid_t pid = spawn(argv, output);
+  if (pid < 0) {
+    error_ = what + ": fork failed: " + strerror(errno);
+    return false;
+  }
+  int status = wait_for_exit(pid, timeout);
+  if (status == -1) {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    error_ = what + ": timed out";
+    return false;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  std::ifstream in(output);
+  std::stringstream text;
+  text << in.rdbuf();
+  error_ = what + " failed (status " + std::to_string(status) + "): " + text.str();
+  return false;
+}
+
+bool ProsodyServer::generate_certificates() {
+  const std::string c = dir_ + "/certs/";
+  // EC keys: generated in milliseconds, unlike RSA.
+  const std::vector<std::string> new_key = {"-newkey", "ec", "-pkeyopt",
+                                            "ec_paramgen_curve:P-256", "-nodes"};
+  auto req = [&](std::vector<std::string> argv) {
+    std::vector<std::string> full = {"openssl", "req"};
+    full.insert(full.end(), new_key.begin(), new_key.end());
+    full.insert(full.end(), argv.begin(), argv.end());
+    return full;
+  };
+  const std::string san_test =
+      "subjectAltName=DNS:test.local,DNS:*.test.local,DNS:localhost,IP:127.0.0.1";
+  const std::string leaf_ext =
+      "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+      "extendedKeyUsage=serverAuth\n";
+  {
+    std::ofstream(c + "test.ext") << san_test << "\n" << leaf_ext;
+    std::ofstream(c + "other.ext") << "subjectAltName=DNS:other.example\n" << leaf_ext;
+    // Minimal `openssl ca` setup: only `openssl ca` can set a start date in
+    // the past (OpenSSL 3.0's `x509 -req` has no -not_before).
+    std::ofstream(c + "index.txt");
+    std::ofstream(c + "ca.cnf") << "[ca]\ndefault_ca = test_ca\n[test_ca]\n"
+                                << "database = " << c << "index.txt\n"
+                                << "new_certs_dir = " << c << "\n"
+                                << "default_md = sha256\npolicy = any\nunique_subject = no\n"
+                                << "rand_serial = yes\n[any]\ncommonName = supplied\n";
+  }
+  const std::vector<std::vector<std::string>> steps = {
+      // The throwaway CA and an unrelated one.
+      req({"-x509", "-keyout", c + "ca.key", "-out", c + "ca.pem", "-days", "2", "-subj",
+           "/CN=imwatch throwaway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+           "-addext", "keyUsage=critical,keyCertSign,cRLSign"}),
+      req({"-x509", "-keyout", c + "other_ca.key", "-out", c + "other_ca.pem", "-days", "2",
+           "-subj", "/CN=imwatch unrelated test CA", "-addext",
+           "basicConstraints=critical,CA:TRUE", "-addext",
+           "keyUsage=critical,keyCertSign,cRLSign"}),
+      // good: test.local signed by the CA.
+      req({"-keyout", c + "good.key", "-out", c + "good.csr", "-subj", "/CN=test.local"}),
+      {"openssl", "x509", "-req", "-in", c + "good.csr", "-CA", c + "ca.pem", "-CAkey",
+       c + "ca.key", "-set_serial", "2", "-days", "2", "-extfile", c + "test.ext", "-out",
+       c + "good.pem"},
+      // wrong_name: other.example signed by the CA.
+      req({"-keyout", c + "wrong_name.key", "-out", c + "wrong_name.csr", "-subj",
+           "/CN=other.example"}),
+      {"openssl", "x509", "-req", "-in", c + "wrong_name.csr", "-CA", c + "ca.pem", "-CAkey",
+       c + "ca.key", "-set_serial", "3", "-days", "2", "-extfile", c + "other.ext", "-out",
+       c + "wrong_name.pem"},
+      // self_signed: test.local with the right names, but no CA.
+      req({"-x509", "-keyout", c + "self_signed.key", "-out", c + "self_signed.pem", "-days",
+           "2", "-subj", "/CN=test.local", "-addext", san_test}),
+      // expired: test.local signed by the CA, valid during 2023 only.
+      req({"-keyout", c + "expired.key", "-out", c + "expired.csr", "-subj", "/CN=test.local"}),
+      {"openssl", "ca", "-batch", "-notext", "-config", c + "ca.cnf", "-cert", c + "ca.pem",
+       "-keyfile", c + "ca.key", "-in", c + "expired.csr", "-out", c + "expired.pem",
+       "-startdate", "20230101000000Z", "-enddate", "20240101000000Z", "-extfile",
+       c + "test.ext"},
+  };
+  for (const auto& argv : steps) {
+    if (!run(argv, "openssl " + argv[1])) return false;
+  }
+  return true;
+}
+
+std::string ProsodyServer::ca_file() const { return dir_ + "/certs/ca.pem"; }
+std::string ProsodyServer::other_ca_file() const { return dir_ + "/certs/other_ca.pem"; }
+std::string ProsodyServer::cert_file(CertKind kind) const {
+  return dir_ + "/certs/" + cert_name(kind) + ".pem";
+}
+std::string ProsodyServer::key_file(CertKind kind) const {
+  return dir_ + "/certs/" + cert_name(kind) + ".key";
+}
+
+std::string ProsodyServer::pin_of(CertKind kind) const {
+  std::string err;
+  return agent::pin_of_pem_certificate(cert_file(kind), &err).value_or("");
+}
+
+void ProsodyServer::use_certificate(CertKind kind) {
+  cert_kind_ = kind;
+  if (ok_) write_config();
+}
+
+bool ProsodyServer::write_config() {
+  const std::string cert = lua_string(cert_file(cert_kind_));
+  const std::string key = lua_string(key_file(cert_kind_));
+  std::ofstream out(config_file_ + ".new");
+  out << "-- Private prosody config written by imwatch's tests; nothing here is\n"
+         "-- reachable from outside 127.0.0.1.\n"
+         "run_as_root = true -- CI runs as root; without it prosody never opens c2s\n"
+         "daemonize = false\n"
+         "pidfile = "
+      << lua_string(dir_ + "/prosody.pid") << "\n"
+      << "data_path = " << lua_string(dir_ + "/data") << "\n"
+      << "log = { info = " << lua_string(log_file_) << " }\n"
+      << "interfaces = { \"127.0.0.1\" }\n"
+         "local_interfaces = { \"127.0.0.1\" }\n"
+         "c2s_ports = { "
+      << port_ << " }\n"
+      << "c2s_direct_tls_ports = { }\n"
+         "s2s_ports = { }\n"
+         "component_ports = { }\n"
+         "http_ports = { }\n"
+         "https_ports = { }\n"
+         "modules_disabled = { \"s2s\" }\n"
+         "c2s_require_encryption = true\n"
+         "authentication = \"internal_hashed\"\n"
+         "network_settings = { nagle = false }\n"
+         "modules_enabled = {\n"
+         "  \"roster\"; \"saslauth\"; \"tls\"; \"disco\"; \"ping\"; \"presence\";\n"
+         "  \"smacks\"; \"carbons\"; \"offline\"; \"posix\";\n"
+         "}\n"
+         "ssl = { certificate = "
+      << cert << "; key = " << key << " }\n"
+      << "VirtualHost " << lua_string(domain_) << "\n"
+      << "  ssl = { certificate = " << cert << "; key = " << key << " }\n";
+  out.close();
+  if (!out) {
+    error_ = "cannot write " + config_file_;
+    return false;
+  }
+  std::filesystem::rename(config_file_ + ".new", config_file_);
+  return true;
+}
+
+std::string ProsodyServer::log_tail() const {
+  std::ifstream in(log_file_);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+}
+
+bool ProsodyServer::start(milliseconds timeout) {
+  if (!ok_) {
+    if (error_.empty()) error_ = "ProsodyServer setup failed";
+    return false;
+  }
+  if (running()) return true;
+  if (!write_config()) return false;
+  pid_ = spawn({"prosody", "--config", config_file_, "-F"}, log_file_);
+  if (pid_ < 0) {
+    error_ = std::string("cannot fork prosody: ") + strerror(errno);
+    return false;
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      error_ = "prosody exited during startup (status " + std::to_string(status) +
+               "); log tail:\n" + log_tail();
+      return false;
+    }
+    if (port_accepts(port_)) return true;
+    if (Clock::now() >= deadline) {
+      stop();
+      error_ = "prosody did not open c2s port " + std::to_string(port_) + " within " +
+               std::to_string(timeout.count()) + " ms; log tail:\n" + log_tail();
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+void ProsodyServer::stop(milliseconds grace) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  if (wait_for_exit(pid_, grace) == -1) {
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_ = -1;
+}
+
+void ProsodyServer::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+bool ProsodyServer::register_user(const std::string& user, const std::string& password) {
+  if (!ok_) return false;
+  if (!run({"prosodyctl", "--config", config_file_, "register", user, domain_, password},
+           "prosodyctl register " + user)) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace imwatch::test
