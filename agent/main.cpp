@@ -22,6 +22,6 @@ int main(int argc, char** argv) {
 
   agent::setup_logging(cfg.log_level);
   if (cfg.once) return agent::run_once(cfg);
-  std::fprintf(stderr, "imwatch: daemon mode is not built yet\n");
-  return 1;
+  if (cfg.check_config) return agent::run_check_config(cfg);
+  return agent::run_daemon(std::vector<std::string>(argv, argv + argc), cfg);
 }

@@ -1,0 +1,66 @@
+// Daemon mode: probes on their schedules, rules after each sample, one
+// message per pass, state saved across restarts, SIGHUP reloads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/event_loop.h"
+#include "agent/notifier.h"
+#include "agent/rules.h"
+#include "agent/snapshot.h"
+#include "agent/state_store.h"
+#include "probes/probes.h"
+
+namespace imwatch::agent {
+
+// The metric names of all probes, in probe order.
+std::vector<std::string> metric_catalogue();
+
+class Daemon {
+ public:
+  // `args` are the command line, re-parsed on reload so that it still wins.
+  Daemon(std::vector<std::string> args, Config cfg, Clock& clock, Waiter& waiter);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Sets up rules, state, jobs and signals; false if the rules are bad.
+  bool start(std::vector<std::string>& errors);
+  // Runs until SIGTERM/SIGINT (or stop()). Returns the exit status.
+  int run();
+  // Re-reads the config; keeps the old one if the new one is bad.
+  bool reload();
+  void stop() { loop_.stop(); }
+
+  // For tests and the chat commands.
+  EventLoop& loop() { return loop_; }
+  AlertEngine& engine() { return engine_; }
+  const Snapshot& snapshot() const { return snapshot_; }
+  const Config& config() const { return cfg_; }
+  void set_notifier(Notifier* n) { notifier_ = n; }
+
+ private:
+  void apply(Config cfg, std::vector<Rule> rules);
+  void sample(size_t probe);
+  void flush();
+  void on_signal();
+
+  std::vector<std::string> args_;
+  Config cfg_;
+  Clock& clock_;
+  EventLoop loop_;
+  probes::ProcRoot root_;
+  std::vector<std::unique_ptr<probes::Probe>> probes_;
+  std::vector<EventLoop::JobId> jobs_;
+  Snapshot snapshot_;
+  AlertEngine engine_;
+  std::unique_ptr<StateStore> store_;
+  ConsoleNotifier console_;
+  Notifier* notifier_ = &console_;
+  int signal_fd_ = -1;
+};
+
+}  // namespace imwatch::agent

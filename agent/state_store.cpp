@@ -1,0 +1,214 @@
+#include "agent/state_store.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "agent/text_util.h"
+
+namespace imwatch::agent {
+
+namespace {
+
+constexpr std::string_view kHeader = "imwatch-state 1";
+
+std::vector<std::string_view> split_tabs(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (;;) {
+    size_t tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab - start));
+    if (tab == std::string_view::npos) return out;
+    start = tab + 1;
+  }
+}
+
+bool to_u64(std::string_view t, uint64_t& v) {
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  return ec == std::errc() && p == t.data() + t.size() && !t.empty();
+}
+
+bool to_time(std::string_view t, double& v) {
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, std::chars_format::fixed);
+  return ec == std::errc() && p == t.data() + t.size() && !t.empty() && std::isfinite(v) && v >= 0;
+}
+
+bool to_severity(std::string_view t, Severity& s) {
+  if (t == "0") s = Severity::ok;
+  else if (t == "1") s = Severity::warning;
+  else if (t == "2") s = Severity::critical;
+  else return false;
+  return true;
+}
+
+bool to_bool(std::string_view t, bool& b) {
+  if (t != "0" && t != "1") return false;
+  b = t == "1";
+  return true;
+}
+
+}  // namespace
+
+std::string serialize_state(const AlertEngine& engine) {
+  std::ostringstream o;
+  o.precision(17);
+  o << kHeader << "\nnext_id\t" << engine.next_id() << "\n";
+  for (const auto& [name, s] : engine.states()) {
+    if (s.severity == Severity::ok && s.told == Severity::ok && !s.flapping) continue;
+    o << "rule\t" << name << "\t" << static_cast<int>(s.severity) << "\t" << s.id << "\t" << s.fired_at << "\t"
+      << s.last_notified << "\t" << s.acked << "\t" << s.flapping << "\t" << static_cast<int>(s.told) << "\t"
+      << s.fingerprint << "\n";
+  }
+  for (const auto& [rule, until] : engine.mutes()) o << "mute\t" << (rule.empty() ? "*" : rule) << "\t" << until << "\n";
+  for (const auto& [probe, h] : engine.probes())
+    if (h.told_failing) o << "probe\t" << probe << "\t" << h.failing_since << "\n";
+  return o.str();
+}
+
+std::string parse_state(std::string_view text, AlertEngine& engine) {
+  // Parse everything first, apply only if the whole file is sound.
+  struct SavedRule {
+    std::string name, fingerprint;
+    RuleState s;
+  };
+  std::vector<SavedRule> rules;
+  std::vector<std::pair<std::string, double>> mutes, probes;
+  uint64_t next_id = 1;
+  bool header = false;
+  int n = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) return "line " + std::to_string(n + 1) + ": truncated (no newline)";
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++n;
+    auto bad = [&](std::string_view why) { return "line " + std::to_string(n) + ": " + std::string(why); };
+    if (!header) {
+      if (line != kHeader) return bad("not an imwatch state file");
+      header = true;
+      continue;
+    }
+    auto f = split_tabs(line);
+    if (f[0] == "next_id" && f.size() == 2) {
+      if (!to_u64(f[1], next_id)) return bad("bad next_id");
+    } else if (f[0] == "rule" && f.size() == 10) {
+      SavedRule r;
+      r.name = std::string(f[1]);
+      r.fingerprint = std::string(f[9]);
+      RuleState& s = r.s;
+      if (r.name.empty() || !to_severity(f[2], s.severity) || !to_u64(f[3], s.id) || !to_time(f[4], s.fired_at) ||
+          !to_time(f[5], s.last_notified) || !to_bool(f[6], s.acked) || !to_bool(f[7], s.flapping) ||
+          !to_severity(f[8], s.told))
+        return bad("bad rule line");
+      rules.push_back(std::move(r));
+    } else if ((f[0] == "mute" || f[0] == "probe") && f.size() == 3) {
+      double t = 0;
+      if (f[1].empty() || !to_time(f[2], t)) return bad("bad " + std::string(f[0]) + " line");
+      (f[0] == "mute" ? mutes : probes).emplace_back(f[1] == "*" && f[0] == "mute" ? "" : std::string(f[1]), t);
+    } else {
+      return bad("unknown line " + quote(line));
+    }
+  }
+  if (!header) return "empty file";
+
+  engine.set_next_id(next_id);
+  for (auto& r : rules) {
+    auto it = engine.states().find(r.name);
+    // A rule whose definition changed while we were down starts afresh.
+    if (it == engine.states().end() || it->second.fingerprint != r.fingerprint) continue;
+    RuleState& s = it->second;
+    s.severity = r.s.severity;
+    s.id = r.s.id;
+    s.fired_at = r.s.fired_at;
+    s.last_notified = r.s.last_notified;
+    s.acked = r.s.acked;
+    s.flapping = r.s.flapping;
+    s.told = r.s.told;
+    if (s.id >= engine.next_id()) engine.set_next_id(s.id + 1);
+  }
+  for (auto& [rule, until] : mutes) engine.mute(rule, until);
+  for (auto& [probe, since] : probes) {
+    ProbeHealth& h = engine.probes()[probe];
+    h.told_failing = true;
+    h.failing_since = since;
+  }
+  return {};
+}
+
+std::string write_file_atomically(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return tmp + ": " + std::strerror(errno);
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = ::write(fd, data.data() + off, data.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      std::string e = tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return e;
+    }
+    off += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) {
+    std::string e = tmp + ": fsync: " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string e = path + ": rename: " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  // The rename itself is durable only once the directory is synced.
+  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+void StateStore::load(AlertEngine& engine) {
+  std::ifstream in(path_);
+  if (!in) {
+    if (errno != ENOENT) spdlog::warn("state {}: cannot read ({}); starting with no saved state", path_, std::strerror(errno));
+    return;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (auto err = parse_state(text, engine); !err.empty()) {
+    spdlog::warn("state {}: {}; ignoring it and starting with no saved state", path_, err);
+    return;
+  }
+  last_written_ = text;
+  spdlog::info("state {}: restored", path_);
+}
+
+void StateStore::save(const AlertEngine& engine) {
+  std::string text = serialize_state(engine);
+  if (text == last_written_) return;
+  if (auto err = write_file_atomically(path_, text); !err.empty()) {
+    if (!failing_) spdlog::error("cannot persist state: {}; monitoring and alerting go on", err);
+    failing_ = true;
+    return;
+  }
+  if (failing_) spdlog::info("state {}: persisting again", path_);
+  failing_ = false;
+  last_written_ = std::move(text);
+}
+
+}  // namespace imwatch::agent

@@ -1,0 +1,349 @@
+// Every rule behaviour on a fake clock: `for` boundaries, hysteresis,
+// escalation, reminders, unknown data, flapping, grouping, reload, mutes,
+// acknowledgement.
+#include "agent/rules.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/daemon.h"
+
+using namespace imwatch::agent;
+
+namespace {
+
+const std::vector<std::string> kMetrics = {"load5_per_cpu", "mem_used_pct", "oom_kills", "mem_available_kb",
+                                           "load1"};
+
+Rule rule(const std::string& text) {
+  Rule r;
+  std::string err = parse_rule(text, kMetrics, r);
+  EXPECT_EQ(err, "") << text;
+  return r;
+}
+
+std::string parse_error(const std::string& text) {
+  Rule r;
+  return parse_rule(text, kMetrics, r);
+}
+
+// One or more rules fed by hand: t is monotonic seconds, wall = base + t.
+class Engine {
+ public:
+  explicit Engine(std::vector<std::string> rules, AlertSettings s = {}) {
+    std::vector<Rule> rs;
+    for (const auto& t : rules) rs.push_back(rule(t));
+    engine.configure(rs, s);
+  }
+  // Feeds rule `i` a sample at time t and returns the events of that pass.
+  std::vector<Event> feed(std::optional<double> v, double t, size_t i = 0) {
+    engine.evaluate_rule(i, v, t, wall(t));
+    engine.remind(wall(t));
+    return engine.take_events();
+  }
+  static double wall(double t) { return 1'700'000'000 + t; }
+  const RuleState& state(const std::string& name) { return engine.states()[name]; }
+  AlertEngine engine;
+};
+
+// ---- syntax ----
+
+TEST(RuleSyntax, ParsesTheDocumentedForms) {
+  Rule r = rule("load: load5_per_cpu > 1.5 crit 3 for 5m clear 1.2");
+  EXPECT_EQ(r.name, "load");
+  EXPECT_EQ(r.op, Op::gt);
+  EXPECT_EQ(r.warn, 1.5);
+  EXPECT_EQ(*r.crit, 3);
+  EXPECT_EQ(r.for_s, 300);
+  EXPECT_EQ(*r.clear, 1.2);
+  EXPECT_FALSE(r.repeat);
+  EXPECT_EQ(r.canonical(), "load: load5_per_cpu > 1.5 crit 3 for 5m clear 1.2");
+  Rule o = rule("oom: oom_kills > 0 repeat 0");
+  EXPECT_EQ(*o.repeat, 0);
+  Rule low = rule("lowmem: mem_available_kb <= 100000 crit 50000 clear 150000");
+  EXPECT_EQ(low.op, Op::le);
+  // Keywords in any order.
+  EXPECT_EQ(rule("m: mem_used_pct >= 90 for 1m crit 97 repeat 2h").canonical(),
+            "m: mem_used_pct >= 90 crit 97 for 1m repeat 2h");
+}
+
+TEST(RuleSyntax, ErrorsQuoteTheToken) {
+  EXPECT_NE(parse_error("load load5_per_cpu > 1").find("expected 'NAME:"), std::string::npos);
+  EXPECT_NE(parse_error("bad name!: load1 > 1").find("'bad name!'"), std::string::npos);
+  std::string e = parse_error("x: load5_per_cpux > 1");
+  EXPECT_NE(e.find("unknown metric 'load5_per_cpux'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'load5_per_cpu'"), std::string::npos) << e;
+  EXPECT_NE(parse_error("x: load1 => 1").find("'=>'"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > high").find("'high'"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > 1 for 5").find("'5'"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > 1 crit").find("needs a value"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > 1 crit 2 crit 3").find("twice"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > 1 soon 3").find("'soon'"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > 2 crit 1").find("crit 1 must be >= warn 2"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 > 2 clear 3").find("good side"), std::string::npos);
+  EXPECT_NE(parse_error("x: mem_available_kb < 10 clear 5").find("good side"), std::string::npos);
+  EXPECT_NE(parse_error("x: load1 >").find("expected 'METRIC OP VALUE'"), std::string::npos);
+}
+
+TEST(RuleSyntax, CompileRulesReportsFileLineAndDuplicates) {
+  Config cfg;
+  cfg.rules = {{"a: load1 > 1", {"f.conf", 3}}, {"a: load1 > 2", {"f.conf", 4}}, {"b: nope > 1", {"f.conf", 5}}};
+  std::vector<std::string> errors;
+  auto rules = compile_rules(cfg, kMetrics, errors);
+  EXPECT_EQ(rules.size(), 1u);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "f.conf:4: rule 'a' is already defined at f.conf:3");
+  EXPECT_EQ(errors[1].rfind("f.conf:5: rule 'b': unknown metric 'nope'", 0), 0u) << errors[1];
+}
+
+// ---- lifecycle ----
+
+TEST(Rules, FiresAtOnceWithoutFor) {
+  Engine e({"oom: oom_kills > 0"});
+  EXPECT_TRUE(e.feed(0, 0).empty());
+  auto ev = e.feed(1, 10);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::fired);
+  EXPECT_EQ(ev[0].severity, Severity::warning);
+  EXPECT_EQ(ev[0].id, 1u);
+  EXPECT_TRUE(e.feed(2, 20).empty());  // still firing: no repeat message
+  ev = e.feed(0, 30);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::resolved);
+  EXPECT_DOUBLE_EQ(ev[0].duration, 20);  // lasted from t=10 to t=30
+}
+
+TEST(Rules, ForBoundary) {
+  Engine e({"load: load5_per_cpu > 1.5 for 1m"});
+  EXPECT_TRUE(e.feed(2, 0).empty());
+  EXPECT_TRUE(e.feed(2, 30).empty());
+  EXPECT_TRUE(e.feed(2, 59.9).empty());
+  auto ev = e.feed(2, 60);  // held on every sample for exactly 1m
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::fired);
+  EXPECT_DOUBLE_EQ(ev[0].duration, 60);
+}
+
+TEST(Rules, ForRestartsWhenOneSampleIsGood) {
+  Engine e({"load: load5_per_cpu > 1.5 for 1m"});
+  e.feed(2, 0);
+  e.feed(2, 40);
+  e.feed(1, 50);  // one good sample breaks the run
+  EXPECT_TRUE(e.feed(2, 60).empty());
+  EXPECT_TRUE(e.feed(2, 119).empty());
+  EXPECT_EQ(e.feed(2, 120).size(), 1u);
+}
+
+TEST(Rules, ThresholdIsStrictForGreaterThan) {
+  Engine e({"load: load5_per_cpu > 1.5"});
+  EXPECT_TRUE(e.feed(1.5, 0).empty());
+  EXPECT_EQ(e.feed(1.5001, 1).size(), 1u);
+  Engine g({"load: load5_per_cpu >= 1.5"});
+  EXPECT_EQ(g.feed(1.5, 0).size(), 1u);
+}
+
+TEST(Rules, HysteresisInValue) {
+  Engine e({"load: load5_per_cpu > 1.5 clear 1.2"});
+  ASSERT_EQ(e.feed(2, 0).size(), 1u);
+  EXPECT_TRUE(e.feed(1.4, 10).empty());  // below warn, above clear: still firing
+  EXPECT_TRUE(e.feed(1.21, 20).empty());
+  EXPECT_EQ(e.state("load").severity, Severity::warning);
+  auto ev = e.feed(1.2, 30);  // on the good side of clear
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::resolved);
+}
+
+TEST(Rules, HysteresisInTime) {
+  Engine e({"mem: mem_used_pct > 90 for 1m"});
+  e.feed(95, 0);
+  ASSERT_EQ(e.feed(95, 60).size(), 1u);
+  EXPECT_TRUE(e.feed(80, 70).empty());
+  EXPECT_TRUE(e.feed(95, 80).empty());  // bad again: the clear timer restarts
+  EXPECT_TRUE(e.feed(80, 90).empty());
+  EXPECT_TRUE(e.feed(80, 149).empty());
+  auto ev = e.feed(80, 150);  // good on every sample for 1m
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::resolved);
+}
+
+TEST(Rules, EscalationAndDeescalation) {
+  Engine e({"mem: mem_used_pct > 90 crit 97"});
+  auto ev = e.feed(92, 0);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].severity, Severity::warning);
+  ev = e.feed(98, 10);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::escalated);
+  EXPECT_EQ(ev[0].severity, Severity::critical);
+  EXPECT_EQ(ev[0].id, 1u);  // same alert
+  EXPECT_EQ(ev[0].threshold, 97);
+  ev = e.feed(93, 20);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::deescalated);
+  EXPECT_EQ(ev[0].previous, Severity::critical);
+  ev = e.feed(50, 30);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::resolved);
+  // Straight to critical from OK; a new alert, a new id.
+  ev = e.feed(99, 40);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::fired);
+  EXPECT_EQ(ev[0].severity, Severity::critical);
+  EXPECT_EQ(ev[0].id, 2u);
+}
+
+TEST(Rules, CriticalStraightToResolvedWhenGood) {
+  Engine e({"mem: mem_used_pct > 90 crit 97 for 30s"});
+  e.feed(99, 0);
+  ASSERT_EQ(e.feed(99, 30).size(), 1u);
+  e.feed(10, 40);
+  auto ev = e.feed(10, 70);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::resolved);
+}
+
+TEST(Rules, RemindersFollowTheirOwnSettings) {
+  Engine e({"a: load1 > 1", "b: load1 > 1 repeat 10m", "c: load1 > 1 repeat 0"}, {3600, 6, 3600});
+  for (size_t i = 0; i < 3; ++i) e.feed(2, 0, i);
+  auto count = [](const std::vector<Event>& ev, const std::string& rule) {
+    return std::count_if(ev.begin(), ev.end(), [&](const Event& x) { return x.kind == Event::reminder && x.rule == rule; });
+  };
+  std::vector<Event> all;
+  for (double t = 60; t <= 7200; t += 60) {
+    auto ev = e.feed(2, t, 0);
+    all.insert(all.end(), ev.begin(), ev.end());
+  }
+  EXPECT_EQ(count(all, "a"), 2);   // 1h, 2h
+  EXPECT_EQ(count(all, "b"), 12);  // every 10m for 2h
+  EXPECT_EQ(count(all, "c"), 0);   // off
+}
+
+TEST(Rules, AckStopsRemindersUntilResolved) {
+  Engine e({"a: load1 > 1 repeat 10m"});
+  auto ev = e.feed(2, 0);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(e.engine.ack(ev[0].id));
+  EXPECT_FALSE(e.engine.ack(999));
+  for (double t = 60; t <= 3600; t += 60) EXPECT_TRUE(e.feed(2, t).empty());
+  EXPECT_EQ(e.feed(0, 3700)[0].kind, Event::resolved);
+  e.feed(2, 3800);  // a new alert is not acknowledged
+  bool reminded = false;
+  for (double t = 3860; t <= 4500; t += 60)
+    for (const auto& x : e.feed(2, t)) reminded = reminded || x.kind == Event::reminder;
+  EXPECT_TRUE(reminded);
+}
+
+TEST(Rules, UnknownNeitherFiresNorResolves) {
+  Engine e({"load: load5_per_cpu > 1.5 for 30s"});
+  e.feed(2, 0);
+  EXPECT_TRUE(e.feed(std::nullopt, 20).empty());
+  EXPECT_TRUE(e.feed(2, 30).empty());  // the gap broke the run: no fire at 30s
+  EXPECT_TRUE(e.feed(2, 59).empty());
+  ASSERT_EQ(e.feed(2, 60).size(), 1u);
+  // Firing, then a probe gap: not "recovered".
+  for (double t = 70; t < 400; t += 10) EXPECT_TRUE(e.feed(std::nullopt, t).empty());
+  EXPECT_EQ(e.state("load").severity, Severity::warning);
+  e.feed(1, 400);
+  EXPECT_EQ(e.feed(1, 430)[0].kind, Event::resolved);
+}
+
+TEST(Rules, ProbeFailuresAreToldOnceAfterThreeAndRecoveryToo) {
+  AlertEngine e;
+  e.probe_result("meminfo", "meminfo: bad", 1);
+  e.probe_result("meminfo", "meminfo: bad", 2);
+  EXPECT_FALSE(e.has_events());
+  e.probe_result("meminfo", "meminfo: bad", 3);
+  auto ev = e.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::probe_failing);
+  EXPECT_EQ(format_notification("web1", ev), "web1: PROBE meminfo failing: meminfo: bad");
+  for (int i = 0; i < 10; ++i) e.probe_result("meminfo", "meminfo: bad", 4 + i);
+  EXPECT_FALSE(e.has_events());
+  e.probe_result("meminfo", "", 100);
+  ev = e.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(format_notification("web1", ev), "web1: PROBE meminfo recovered after 1m 37s");
+  e.probe_result("meminfo", "", 101);
+  EXPECT_FALSE(e.has_events());
+  // Two failures, a success, two failures: never three in a row.
+  for (double t : {200, 201}) e.probe_result("vmstat", "x", t);
+  e.probe_result("vmstat", "", 202);
+  for (double t : {203, 204}) e.probe_result("vmstat", "x", t);
+  EXPECT_FALSE(e.has_events());
+}
+
+TEST(Rules, FlappingIsToldOnceThenSettles) {
+  Engine e({"load: load1 > 1"}, {3600, 6, 3600});
+  std::vector<Event> all;
+  double t = 0;
+  // 12 changes in 12 minutes.
+  for (int i = 0; i < 12; ++i, t += 60) {
+    auto ev = e.feed(i % 2 == 0 ? 2 : 0, t);
+    all.insert(all.end(), ev.begin(), ev.end());
+  }
+  // 6 changes are told, the 7th is the flapping notice, then silence.
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all[6].kind, Event::flapping);
+  EXPECT_EQ(format_notification("h", {all[6]}).find("h: FLAPPING load: 7 changes within 1h"), 0u);
+  EXPECT_TRUE(e.state("load").flapping);
+  // Stable (firing) from here; still quiet until a whole window without change.
+  t -= 60;
+  double last_change = t;
+  std::vector<Event> later;
+  for (t += 60; t < last_change + 3600 + 120; t += 60) {
+    auto ev = e.feed(2, t);
+    later.insert(later.end(), ev.begin(), ev.end());
+  }
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].kind, Event::settled);
+  EXPECT_EQ(later[0].severity, Severity::warning);
+  EXPECT_FALSE(e.state("load").flapping);
+}
+
+TEST(Rules, OnePassIsOneMessage) {
+  Engine e({"a: load1 > 1", "b: mem_used_pct > 90", "c: oom_kills > 0"});
+  e.engine.evaluate_rule(0, 2, 0, Engine::wall(0));
+  e.engine.evaluate_rule(1, 95, 0, Engine::wall(0));
+  e.engine.evaluate_rule(2, 0, 0, Engine::wall(0));
+  e.engine.probe_result("vmstat", "x", 1);
+  auto ev = e.engine.take_events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(format_notification("web1", ev),
+            "web1: 2 changes\nWARNING a: load1 2 > 1 #1\nWARNING b: mem_used_pct 95 > 90 #2");
+}
+
+TEST(Rules, MessagesSayWhatAdminsNeed) {
+  Engine e({"load: load5_per_cpu > 1.5 crit 3 for 5m clear 1.2"});
+  e.feed(1.82, 0);
+  auto ev = e.feed(1.82, 300);
+  EXPECT_EQ(format_notification("web1", ev), "web1: WARNING load: load5_per_cpu 1.82 > 1.5 for 5m #1");
+  e.feed(1.0, 400);
+  ev = e.feed(1.0, 700);
+  EXPECT_EQ(format_notification("web1", ev), "web1: RESOLVED load: load5_per_cpu 1 after 6m 40s #1");
+}
+
+TEST(Rules, MutedRulesTrackStateButStayQuiet) {
+  Engine e({"a: load1 > 1", "b: oom_kills > 0"});
+  e.engine.mute("a", Engine::wall(100));
+  EXPECT_TRUE(e.feed(2, 0, 0).empty());
+  EXPECT_EQ(e.state("a").severity, Severity::warning);
+  EXPECT_EQ(e.feed(1, 0, 1).size(), 1u);  // b is not muted
+  e.engine.mute("", Engine::wall(200));   // all
+  EXPECT_TRUE(e.feed(0, 150, 1).empty());
+  e.engine.unmute("");
+  EXPECT_EQ(e.feed(0, 160, 0).size(), 1u);  // a resolves, told
+}
+
+TEST(Rules, ReloadKeepsUnchangedRulesState) {
+  Engine e({"a: load1 > 1", "b: oom_kills > 0"});
+  e.feed(2, 0, 0);
+  e.feed(1, 0, 1);
+  std::vector<Rule> next = {rule("a: load1 > 1"), rule("b: oom_kills > 5")};
+  e.engine.configure(next, {});
+  EXPECT_EQ(e.state("a").severity, Severity::warning);
+  EXPECT_EQ(e.state("a").id, 1u);
+  EXPECT_EQ(e.state("b").severity, Severity::ok);  // changed: starts afresh
+  // The unchanged rule does not re-announce.
+  EXPECT_TRUE(e.feed(2, 10, 0).empty());
+}
+
+}  // namespace
