@@ -85,3 +85,104 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
 }
 
 }  // namespace imwatch::test
+
+namespace imwatch::test {
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) return;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+  for (const auto& e : extra_env) env_store.push_back(e);
+  std::vector<char*> env;
+  for (auto& e : env_store) env.push_back(e.data());
+  env.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data()) == 0) pid_ = pid;
+  posix_spawn_file_actions_destroy(&fa);
+  close(err[1]);
+  fd_ = err[0];
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && status_ < 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (fd_ >= 0) close(fd_);
+}
+
+bool ChildProcess::read_some(double timeout_s) {
+  if (fd_ < 0) return false;
+  pollfd p{fd_, POLLIN, 0};
+  int n = poll(&p, 1, static_cast<int>(timeout_s * 1000));
+  if (n <= 0) return false;
+  char buf[8192];
+  ssize_t got = read(fd_, buf, sizeof buf);
+  if (got <= 0) {
+    close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  partial_.append(buf, static_cast<size_t>(got));
+  size_t nl;
+  while ((nl = partial_.find('\n')) != std::string::npos) {
+    lines_.push_back(partial_.substr(0, nl));
+    partial_.erase(0, nl + 1);
+  }
+  return true;
+}
+
+std::string ChildProcess::wait_for_line(const std::string& needle, double timeout_s) {
+  size_t checked = 0;
+  double deadline = now() + timeout_s;
+  for (;;) {
+    for (; checked < lines_.size(); ++checked)
+      if (lines_[checked].find(needle) != std::string::npos) return lines_[checked];
+    double left = deadline - now();
+    if (left <= 0) return {};
+    if (!read_some(left) && fd_ < 0) return {};
+  }
+}
+
+void ChildProcess::drain(double seconds) {
+  double deadline = now() + seconds;
+  for (double left; (left = deadline - now()) > 0;)
+    if (!read_some(left) && fd_ < 0) return;
+}
+
+size_t ChildProcess::count_lines(const std::string& needle) const {
+  size_t n = 0;
+  for (const auto& l : lines_)
+    if (l.find(needle) != std::string::npos) ++n;
+  return n;
+}
+
+void ChildProcess::signal(int sig) {
+  if (pid_ > 0 && status_ < 0) kill(pid_, sig);
+}
+
+int ChildProcess::wait_exit(double timeout_s) {
+  double deadline = now() + timeout_s;
+  while (status_ < 0) {
+    int st = 0;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (now() >= deadline) return -1;
+    read_some(0.02);
+  }
+  drain(0.05);
+  return status_;
+}
+
+}  // namespace imwatch::test

@@ -48,15 +48,18 @@ inline void check_value(double v, std::string_view what) {
   IMWATCH_FUZZ_CHECK(std::isfinite(v) && v >= 0, what);
 }
 
-// A directory of our own for the life of the process, on tmpfs when there is
-// one (the probes and config targets write files on every run), removed at
-// exit. A crash leaves it behind: it is small and its name says whose it is.
+// A directory of our own for the life of the process, removed at exit: under
+// $IMWATCH_FUZZ_TMPDIR (run.sh points it at its own scratch space, which it
+// removes even after a crash), else on tmpfs when there is one (the probes
+// and config targets write files on every run), else in $TMPDIR.
 class ScratchDir {
  public:
   ScratchDir() {
     namespace fs = std::filesystem;
     std::error_code ec;
-    std::string base = fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
+    const char* env = std::getenv("IMWATCH_FUZZ_TMPDIR");  // run.sh's scratch space
+    std::string base = env && *env ? env
+                       : fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
                            ? "/dev/shm"
                            : fs::temp_directory_path().string();
     std::string tmpl = base + "/imwatch-fuzz-XXXXXX";

@@ -1,0 +1,149 @@
+// The real binary in daemon mode on a fixture tree that the test rewrites
+// between samples (atomic replace), a 1 s interval and the console notifier.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "run_process.h"
+
+namespace fs = std::filesystem;
+using imwatch::test::ChildProcess;
+
+namespace {
+
+const std::string kBinary = IMWATCH_BINARY;
+const std::string kFixtures = IMWATCH_FIXTURES;
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imwatch-daemon-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    fs::copy(kFixtures + "/proc/no-swap", dir_ + "/proc", fs::copy_options::recursive);
+    set_memory_used(50);
+    write_config("memory: mem_used_pct > 80 crit 95 clear 75");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void replace(const std::string& path, const std::string& text) {
+    std::ofstream(path + ".new") << text;
+    fs::rename(path + ".new", path);
+  }
+  // A meminfo of 1000000 kB whose used share is `pct`.
+  void set_memory_used(int pct) {
+    long total = 1000000, avail = total - total * pct / 100;
+    replace(dir_ + "/proc/meminfo", "MemTotal: " + std::to_string(total) + " kB\nMemFree: " + std::to_string(avail) +
+                                        " kB\nMemAvailable: " + std::to_string(avail) +
+                                        " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
+  }
+  void write_config(const std::string& rule) {
+    replace(dir_ + "/imwatch.conf", "proc-root = " + dir_ + "/proc\nstate-dir = " + dir_ +
+                                        "/state\nhostname = web1\n"
+                                        "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n"
+                                        "[probe.vmstat]\ninterval = 1s\n[probe.pressure]\ninterval = 1s\n"
+                                        "[alert]\nrule = " + rule + "\n");
+  }
+  std::unique_ptr<ChildProcess> start() {
+    return std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "--config", dir_ + "/imwatch.conf"});
+  }
+
+  std::string dir_;
+};
+
+TEST_F(DaemonTest, RaisedEscalatedResolvedExactlyOnceEach) {
+  auto d = start();
+  ASSERT_NE(d->wait_for_line("started", 5), "");
+  d->drain(1.5);
+  EXPECT_EQ(d->count_lines("notify:"), 0u);
+
+  set_memory_used(85);
+  EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory: mem_used_pct 85 > 80 #1", 5), "");
+  set_memory_used(97);
+  EXPECT_NE(d->wait_for_line("notify: web1: CRITICAL memory: mem_used_pct 97 > 95 (was WARNING) #1", 5), "");
+  set_memory_used(78);  // below warn but above clear: still firing, de-escalated
+  EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory: mem_used_pct 78 > 80 (was CRITICAL) #1", 5), "");
+  set_memory_used(40);
+  EXPECT_NE(d->wait_for_line("notify: web1: RESOLVED memory: mem_used_pct 40 after", 5), "");
+  d->drain(2.5);  // several more samples: nothing more to say
+  EXPECT_EQ(d->count_lines("notify:"), 4u);
+  EXPECT_EQ(d->count_lines("WARNING memory: mem_used_pct 85"), 1u);
+  EXPECT_EQ(d->count_lines("CRITICAL memory"), 1u);
+  EXPECT_EQ(d->count_lines("RESOLVED memory"), 1u);
+
+  auto t0 = std::chrono::steady_clock::now();
+  d->signal(SIGTERM);
+  EXPECT_EQ(d->wait_exit(5), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+TEST_F(DaemonTest, ProbeFailureToldOnceAndItsRecovery) {
+  auto d = start();
+  ASSERT_NE(d->wait_for_line("started", 5), "");
+  replace(dir_ + "/proc/meminfo", "MemTotal:       12x4 kB\n");
+  EXPECT_NE(d->wait_for_line("notify: web1: PROBE meminfo failing: meminfo: MemTotal: bad value '12x4'", 8), "");
+  d->drain(1.5);
+  set_memory_used(50);
+  EXPECT_NE(d->wait_for_line("notify: web1: PROBE meminfo recovered", 5), "");
+  EXPECT_EQ(d->count_lines("PROBE meminfo failing"), 1u);
+  EXPECT_EQ(d->count_lines("RESOLVED"), 0u);  // unknown data is not a recovery
+}
+
+TEST_F(DaemonTest, ReloadRejectsABadConfigAndKeepsTheOld) {
+  auto d = start();
+  ASSERT_NE(d->wait_for_line("started", 5), "");
+  write_config("memory: mem_used_pct >> 80");
+  d->signal(SIGHUP);
+  EXPECT_NE(d->wait_for_line("rule 'memory': unknown operator '>>'", 5), "");
+  EXPECT_NE(d->wait_for_line("reload rejected", 5), "");
+  set_memory_used(85);  // the old rule is still in force
+  EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
+
+  // A good reload keeps the unchanged rule's state: no second announcement.
+  write_config("memory: mem_used_pct > 80 crit 95 clear 75");
+  d->signal(SIGHUP);
+  EXPECT_NE(d->wait_for_line("reloaded: 1 rules", 5), "");
+  d->drain(2);
+  EXPECT_EQ(d->count_lines("notify:"), 1u);
+  d->signal(SIGINT);
+  EXPECT_EQ(d->wait_exit(5), 0);
+}
+
+TEST_F(DaemonTest, RestartNeitherReannouncesNorForgets) {
+  {
+    auto d = start();
+    set_memory_used(85);
+    EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
+    d->signal(SIGTERM);
+    EXPECT_EQ(d->wait_exit(5), 0);
+  }
+  auto d = start();
+  ASSERT_NE(d->wait_for_line("restored", 5), "");
+  d->drain(2.5);
+  EXPECT_EQ(d->count_lines("notify:"), 0u);
+  set_memory_used(10);
+  EXPECT_NE(d->wait_for_line("notify: web1: RESOLVED memory: mem_used_pct 10 after", 5), "");
+  EXPECT_EQ(d->count_lines("#1"), 1u);  // the same alert, not a new one
+}
+
+TEST_F(DaemonTest, CorruptStateIsLoggedAndIgnored) {
+  fs::create_directories(dir_ + "/state");
+  std::ofstream(dir_ + "/state/state") << "imwatch-state 1\nrule\t\xff\xfe garbage\n";
+  auto d = start();
+  EXPECT_NE(d->wait_for_line("ignoring it", 5), "");
+  ASSERT_NE(d->wait_for_line("started", 5), "");
+  set_memory_used(85);
+  EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
+}
+
+TEST_F(DaemonTest, BadRulesAtStartExitTwoWithFileLine) {
+  write_config("memory: mem_usd_pct > 80");
+  auto d = start();
+  EXPECT_EQ(d->wait_exit(5), 2);
+  EXPECT_NE(d->wait_for_line("imwatch.conf:13: rule 'memory': unknown metric 'mem_usd_pct' (did you mean 'mem_used_pct'", 1), "");
+}
+
+}  // namespace
