@@ -86,6 +86,25 @@ TEST(Once, BadOptionsExitTwo) {
   EXPECT_EQ(run_process({kBinary, "--version"}).out.rfind("imwatch ", 0), 0u);
 }
 
+TEST(CheckConfig, ShippedDefaultConfigIsValid) {
+  auto r = run_process({kBinary, "--check-config", "--config", IMWATCH_DEFAULT_CONFIG});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(": 6 rules"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("load: warning when load5_per_cpu > 1.5, critical when > 3, held for 5m"), std::string::npos);
+}
+
+TEST(CheckConfig, EveryErrorWithFileLineAndExitTwo) {
+  char tmpl[] = "/tmp/imwatch-check-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/c.conf") << "[alert]\nrule = a: load5_per_cpux > 1\nrule = b: load1 > 1 for 5\n";
+  auto r = run_process({kBinary, "--check-config", "--config", dir + "/c.conf"});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("c.conf:2: rule 'a': unknown metric 'load5_per_cpux' (did you mean 'load5_per_cpu'"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("c.conf:3: rule 'b': bad duration '5'"), std::string::npos) << r.err;
+}
+
 // A number from "key":value in our JSON.
 double json_number(const std::string& json, const std::string& key) {
   std::smatch m;
