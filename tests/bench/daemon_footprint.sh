@@ -21,12 +21,13 @@ trap cleanup EXIT
 "$bin" --config "$work/imwatch.conf" 2>"$work/log" &
 pid=$!
 sleep 2  # past start-up
-ticks=$(getconf CLK_TCK)
-read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+# schedstat's first field is nanoseconds on CPU: utime/stime tick in 10 ms
+# steps, too coarse for a process this quiet.
+read -r c0 _ < "/proc/$pid/schedstat"
 sleep "$secs"
-read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+read -r c1 _ < "/proc/$pid/schedstat"
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-cpu_s=$(echo "scale=3; ($u1 + $s1 - $u0 - $s0) / $ticks" | bc)
-pct=$(echo "scale=4; 100 * $cpu_s / $secs" | bc)
-echo "imwatch over ${secs} s at 1 s interval: CPU ${cpu_s} s (${pct}% of a core), RSS ${rss} kB (peak ${hwm} kB)"
+awk -v c="$((c1 - c0))" -v s="$secs" -v rss="$rss" -v hwm="$hwm" 'BEGIN {
+  printf "imwatch over %d s at a 1 s interval: CPU %.4f s (%.4f%% of a core, %.0f us per second), RSS %d kB (peak %d kB)\n",
+    s, c / 1e9, 100 * c / 1e9 / s, c / 1e3 / s, rss, hwm }'
