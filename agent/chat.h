@@ -1,0 +1,63 @@
+// Chat commands: who may ask, how often, and the replies. Pure logic over
+// the latest snapshot and the alert engine: no XMPP in here, so it is tested
+// on a fake clock. Chat text is data only: it never reaches a shell or a
+// format string, and what is echoed back is quoted and cut short.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/rules.h"
+#include "agent/snapshot.h"
+
+namespace imwatch::agent {
+
+struct ChatLimits {
+  size_t max_body = 4096;         // bytes; longer bodies are ignored
+  int commands_per_window = 20;   // per admin JID
+  double window = 10;             // seconds
+  double refusal_every = 3600;    // at most one "not authorised" per stranger
+  size_t max_strangers = 1024;    // remembered strangers (memory is bounded)
+};
+
+// What a command may read and change.
+struct ChatContext {
+  const Snapshot& snapshot;
+  AlertEngine& engine;
+  const std::string& host;
+  std::optional<double> uptime;  // seconds since boot, if known
+  double wall;                   // now, Unix time
+};
+
+class ChatHandler {
+ public:
+  ChatHandler(std::vector<std::string> admins, ChatLimits limits = {});
+
+  // Normalises a JID for comparison: the bare part, lower-cased (node and
+  // domain are case-insensitive for every JID an admin would use).
+  static std::string bare(std::string_view jid);
+  bool is_admin(std::string_view from) const;
+
+  // The reply to a message from `from` (a full or bare JID) at monotonic
+  // time `now`, or nothing to send.
+  std::optional<std::string> handle(std::string_view from, std::string_view body, double now, ChatContext& ctx);
+
+  // The reply to a command from an admin, without access checks.
+  static std::string command(std::string_view body, ChatContext& ctx);
+
+ private:
+  struct Rate {
+    std::deque<double> recent;
+    bool warned = false;
+  };
+  std::vector<std::string> admins_;
+  ChatLimits limits_;
+  std::map<std::string, Rate> rates_;
+  std::map<std::string, double> strangers_;  // bare JID -> last refusal (monotonic)
+};
+
+}  // namespace imwatch::agent
