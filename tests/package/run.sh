@@ -103,9 +103,13 @@ cleanup() {
   step_done
   if [ "$rc" != 0 ]; then
     note "failed (status $rc); last lines of the logs in $work:"
-    for f in "$work"/container.log "$work"/prosody/prosody.log "$work"/admin*.log "$work"/journal.log; do
+    for f in "$work"/container.log "$work"/prosody/prosody.log "$work"/admin*.log; do
       [ -s "$f" ] && { echo "--- $f"; tail -n 25 "$f"; }
     done
+    if [ -n "$container_pid" ] && declare -F cexec >/dev/null; then
+      echo "--- journalctl -u imwatch in the container"
+      cexec journalctl -u imwatch --no-pager -n 30 2>&1
+    fi
   fi
   [ -n "$admin_pid" ] && stop_pid "$admin_pid" 2
   if [ -n "$nspawn_pid" ]; then
