@@ -1,5 +1,7 @@
 #include "agent/daemon.h"
 
+#include "probes/vmstat.h"
+
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
@@ -67,8 +69,12 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
   cfg_ = std::move(cfg);
   for (auto id : jobs_) loop_.cancel(id);
   jobs_.clear();
+  std::vector<std::string> admins;
+  for (const auto& a : cfg_.xmpp.admins) admins.push_back(a.value);
+  chat_ = std::make_unique<ChatHandler>(std::move(admins));
   if (new_root) {
     root_ = probes::ProcRoot(cfg_.proc_root);
+    uptime_ = std::make_unique<probes::ProcFile>(root_, "uptime");
     probes_ = probes::make_probes(root_);
     snapshot_.probes.clear();
     for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false});
@@ -113,6 +119,16 @@ void Daemon::flush() {
     notifier_->notify(n);
   }
   if (engine_.take_dirty() && store_) store_->save(engine_);
+  if (on_flush_) on_flush_();
+}
+
+std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+  std::optional<double> up;
+  double secs = 0;
+  if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
+    up = secs;
+  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall()};
+  return chat_->handle(from, body, clock_.now(), ctx);
 }
 
 bool Daemon::reload() {

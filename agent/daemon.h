@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/chat.h"
 #include "agent/config.h"
 #include "agent/event_loop.h"
 #include "agent/notifier.h"
@@ -41,6 +42,10 @@ class Daemon {
   const Snapshot& snapshot() const { return snapshot_; }
   const Config& config() const { return cfg_; }
   void set_notifier(Notifier* n) { notifier_ = n; }
+  // Runs after each pass's notifications went out (presence follows health).
+  void set_on_flush(std::function<void()> fn) { on_flush_ = std::move(fn); }
+  // A chat message from `from` (full JID): the reply, or nothing to send.
+  std::optional<std::string> chat(const std::string& from, const std::string& body);
 
  private:
   void apply(Config cfg, std::vector<Rule> rules);
@@ -61,6 +66,9 @@ class Daemon {
   ConsoleNotifier console_;
   Notifier* notifier_ = &console_;
   int signal_fd_ = -1;
+  std::function<void()> on_flush_;
+  std::unique_ptr<ChatHandler> chat_;
+  std::unique_ptr<probes::ProcFile> uptime_;
 };
 
 }  // namespace imwatch::agent

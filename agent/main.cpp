@@ -23,5 +23,6 @@ int main(int argc, char** argv) {
   agent::setup_logging(cfg.log_level);
   if (cfg.once) return agent::run_once(cfg);
   if (cfg.check_config) return agent::run_check_config(cfg);
+  if (cfg.test_alert) return agent::run_test_alert(cfg);
   return agent::run_daemon(std::vector<std::string>(argv, argv + argc), cfg);
 }

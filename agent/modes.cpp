@@ -4,6 +4,9 @@
 
 #include "agent/daemon.h"
 #include "agent/modes.h"
+#include "agent/xmpp/xmpp_transport.h"
+
+#include <unistd.h>
 
 namespace imwatch::agent {
 
@@ -21,6 +24,29 @@ int run_check_config(const Config& cfg) {
   return 0;
 }
 
+namespace {
+
+// Presence at a glance: dnd with the critical rules, away with the warnings,
+// available "OK" when nothing fires.
+std::pair<PresenceShow, std::string> health(const AlertEngine& engine) {
+  std::vector<std::string> crit, warn;
+  for (const auto& [name, s] : engine.states()) {
+    if (s.severity == Severity::critical) crit.push_back(name);
+    else if (s.severity == Severity::warning) warn.push_back(name);
+  }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+    return out;
+  };
+  if (!crit.empty())
+    return {PresenceShow::dnd, "CRITICAL: " + join(crit) + (warn.empty() ? "" : "; WARNING: " + join(warn))};
+  if (!warn.empty()) return {PresenceShow::away, "WARNING: " + join(warn)};
+  return {PresenceShow::available, "OK"};
+}
+
+}  // namespace
+
 int run_daemon(std::vector<std::string> args, const Config& cfg) {
   SystemClock clock;
   PollWaiter waiter;
@@ -30,7 +56,68 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     return 2;
   }
-  return d.run();
+  std::unique_ptr<XmppTransport> xmpp;
+  if (cfg.xmpp.configured() && !cfg.dry_run) {
+    xmpp = std::make_unique<XmppTransport>(cfg.xmpp, cfg.hostname, cfg.state_dir, d.loop(), clock,
+                                           [&d](const std::string& from, const std::string& body) {
+                                             return d.chat(from, body);
+                                           });
+    d.set_notifier(xmpp.get());
+    d.set_on_flush([&] {
+      auto [show, status] = health(d.engine());
+      xmpp->set_presence(show, status);
+    });
+    xmpp->start();
+  } else if (cfg.xmpp.configured()) {
+    spdlog::info("--dry-run: notifications go to stderr, not to XMPP");
+  }
+  int rc = d.run();
+  if (xmpp) xmpp->stop();
+  return rc;
+}
+
+int run_test_alert(const Config& cfg) {
+  if (!cfg.xmpp.configured()) {
+    std::fprintf(stderr, "imwatch: --test-alert needs an [xmpp] section with jid, password and admin\n");
+    return 2;
+  }
+  SystemClock clock;
+  PollWaiter waiter;
+  EventLoop loop(clock, waiter);
+  // A private outbox: the running daemon owns the one in the state dir.
+  char tmpl[] = "/tmp/imwatch-test-alert-XXXXXX";
+  const char* dir = ::mkdtemp(tmpl);
+  if (!dir) {
+    std::perror("imwatch: mkdtemp");
+    return 1;
+  }
+  int rc = 1;
+  {
+    XmppTransport xmpp(cfg.xmpp, cfg.hostname, dir, loop, clock,
+                       [](const std::string&, const std::string&) { return std::optional<std::string>(); });
+    Notification n;
+    n.wall = clock.wall();
+    n.text = cfg.hostname + ": test alert from imwatch. If you read this, alerts reach you.";
+    xmpp.notify(n);
+    xmpp.start();
+    const double deadline = clock.now() + 30;
+    while (clock.now() < deadline && xmpp.pending() > 0) {
+      loop.run_once(0.2);
+      if (!xmpp.connected() && !xmpp.last_error().empty()) break;  // tell the reason now, not in 30 s
+    }
+    if (xmpp.pending() == 0) {
+      std::printf("test alert accepted by the server for %zu admin(s)\n", cfg.xmpp.admins.size());
+      rc = 0;
+    } else {
+      std::fprintf(stderr, "imwatch: test alert not delivered: %s\n",
+                   xmpp.last_error().empty() ? "no answer from the server within 30 s" : xmpp.last_error().c_str());
+    }
+    xmpp.stop();
+  }
+  std::string outbox = std::string(dir) + "/outbox";
+  ::unlink(outbox.c_str());
+  ::rmdir(dir);
+  return rc;
 }
 
 }  // namespace imwatch::agent

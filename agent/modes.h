@@ -12,6 +12,9 @@ namespace imwatch::agent {
 int run_once(const Config& cfg);
 // `imwatch --check-config`: the rules as understood (0), or every error (2).
 int run_check_config(const Config& cfg);
+// `imwatch --test-alert`: one message to every admin; 0 once the server has
+// accepted it, 1 with the reason otherwise.
+int run_test_alert(const Config& cfg);
 // The daemon, until SIGTERM/SIGINT. `args` is the command line, for reloads.
 int run_daemon(std::vector<std::string> args, const Config& cfg);
 

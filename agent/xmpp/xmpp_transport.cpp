@@ -1,0 +1,307 @@
+#include "agent/xmpp/xmpp_transport.h"
+
+#include <gloox/client.h>
+#include <gloox/connectionlistener.h>
+#include <gloox/connectiontcpclient.h>
+#include <gloox/delayeddelivery.h>
+#include <gloox/eventhandler.h>
+#include <gloox/message.h>
+#include <gloox/messagehandler.h>
+#include <gloox/presence.h>
+#include <gloox/subscription.h>
+#include <gloox/subscriptionhandler.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
+#include "agent/chat.h"
+#include "agent/text_util.h"
+#include "agent/xmpp/tcp_nodelay.h"
+#include "agent/xmpp/tls_gnutls.h"
+
+namespace imwatch::agent {
+
+namespace {
+
+constexpr double kMaxBackoff = 60;
+
+std::string xep0082(double wall) {
+  time_t t = static_cast<time_t>(wall);
+  tm u{};
+  gmtime_r(&t, &u);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &u);
+  return buf;
+}
+
+std::string describe(gloox::ConnectionError e, gloox::Client& c) {
+  switch (e) {
+    case gloox::ConnStreamError: return "stream error " + std::to_string(static_cast<int>(c.streamError()));
+    case gloox::ConnStreamClosed: return "the server closed the stream";
+    case gloox::ConnConnectionRefused: return "connection refused";
+    case gloox::ConnDnsError: return "DNS lookup failed";
+    case gloox::ConnOutOfMemory: return "out of memory";
+    case gloox::ConnNoSupportedAuth: return "no supported authentication mechanism (plaintext is never used)";
+    case gloox::ConnTlsFailed: return "TLS failed";
+    case gloox::ConnTlsNotAvailable: return "the server offers no TLS";
+    case gloox::ConnAuthenticationFailed: return "authentication failed: wrong JID or password";
+    case gloox::ConnUserDisconnected: return "disconnected";
+    case gloox::ConnNotConnected: return "not connected";
+    case gloox::ConnIoError: return "I/O error";
+    case gloox::ConnParseError: return "XML parse error";
+    default: return "connection error " + std::to_string(static_cast<int>(e));
+  }
+}
+
+}  // namespace
+
+struct XmppTransport::Impl final : gloox::ConnectionListener,
+                                   gloox::MessageHandler,
+                                   gloox::SubscriptionHandler,
+                                   gloox::EventHandler {
+  XmppTransport& t;
+  std::unique_ptr<gloox::Client> client;
+  gloox::ConnectionTCPClient* tcp = nullptr;  // owned by client
+  TlsGnutls* tls = nullptr;                   // owned by client
+  ChatHandler admins;
+
+  explicit Impl(XmppTransport& owner) : t(owner), admins([&] {
+    std::vector<std::string> a;
+    for (const auto& x : owner.cfg_.admins) a.push_back(x.value);
+    return a;
+  }()) {
+    gloox::JID jid(t.cfg_.jid);
+    jid.setResource(t.cfg_.resource.empty() ? t.host_ : t.cfg_.resource);
+    client = std::make_unique<gloox::Client>(jid, t.cfg_.password);
+    // host/port, or the JID's domain with DNS SRV as gloox does (port -1).
+    std::string server = t.cfg_.host.empty() ? jid.server() : t.cfg_.host;
+    tcp = new gloox::ConnectionTCPClient(client.get(), client->logInstance(), server,
+                                         t.cfg_.port > 0 ? t.cfg_.port : -1);
+    client->setConnectionImpl(tcp);
+    TlsOptions o;
+    o.domain = jid.server();
+    o.ca_file = t.cfg_.ca_file;
+    o.pin = t.cfg_.pin;
+    tls = new TlsGnutls(client.get(), std::move(o));
+    if (!tls->init()) spdlog::error("xmpp: TLS setup failed: {}", tls->failure_reason());
+    client->setEncryptionImpl(tls);
+    client->setTls(gloox::TLSRequired);  // verified TLS only, never plaintext
+    client->setCompression(false);
+    client->setStreamManagement(true, true);
+    client->registerStanzaExtension(new gloox::DelayedDelivery());
+    client->registerConnectionListener(this);
+    client->registerMessageHandler(this);
+    client->registerSubscriptionHandler(this);
+    client->setPresence(gloox::Presence::Available, 0, "OK");
+  }
+
+  void onConnect() override { t.on_connected(); }
+  void onDisconnect(gloox::ConnectionError e) override {
+    bool cert = tls->certificate_refused();
+    bool fatal = cert || e == gloox::ConnAuthenticationFailed;
+    std::string why = cert ? tls->failure_reason() : describe(e, *client);
+    t.on_disconnected(why, fatal);
+  }
+  bool onTLSConnect(const gloox::CertInfo& info) override {
+    // TlsGnutls has already verified the chain and the name, or the pin.
+    return info.status == gloox::CertOk;
+  }
+  void onStreamEvent(gloox::StreamEvent e) override {
+    if (e == gloox::StreamEventSMResumeFailed) {
+      // After a server restart the session is gone; gloox would hang on
+      // prosody or drop SM on ejabberd. Start a fresh stream instead.
+      spdlog::info("xmpp: stream resumption failed; starting a new session");
+      client->disconnect();
+      client->setStreamManagement(true, true);
+    }
+  }
+  void handleMessage(const gloox::Message& msg, gloox::MessageSession*) override {
+    if (msg.body().empty()) return;
+    if (msg.subtype() != gloox::Message::Chat && msg.subtype() != gloox::Message::Normal) return;
+    auto reply = t.on_chat_(msg.from().full(), msg.body());
+    if (!reply) return;
+    gloox::Message r(gloox::Message::Chat, msg.from(), *reply);
+    r.setID(t.outbox_.new_id());
+    client->send(r);
+  }
+  void handleSubscription(const gloox::Subscription& s) override {
+    std::string who = ChatHandler::bare(s.from().bare());
+    if (s.subtype() != gloox::Subscription::Subscribe) return;
+    if (admins.is_admin(who)) {
+      client->send(gloox::Subscription(gloox::Subscription::Subscribed, s.from().bareJID()));
+      client->send(gloox::Subscription(gloox::Subscription::Subscribe, s.from().bareJID()));
+      spdlog::info("xmpp: approved the subscription of admin {}", who);
+    } else {
+      client->send(gloox::Subscription(gloox::Subscription::Unsubscribed, s.from().bareJID()));
+      spdlog::warn("xmpp: refused the subscription of {}: not an admin", quote(who));
+    }
+  }
+  void handleEvent(const gloox::Event& e) override {
+    if (e.eventType() == gloox::Event::PingPong || e.eventType() == gloox::Event::PingError) t.on_pong();
+  }
+};
+
+XmppTransport::XmppTransport(const XmppConfig& cfg, const std::string& host, const std::string& state_dir,
+                             EventLoop& loop, Clock& clock, ChatFn on_chat)
+    : cfg_(cfg),
+      host_(host),
+      outbox_path_(state_dir + "/outbox"),
+      loop_(loop),
+      clock_(clock),
+      on_chat_(std::move(on_chat)),
+      outbox_(host, cfg.outbox_max, random_id_prefix()),
+      rng_(std::random_device{}()) {
+  outbox_.load(outbox_path_);
+  impl_ = std::make_unique<Impl>(*this);
+}
+
+XmppTransport::~XmppTransport() { stop(); }
+
+bool XmppTransport::connected() const { return connected_; }
+
+void XmppTransport::start() {
+  stopped_ = false;
+  connect();
+  ping_job_ = loop_.add_job(cfg_.ping_interval, [this] {
+    if (!connected_) return;
+    // A ping unanswered for a whole interval means a dead link (no FIN).
+    if (!pings_in_flight_.empty() && clock_.now() - pings_in_flight_.front().second >= cfg_.ping_interval) {
+      spdlog::warn("xmpp: no answer to a ping for {}: the link is dead", format_duration(cfg_.ping_interval));
+      impl_->client->disconnect();
+      return;
+    }
+    round_trip();
+  }, cfg_.ping_interval);
+}
+
+void XmppTransport::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (reconnect_job_) loop_.cancel(reconnect_job_);
+  if (ping_job_) loop_.cancel(ping_job_);
+  if (impl_ && impl_->client->state() != gloox::StateDisconnected) impl_->client->disconnect();
+  if (fd_ >= 0) loop_.remove_fd(fd_);
+  fd_ = -1;
+  outbox_.link_lost();
+  outbox_.save(outbox_path_);
+}
+
+void XmppTransport::connect() {
+  reconnect_job_ = 0;
+  if (stopped_ || connecting_ || connected_) return;
+  connecting_ = true;
+  spdlog::debug("xmpp: connecting as {}", cfg_.jid);
+  if (!impl_->client->connect(false)) {
+    // onDisconnect has run and scheduled the next try.
+    if (connecting_) on_disconnected("connection failed", false);
+    return;
+  }
+  set_tcp_nodelay(*impl_->tcp);
+  fd_ = impl_->tcp->socket();
+  loop_.add_fd(fd_, [this] {
+    // Everything gloox can read without blocking; GnuTLS may hold more
+    // records than the socket shows, so TlsGnutls drains them itself.
+    if (impl_->client->recv(0) != gloox::ConnNoError && fd_ >= 0) {
+      // onDisconnect already handled it.
+    }
+  });
+}
+
+void XmppTransport::on_connected() {
+  connecting_ = false;
+  connected_ = true;
+  backoff_ = 1;
+  last_error_.clear();
+  spdlog::info("xmpp: connected as {} ({})", impl_->client->jid().full(), impl_->tls->protocol());
+  for (const auto& a : cfg_.admins)
+    impl_->client->send(gloox::Subscription(gloox::Subscription::Subscribe, gloox::JID(a.value)));
+  send_presence();
+  flush_outbox();
+}
+
+void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
+  bool was = connected_;
+  connected_ = connecting_ = false;
+  if (fd_ >= 0) loop_.remove_fd(fd_);
+  fd_ = -1;
+  pings_in_flight_.clear();
+  outbox_.link_lost();
+  last_error_ = reason;
+  if (stopped_) return;
+  // Credentials and certificates do not fix themselves in a second: retry
+  // at the slowest pace, but retry (they may be fixed by the admin).
+  double delay = fatal ? kMaxBackoff : backoff_;
+  if (!fatal) backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  delay = std::min(delay * jitter(rng_), kMaxBackoff);
+  if (fatal) spdlog::error("xmpp: {}; retrying in {:.0f} s", reason, delay);
+  else if (was) spdlog::warn("xmpp: link lost ({}); reconnecting in {:.1f} s", reason, delay);
+  else spdlog::warn("xmpp: cannot connect ({}); retrying in {:.1f} s", reason, delay);
+  schedule_reconnect(delay);
+}
+
+void XmppTransport::schedule_reconnect(double delay) {
+  if (reconnect_job_) return;
+  // A one-shot job: it cancels itself when it runs.
+  reconnect_job_ = loop_.add_job(kMaxBackoff * 10, [this] {
+    loop_.cancel(reconnect_job_);
+    connect();
+  }, delay);
+}
+
+void XmppTransport::notify(const Notification& n) {
+  outbox_.add(n);
+  outbox_.save(outbox_path_);
+  flush_outbox();
+}
+
+void XmppTransport::flush_outbox() {
+  if (!connected_) return;
+  auto msgs = outbox_.to_send(clock_.wall());
+  if (msgs.empty()) return;
+  uint64_t rt = next_rt_;
+  const double wall = clock_.wall();
+  for (OutboxMessage* m : msgs) {
+    for (const auto& a : cfg_.admins) {
+      gloox::Message msg(gloox::Message::Chat, gloox::JID(a.value), m->text);
+      msg.setID(m->id);
+      // Late delivery carries the time it was raised (XEP-0203).
+      if (wall - m->wall > 2) msg.addExtension(new gloox::DelayedDelivery(gloox::JID(cfg_.jid), xep0082(m->wall)));
+      impl_->client->send(msg);
+    }
+    outbox_.mark_sent(m->id, rt);
+  }
+  outbox_.save(outbox_path_);
+  round_trip();
+}
+
+void XmppTransport::round_trip() {
+  uint64_t rt = next_rt_++;
+  pings_in_flight_.emplace_back(rt, clock_.now());
+  impl_->client->xmppPing(gloox::JID(impl_->client->jid().server()), impl_.get());
+}
+
+void XmppTransport::on_pong() {
+  if (pings_in_flight_.empty()) return;
+  // The server answers in order: this is the oldest ping in flight.
+  uint64_t rt = pings_in_flight_.front().first;
+  pings_in_flight_.pop_front();
+  acked_rt_ = rt;
+  if (outbox_.acknowledge(rt) > 0) outbox_.save(outbox_path_);
+}
+
+void XmppTransport::set_presence(PresenceShow show, const std::string& status) {
+  if (show == show_ && status == status_) return;
+  show_ = show;
+  status_ = status;
+  send_presence();
+}
+
+void XmppTransport::send_presence() {
+  auto type = show_ == PresenceShow::dnd ? gloox::Presence::DND
+            : show_ == PresenceShow::away ? gloox::Presence::Away
+                                          : gloox::Presence::Available;
+  impl_->client->setPresence(type, 0, status_);
+}
+
+}  // namespace imwatch::agent

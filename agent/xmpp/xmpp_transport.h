@@ -1,0 +1,86 @@
+// The XMPP side of the agent: one gloox client driven from the event loop.
+//
+// Alerts go out through the outbox and leave it only once the server has
+// answered a ping sent after them. The link is kept up forever: exponential
+// backoff with jitter (1 s to 60 s), XEP-0199 pings to notice dead links,
+// XEP-0198 stream management where the server offers it. Presence shows the
+// agent's health. Admins' subscriptions are approved and returned; everyone
+// else's are refused. Only this file pair and tls_gnutls include gloox.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "agent/config.h"
+#include "agent/event_loop.h"
+#include "agent/notifier.h"
+#include "agent/outbox.h"
+
+namespace imwatch::agent {
+
+enum class PresenceShow { available, away, dnd };
+
+class XmppTransport final : public Notifier {
+ public:
+  // Answers a chat message from `from` (full JID): the reply, or nothing.
+  using ChatFn = std::function<std::optional<std::string>(const std::string& from, const std::string& body)>;
+
+  XmppTransport(const XmppConfig& cfg, const std::string& host, const std::string& state_dir, EventLoop& loop,
+                Clock& clock, ChatFn on_chat);
+  ~XmppTransport() override;
+  XmppTransport(const XmppTransport&) = delete;
+  XmppTransport& operator=(const XmppTransport&) = delete;
+
+  void start();  // connects, and keeps connecting
+  void stop();   // disconnects; the outbox stays saved
+
+  void notify(const Notification& n) override;
+  // Health for presence; sent only when it changes (and at each connect).
+  void set_presence(PresenceShow show, const std::string& status);
+
+  bool connected() const;
+  size_t pending() const { return outbox_.size(); }
+  // The reason of the last failure, for --test-alert.
+  const std::string& last_error() const { return last_error_; }
+  // Round trips the server has answered (acknowledged outbox messages go with them).
+  uint64_t acknowledged_round_trips() const { return acked_rt_; }
+
+ private:
+  struct Impl;  // the gloox listeners
+  friend struct Impl;
+
+  void connect();
+  void on_connected();
+  void on_disconnected(const std::string& reason, bool fatal);
+  void schedule_reconnect(double delay);
+  void flush_outbox();
+  void round_trip();
+  void on_pong();
+  void send_presence();
+
+  XmppConfig cfg_;
+  std::string host_;
+  std::string outbox_path_;
+  EventLoop& loop_;
+  Clock& clock_;
+  ChatFn on_chat_;
+  Outbox outbox_;
+  std::unique_ptr<Impl> impl_;
+
+  bool connecting_ = false, connected_ = false, stopped_ = false;
+  int fd_ = -1;
+  double backoff_ = 1;
+  std::mt19937 rng_;
+  EventLoop::JobId reconnect_job_ = 0, ping_job_ = 0;
+  uint64_t next_rt_ = 1, acked_rt_ = 0;
+  std::deque<std::pair<uint64_t, double>> pings_in_flight_;  // round trip, sent at (monotonic)
+  PresenceShow show_ = PresenceShow::available;
+  std::string status_ = "OK";
+  std::string last_error_;
+};
+
+}  // namespace imwatch::agent
