@@ -102,6 +102,8 @@ bool TestClient::connect(Duration timeout) {
   disconnected_ = false;
   disconnect_reason_ = gloox::ConnNoError;
   auth_error_ = gloox::AuthErrorUndefined;
+  stream_error_ = gloox::StreamErrorUndefined;
+  presences_.clear();  // presence is per session; a new one starts from nothing
   if (!tls_ready_) {
     // TLS is required: without a usable verifier, never even dial.
     disconnect_reason_ = gloox::ConnTlsNotAvailable;
@@ -206,6 +208,7 @@ void TestClient::onDisconnect(gloox::ConnectionError e) {
   disconnected_ = true;
   disconnect_reason_ = e;
   auth_error_ = client_->authError();
+  stream_error_ = client_->streamError();
 }
 
 bool TestClient::onTLSConnect(const gloox::CertInfo& info) {

@@ -94,7 +94,8 @@ class TestClient : gloox::ConnectionListener,
 
   // Every message with a body received since construction, oldest first.
   const std::vector<ReceivedMessage>& messages() const { return messages_; }
-  // The last presence received from `bare_jid` (any resource).
+  // The last presence received from `bare_jid` (any resource) during the
+  // current session; connect() forgets what earlier sessions saw.
   std::optional<ReceivedPresence> last_presence(const std::string& bare_jid) const;
 
   // Asks `bare_jid` for a presence subscription (adds it to the roster).
@@ -103,6 +104,8 @@ class TestClient : gloox::ConnectionListener,
 
   gloox::ConnectionError disconnect_reason() const { return disconnect_reason_; }
   gloox::AuthenticationError auth_error() const { return auth_error_; }
+  // Captured in onDisconnect: gloox resets its own copy right after.
+  gloox::StreamError stream_error() const { return stream_error_; }
   // The TLS layer's reason for the last failure, e.g. "TLS certificate of
   // test.local refused: self-signed"; empty if none.
   std::string tls_failure() const;
@@ -131,6 +134,7 @@ class TestClient : gloox::ConnectionListener,
   int connect_count_ = 0;
   gloox::ConnectionError disconnect_reason_ = gloox::ConnNoError;
   gloox::AuthenticationError auth_error_ = gloox::AuthErrorUndefined;
+  gloox::StreamError stream_error_ = gloox::StreamErrorUndefined;
   std::vector<ReceivedMessage> messages_;
   std::map<std::string, ReceivedPresence> presences_;
 };

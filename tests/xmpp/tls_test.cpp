@@ -1,6 +1,7 @@
 // agent::TlsGnutls against a real prosody: which certificates are accepted,
 // which are refused and with what reason, and that one gloox::Client
 // survives many reconnects through it.
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -96,6 +97,23 @@ TEST_F(TlsTest, UnrelatedCaIsRefused) {
                  "not signed by a CA in " + server_.other_ca_file());
 }
 
+TEST_F(TlsTest, DefaultSystemCaBundleDoesNotTrustTheTestCa) {
+  start(CertKind::good);
+  const std::string system_bundle = agent::TlsOptions{}.ca_file;
+  expect_refused(with_ca(system_bundle), "not signed by a CA in " + system_bundle);
+}
+
+TEST_F(TlsTest, UnreadableCaFilePreventsConnecting) {
+  start(CertKind::good);
+  const std::string missing = server_.dir() + "/no-such-ca.pem";
+  TestClient client(kAdmin, kPassword, server_, with_ca(missing));
+  EXPECT_FALSE(client.connect());
+  EXPECT_EQ(client.disconnect_reason(), gloox::ConnTlsNotAvailable);
+  EXPECT_NE(client.tls_failure().find("no CA certificate could be loaded from " + missing),
+            std::string::npos)
+      << client.tls_failure();
+}
+
 TEST_F(TlsTest, WrongNameIsRefused) {
   start(CertKind::wrong_name);
   expect_refused({}, "name mismatch (certificate is for other.example, expected test.local)");
@@ -160,6 +178,51 @@ TEST_F(TlsTest, SameClientReconnectsTwentyTimes) {
     EXPECT_EQ(client.disconnect_reason(), gloox::ConnUserDisconnected);
   }
   EXPECT_EQ(client.connect_count(), 20);
+}
+
+TEST_F(TlsTest, SameClientReconnectsAfterServerKillAndRestart) {
+  start(CertKind::good);
+  const int port = server_.port();
+  TestClient client(kAdmin, kPassword, server_);
+  ASSERT_TRUE(client.connect());
+  // Let the roster and initial presence exchange finish (prosody echoes our
+  // own presence last): data the client sends after the server died makes
+  // the kernel answer with a reset, which gloox reports as ConnIoError
+  // instead of the close this test is about.
+  auto settle = [&] {
+    return client.wait_until([&] { return client.last_presence(kAdmin).has_value(); });
+  };
+  ASSERT_TRUE(settle());
+
+  // Killed mid-session: the TLS layer sees the TCP stream end without a
+  // close_notify and must leave the client reusable.
+  server_.kill();
+  EXPECT_TRUE(client.wait_until([&] { return !client.connected(); }));
+  EXPECT_EQ(client.disconnect_reason(), gloox::ConnStreamClosed);
+  EXPECT_FALSE(client.connect());
+  EXPECT_EQ(client.disconnect_reason(), gloox::ConnConnectionRefused);
+
+  ASSERT_TRUE(server_.start()) << server_.error();
+  EXPECT_EQ(server_.port(), port);
+  ASSERT_TRUE(client.connect()) << client.disconnect_reason() << ": " << client.tls_failure();
+  ASSERT_TRUE(settle());
+  // Measured: a SIGTERM within a few ms of the last stanza makes prosody
+  // 0.12 close with only a TLS close_notify, no stream error.
+  client.pump(std::chrono::milliseconds(250));
+
+  // Orderly shutdown: prosody sends a stream error first. SIGTERM by hand
+  // so the client keeps reading while prosody shuts down (stop() would block
+  // until it is gone).
+  ASSERT_EQ(::kill(server_.pid(), SIGTERM), 0);
+  EXPECT_TRUE(client.wait_until([&] { return !client.connected(); }));
+  EXPECT_EQ(client.disconnect_reason(), gloox::ConnStreamError);
+  EXPECT_EQ(client.stream_error(), gloox::StreamErrorSystemShutdown);
+  server_.stop();  // reaps it
+
+  // The account survived both restarts (same data directory).
+  ASSERT_TRUE(server_.start()) << server_.error();
+  ASSERT_TRUE(client.connect()) << client.disconnect_reason() << ": " << client.tls_failure();
+  EXPECT_EQ(client.connect_count(), 3);
 }
 
 // Runs a program without a shell; true if it exited 0.
