@@ -1,0 +1,268 @@
+// The agent binary against a real prosody on 127.0.0.1, with a real admin
+// client: alerts, recovery, presence, chat commands, access control, limits,
+// outages of the server and of the agent.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "run_process.h"
+#include "tests/support/prosody_server.h"
+#include "tests/support/xmpp_test_client.h"
+
+namespace fs = std::filesystem;
+using namespace imwatch::test;
+using namespace std::chrono_literals;
+using Duration = imwatch::test::TestClient::Duration;
+
+namespace {
+
+const std::string kBinary = IMWATCH_BINARY;
+const std::string kFixtures = IMWATCH_FIXTURES;
+
+bool contains(const ReceivedMessage& m, const std::string& s) { return m.body.find(s) != std::string::npos; }
+
+class AgentXmpp : public ::testing::Test {
+ public:
+  void SetUp() override {
+    ASSERT_TRUE(server.ok()) << server.error();
+    ASSERT_TRUE(server.start()) << server.error();
+    ASSERT_TRUE(server.register_user("agent", "agent-pw"));
+    ASSERT_TRUE(server.register_user("alice", "alice-pw"));
+    ASSERT_TRUE(server.register_user("mallory", "mallory-pw"));
+    dir = server.dir() + "/agent";
+    fs::create_directories(dir);
+    fs::copy(kFixtures + "/proc/no-swap", dir + "/proc", fs::copy_options::recursive);
+    std::ofstream(dir + "/password") << "agent-pw\n";
+    set_memory_used(50);
+    write_config("agent-pw");
+  }
+
+  void replace(const std::string& path, const std::string& text) {
+    std::ofstream(path + ".new") << text;
+    fs::rename(path + ".new", path);
+  }
+  void set_memory_used(int pct) {
+    long total = 1000000, avail = total - total * pct / 100;
+    replace(dir + "/proc/meminfo", "MemTotal: " + std::to_string(total) + " kB\nMemFree: " + std::to_string(avail) +
+                                       " kB\nMemAvailable: " + std::to_string(avail) +
+                                       " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
+  }
+  void write_config(const std::string& password, const std::string& extra = "") {
+    std::ofstream(dir + "/password") << password << "\n";
+    replace(dir + "/imwatch.conf",
+            "proc-root = " + dir + "/proc\nstate-dir = " + dir + "/state\nhostname = web1\nlog-level = debug\n"
+            "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n[probe.vmstat]\ninterval = 1s\n"
+            "[probe.pressure]\ninterval = 1s\n[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n"
+            "[xmpp]\njid = agent@test.local\npassword_file = " + dir + "/password\nhost = 127.0.0.1\nport = " +
+                std::to_string(server.port()) + "\nresource = web1\nadmin = alice@test.local\nca_file = " +
+                server.ca_file() + "\nping_interval = 2s\n" + extra);
+  }
+  std::unique_ptr<ChildProcess> start_agent() {
+    auto a = std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "--config", dir + "/imwatch.conf"});
+    EXPECT_NE(a->wait_for_line("xmpp: connected", 15), "") << log(*a);
+    return a;
+  }
+  std::unique_ptr<TestClient> admin() {
+    auto c = std::make_unique<TestClient>("alice@test.local", "alice-pw", server);
+    EXPECT_TRUE(c->connect());
+    return c;
+  }
+  std::optional<ReceivedMessage> wait(TestClient& c, const std::string& s, Duration t = 10s) {
+    return c.wait_for_message([&](const ReceivedMessage& m) { return contains(m, s); }, t);
+  }
+  size_t count(TestClient& c, const std::string& s) {
+    size_t n = 0;
+    for (const auto& m : c.messages()) n += contains(m, s);
+    return n;
+  }
+  std::string ask(TestClient& c, const std::string& cmd, const std::string& expect) {
+    size_t before = c.messages().size();
+    c.send_chat("agent@test.local", cmd);
+    auto m = c.wait_for_message(
+        [&](const ReceivedMessage& r) { return &r - c.messages().data() >= static_cast<long>(before) && contains(r, expect); },
+        5s);
+    return m ? m->body : "";
+  }
+  static std::string log(const ChildProcess& p) {
+    std::string s;
+    for (const auto& l : p.lines()) s += l + "\n";
+    return s;
+  }
+
+  ProsodyServer server;
+  std::string dir;
+};
+
+TEST_F(AgentXmpp, AlertArrivesRecoversAndPresenceFollows) {
+  auto agent = start_agent();
+  auto alice = admin();
+  alice->subscribe("agent@test.local");
+  alice->pump(1s);
+  set_memory_used(85);
+  auto m = wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1");
+  ASSERT_TRUE(m) << log(*agent);
+  EXPECT_EQ(m->type, "chat");
+  EXPECT_EQ(m->body, "web1: WARNING memory: mem_used_pct 85 > 80 #1");
+  EXPECT_TRUE(alice->wait_until([&] {
+    auto p = alice->last_presence("agent@test.local");
+    return p && p->show == "away" && p->status == "WARNING: memory";
+  }, 5s));
+  set_memory_used(97);
+  ASSERT_TRUE(wait(*alice, "CRITICAL memory"));
+  EXPECT_TRUE(alice->wait_until([&] {
+    auto p = alice->last_presence("agent@test.local");
+    return p && p->show == "dnd" && p->status == "CRITICAL: memory";
+  }, 5s));
+  set_memory_used(40);
+  ASSERT_TRUE(wait(*alice, "RESOLVED memory"));
+  EXPECT_TRUE(alice->wait_until([&] {
+    auto p = alice->last_presence("agent@test.local");
+    return p && p->show == "available" && p->status == "OK";
+  }, 5s));
+  alice->pump(2s);
+  EXPECT_EQ(count(*alice, "WARNING memory: mem_used_pct 85"), 1u);
+  EXPECT_EQ(count(*alice, "RESOLVED"), 1u);
+}
+
+TEST_F(AgentXmpp, EveryCommand) {
+  auto agent = start_agent();
+  auto alice = admin();
+  EXPECT_NE(ask(*alice, "help", "commands:"), "");
+  EXPECT_EQ(ask(*alice, "ping", "pong"), "pong");
+  EXPECT_NE(ask(*alice, "  LOAD ", "per CPU"), "");
+  EXPECT_NE(ask(*alice, "mem", "used 488 MiB of 977 MiB (50.0%)"), "");
+  EXPECT_NE(ask(*alice, "vmstat", "procs"), "");
+  EXPECT_NE(ask(*alice, "psi", "memory   some"), "");
+  EXPECT_NE(ask(*alice, "status", "web1, up"), "");
+  EXPECT_EQ(ask(*alice, "alerts", "no alerts"), "no alerts");
+  EXPECT_NE(ask(*alice, "rules", "memory: mem_used_pct > 80 crit 95 clear 75 [OK]"), "");
+  EXPECT_EQ(ask(*alice, "mute 10m memory", "muted"), "muted memory for 10m");
+  EXPECT_EQ(ask(*alice, "unmute memory", "unmuted"), "unmuted memory");
+  set_memory_used(85);
+  ASSERT_TRUE(wait(*alice, "WARNING memory"));
+  EXPECT_EQ(ask(*alice, "ack 1", "acknowledged"), "acknowledged #1: no more reminders until it resolves");
+  EXPECT_NE(ask(*alice, "alerts", "#1 WARNING memory"), "");
+  EXPECT_EQ(ask(*alice, "frobnicate", "unknown command"), "unknown command 'frobnicate'; try help");
+}
+
+TEST_F(AgentXmpp, StrangersGetNoData) {
+  auto agent = start_agent();
+  TestClient mallory("mallory@test.local", "mallory-pw", server);
+  ASSERT_TRUE(mallory.connect());
+  mallory.send_chat("agent@test.local", "status");
+  auto m = mallory.wait_for_message([](const ReceivedMessage&) { return true; }, 5s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->body, "not authorised");
+  for (int i = 0; i < 5; ++i) mallory.send_chat("agent@test.local", "status");
+  mallory.pump(2s);
+  EXPECT_EQ(mallory.messages().size(), 1u);  // one refusal an hour, no data ever
+  EXPECT_NE(agent->wait_for_line("refused: not an admin", 2), "");
+}
+
+TEST_F(AgentXmpp, RateLimitAndOversizedBodies) {
+  auto agent = start_agent();
+  auto alice = admin();
+  alice->send_chat("agent@test.local", std::string(5000, 'x'));
+  for (int i = 0; i < 30; ++i) alice->send_chat("agent@test.local", "ping");
+  alice->pump(3s);
+  EXPECT_EQ(count(*alice, "pong"), 20u);
+  EXPECT_EQ(count(*alice, "slow down"), 1u);
+  EXPECT_EQ(count(*alice, "unknown command"), 0u);  // the 5000-byte body got nothing
+  EXPECT_NE(agent->wait_for_line("byte message ignored", 2), "");
+}
+
+void outage_test(AgentXmpp& t, bool kill) {
+  ProsodyServer& server = t.server;
+  auto agent = t.start_agent();
+  if (kill) server.kill();
+  else server.stop();
+  EXPECT_NE(agent->wait_for_line("link lost", 10), "");
+  t.set_memory_used(85);
+  EXPECT_NE(agent->wait_for_line("notify: web1: WARNING memory", 5), "") << AgentXmpp::log(*agent);
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(server.start()) << server.error();
+  auto alice = t.admin();
+  auto m = t.wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1", 30s);
+  ASSERT_TRUE(m) << AgentXmpp::log(*agent);
+  EXPECT_FALSE(m->delay_stamp.empty());  // marked with the time it was raised
+  alice->pump(3s);
+  EXPECT_EQ(t.count(*alice, "WARNING memory"), 1u);
+}
+
+TEST_F(AgentXmpp, ServerStoppedWhileAnAlertFires) { outage_test(*this, false); }
+TEST_F(AgentXmpp, ServerKilledWhileAnAlertFires) { outage_test(*this, true); }
+
+TEST_F(AgentXmpp, AgentKilledWithAMessageInTheOutbox) {
+  {
+    auto agent = start_agent();
+    server.stop();
+    set_memory_used(85);
+    EXPECT_NE(agent->wait_for_line("notify: web1: WARNING memory", 10), "");
+    // Kill it only once the message is on disk: that is the case under test.
+    bool persisted = false;
+    for (int i = 0; i < 100 && !persisted; ++i) {
+      std::ifstream in(dir + "/state/outbox");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      persisted = ss.str().find("WARNING memory") != std::string::npos;
+      if (!persisted) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(persisted);
+    agent->signal(SIGKILL);
+    agent->wait_exit(5);
+  }
+  ASSERT_TRUE(server.start());
+  auto agent = start_agent();
+  EXPECT_NE(agent->wait_for_line("1 undelivered notifications", 1), "") << log(*agent);
+  auto alice = admin();
+  ASSERT_TRUE(wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1", 20s)) << log(*agent);
+  alice->pump(3s);
+  EXPECT_EQ(count(*alice, "WARNING memory"), 1u);
+}
+
+TEST_F(AgentXmpp, WrongPasswordIsLoggedAndRetriedSlowly) {
+  write_config("wrong-pw");
+  ChildProcess agent({kBinary, "--config", dir + "/imwatch.conf"});
+  std::string line = agent.wait_for_line("authentication failed", 15);
+  ASSERT_NE(line, "");
+  EXPECT_NE(line.find("retrying in"), std::string::npos);
+  // At the backoff's maximum (60 s, with jitter), not in a tight loop.
+  std::regex secs("retrying in ([0-9]+) s");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, secs)) << line;
+  EXPECT_GE(std::stoi(m[1]), 48);
+  agent.drain(2);
+  EXPECT_EQ(agent.count_lines("authentication failed"), 1u);
+  for (const auto& l : agent.lines()) EXPECT_EQ(l.find("wrong-pw"), std::string::npos) << l;  // never logged
+}
+
+TEST_F(AgentXmpp, TestAlertExitsZeroOnceAccepted) {
+  auto alice = admin();
+  auto r = run_process({kBinary, "--test-alert", "--config", dir + "/imwatch.conf"}, 40);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(wait(*alice, "test alert from imwatch", 5s));
+
+  // A CA that did not sign the server's certificate: refused, with the reason.
+  write_config("agent-pw", "");
+  std::string conf = dir + "/imwatch.conf";
+  std::string text;
+  {
+    std::ifstream in(conf);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  text.replace(text.find(server.ca_file()), server.ca_file().size(), server.other_ca_file());
+  replace(conf, text);
+  r = run_process({kBinary, "--test-alert", "--config", conf}, 40);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("not delivered"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("TLS certificate of test.local refused"), std::string::npos) << r.err;
+}
+
+}  // namespace
