@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 
+#include "fixture_tree.h"
 #include "run_process.h"
 
 namespace fs = std::filesystem;
@@ -29,17 +30,8 @@ class DaemonTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  void replace(const std::string& path, const std::string& text) {
-    std::ofstream(path + ".new") << text;
-    fs::rename(path + ".new", path);
-  }
-  // A meminfo of 1000000 kB whose used share is `pct`.
-  void set_memory_used(int pct) {
-    long total = 1000000, avail = total - total * pct / 100;
-    replace(dir_ + "/proc/meminfo", "MemTotal: " + std::to_string(total) + " kB\nMemFree: " + std::to_string(avail) +
-                                        " kB\nMemAvailable: " + std::to_string(avail) +
-                                        " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
-  }
+  void replace(const std::string& path, const std::string& text) { imwatch::test::replace_file(path, text); }
+  void set_memory_used(int pct) { imwatch::test::write_meminfo_used(dir_ + "/proc", pct); }
   void write_config(const std::string& rule) {
     replace(dir_ + "/imwatch.conf", "proc-root = " + dir_ + "/proc\nstate-dir = " + dir_ +
                                         "/state\nhostname = web1\n"

@@ -20,6 +20,21 @@ double now() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
+// posix_spawn with our environment plus `extra_env`; never through a shell.
+int spawn(pid_t& pid, const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+          const posix_spawn_file_actions_t& fa) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+  for (const auto& e : extra_env) env_store.push_back(e);
+  std::vector<char*> env;
+  for (auto& e : env_store) env.push_back(e.data());
+  env.push_back(nullptr);
+  return posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data());
+}
+
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s,
@@ -31,17 +46,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (const auto& e : extra_env) env_store.push_back(e);
-  std::vector<char*> env;
-  for (auto& e : env_store) env.push_back(e.data());
-  env.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data());
+  int rc = spawn(pid, argv, extra_env, fa);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
   close(err[1]);
@@ -95,17 +101,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::vect
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (const auto& e : extra_env) env_store.push_back(e);
-  std::vector<char*> env;
-  for (auto& e : env_store) env.push_back(e.data());
-  env.push_back(nullptr);
   pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data()) == 0) pid_ = pid;
+  if (spawn(pid, argv, extra_env, fa) == 0) pid_ = pid;
   posix_spawn_file_actions_destroy(&fa);
   close(err[1]);
   fd_ = err[0];

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fixture_tree.h"
 #include "run_process.h"
 #include "tests/support/prosody_server.h"
 #include "tests/support/xmpp_test_client.h"
@@ -42,16 +43,8 @@ class AgentXmpp : public ::testing::Test {
     write_config("agent-pw");
   }
 
-  void replace(const std::string& path, const std::string& text) {
-    std::ofstream(path + ".new") << text;
-    fs::rename(path + ".new", path);
-  }
-  void set_memory_used(int pct) {
-    long total = 1000000, avail = total - total * pct / 100;
-    replace(dir + "/proc/meminfo", "MemTotal: " + std::to_string(total) + " kB\nMemFree: " + std::to_string(avail) +
-                                       " kB\nMemAvailable: " + std::to_string(avail) +
-                                       " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
-  }
+  void replace(const std::string& path, const std::string& text) { imwatch::test::replace_file(path, text); }
+  void set_memory_used(int pct) { imwatch::test::write_meminfo_used(dir + "/proc", pct); }
   void write_config(const std::string& password, const std::string& extra = "") {
     std::ofstream(dir + "/password") << password << "\n";
     replace(dir + "/imwatch.conf",

@@ -21,6 +21,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -78,11 +80,19 @@ void write_file(const std::string& path, std::string_view body, size_t repeat) {
   // Fails when a parent is missing or is a file: that is part of the tree too.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  size_t written = 0;
-  for (size_t i = 0; i < repeat && written < kMaxFile; ++i) {
-    size_t n = std::min(body.size(), kMaxFile - written);
-    if (n == 0 || ::write(fd, body.data(), n) != static_cast<ssize_t>(n)) break;
-    written += n;
+  std::string buf;
+  if (repeat > 1 && !body.empty()) {
+    size_t n = std::min(repeat, kMaxFile / body.size() + 1);
+    buf.reserve(n * body.size());
+    for (size_t i = 0; i < n; ++i) buf += body;
+    body = std::string_view(buf).substr(0, kMaxFile);
+  } else if (repeat == 0) {
+    body = {};
+  }
+  for (size_t done = 0; done < body.size();) {
+    ssize_t w = ::write(fd, body.data() + done, body.size() - done);
+    if (w <= 0) break;
+    done += static_cast<size_t>(w);
   }
   ::close(fd);
 }
@@ -96,7 +106,10 @@ void apply_record(const std::string& root, const Record& r) {
   }
   if (cmd.ends_with('/')) {
     cmd.remove_suffix(1);
-    if (known(cmd)) fs::create_directories(root + "/" + std::string(cmd), ec);
+    if (!known(cmd)) return;
+    std::string path = root + "/" + std::string(cmd);
+    if (!fs::is_directory(path, ec)) fs::remove(path, ec);  // a file in the way
+    fs::create_directories(path, ec);
     return;
   }
   size_t repeat = 1;
@@ -115,6 +128,14 @@ void apply_record(const std::string& root, const Record& r) {
   // A directory where the file should go is replaced by the file.
   if (fs::is_directory(path, ec)) fs::remove_all(path, ec);
   write_file(path, r.body, repeat);
+}
+
+// IMWATCH_FUZZ_VERBOSE=1 prints every sample, to see what an input does.
+void print_sample(Probe& p, double now, const Values& v, const std::string& err) {
+  std::fprintf(stderr, "t=%g %s: %s\n", now, std::string(p.name()).c_str(), err.empty() ? "ok" : err.c_str());
+  auto metrics = p.metrics();
+  for (size_t i = 0; i < v.size() && i < metrics.size(); ++i)
+    if (v[i]) std::fprintf(stderr, "  %s = %.17g\n", std::string(metrics[i].name).c_str(), *v[i]);
 }
 
 void check_sample(Probe& p, const Values& v, const std::string& err, std::string_view input) {
@@ -153,15 +174,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ProcRoot proc(root);
   auto probes = make_probes(proc);
   Values v;
-  for (auto& p : probes) {
-    std::string err = p->collect(1, v);
-    check_sample(*p, v, err, in);
-  }
-  if (second != records.end())
-    for (auto it = second + 1; it != records.end(); ++it) apply_record(root, *it);
-  for (auto& p : probes) {
-    std::string err = p->collect(2, v);
-    check_sample(*p, v, err, in);
+  static const bool verbose = std::getenv("IMWATCH_FUZZ_VERBOSE") != nullptr;
+  for (double now : {1.0, 2.0}) {
+    if (now == 2.0 && second != records.end())
+      for (auto it = second + 1; it != records.end(); ++it) apply_record(root, *it);
+    for (auto& p : probes) {
+      std::string err = p->collect(now, v);
+      if (verbose) print_sample(*p, now, v, err);
+      check_sample(*p, v, err, in);
+    }
   }
   return 0;
 }

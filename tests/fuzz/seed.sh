@@ -45,8 +45,10 @@ done
 { frame many-cpus; echo '@@ next'; frame current; } >corpus/probes/many-cpus-then-current
 { frame current; echo '@@ next'; frame malformed; } >corpus/probes/current-then-malformed
 { frame current; printf '@@ next\n@@ -pressure\n@@ stat/\n@@ -uptime\n'; } >corpus/probes/current-then-missing
-{ frame linux-2.6.32; printf '@@ pressure\n@@ next\n@@ vmstat *700\n'; cat "$fixtures/current/vmstat"; } \
-  >corpus/probes/old-kernel-then-huge-vmstat
+{ frame linux-2.6.32; printf '@@ pressure\n@@ next\n@@ vmstat *120000\npgpgin 5\n'; } \
+  >corpus/probes/old-kernel-then-oversized-vmstat
+{ printf '@@ stat *3\n'; cat "$fixtures/current/stat"; printf '@@ sys/vm/min_free_kbytes/\n@@ meminfo\n'
+  grep -v MemAvailable "$fixtures/current/meminfo"; } >corpus/probes/repeated-stat-no-memavailable
 
 # Config files: the shapes of imwatch.conf(5).
 cat >corpus/config/minimal <<'CONF'

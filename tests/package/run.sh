@@ -312,6 +312,12 @@ mkdir -p "$root/var/tmp/pkgtest"
 cp "$deb" "$root/var/tmp/pkgtest/"
 chmod -R a+rX "$root/var/tmp/pkgtest"
 cexec apt-get update -q >"$work/apt.log" 2>&1 || { cat "$work/apt.log"; die "apt-get update failed in the container"; }
+# On a clean bookworm, "apt-get build-dep ./packaging" finds every build
+# dependency (simulated: nothing is installed).
+mkdir -p "$root/var/tmp/pkgtest/packaging"
+cp -r "$top/packaging/debian" "$root/var/tmp/pkgtest/packaging/"
+cexec apt-get build-dep -s -q /var/tmp/pkgtest/packaging >>"$work/apt.log" 2>&1 ||
+  { tail -n 30 "$work/apt.log"; die "apt-get build-dep ./packaging does not resolve on a clean $suite"; }
 cexec apt-get install -y -q --no-install-recommends "/var/tmp/pkgtest/$(basename "$deb")" >>"$work/apt.log" 2>&1 ||
   { tail -n 30 "$work/apt.log"; die "apt-get install failed in the container"; }
 
