@@ -144,13 +144,13 @@ detect_mirror() {
   m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v s="$suite" '
       BEGIN { RS = ""; FS = "\n" }
       {
-        uris = ""; ok = 0
+        uris = ""; suite_ok = 0; type_ok = 0
         for (i = 1; i <= NF; i++) {
           if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uris = u[1] }
-          if ($i ~ /^Suites:/) { n = split($i, w, /[ \t]+/); for (j = 2; j <= n; j++) if (w[j] == s) ok = 1 }
-          if ($i ~ /^Types:/ && $i !~ /[ \t]deb([ \t]|$)/) ok = -1
+          if ($i ~ /^Suites:/) { n = split($i, w, /[ \t]+/); for (j = 2; j <= n; j++) if (w[j] == s) suite_ok = 1 }
+          if ($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) type_ok = 1
         }
-        if (ok == 1 && uris != "") { print uris; exit }
+        if (suite_ok && type_ok && uris != "") { print uris; exit }
       }')
   if [ -z "$m" ]; then
     m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
