@@ -16,8 +16,9 @@ packages=(
 for extra in "$@"; do
   case "$extra" in
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    package) packages+=(debhelper dh-sequence-installsysusers devscripts lintian blhc piuparts debootstrap
-                        systemd-container systemd) ;;
+    # dh-sequence-installsysusers is a virtual package that debhelper provides:
+    # dpkg-query never reports it, so it is not listed here.
+    package) packages+=(debhelper dpkg-dev lintian blhc piuparts debootstrap systemd-container systemd) ;;
     footprint) packages+=(monit collectd-core) ;;
     *) echo "install-deps.sh: unknown set '$extra' (fuzz, package, footprint)" >&2; exit 2 ;;
   esac
