@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: a normal build and its tests, then the
-# same tests built with AddressSanitizer + UndefinedBehaviorSanitizer.
-# Assumes packaging/install-deps.sh has run. Usage: tests/run.sh
+# The whole test suite, as CI runs it:
+#  1. a normal build and its tests (unit, end-to-end, XMPP against real
+#     prosody and ejabberd);
+#  2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#  3. the fuzz targets, replaying their corpora and regressions, then a short
+#     bounded fuzzing run each (IMWATCH_FUZZ_SECONDS, default 30);
+#  4. the Debian package on a real systemd in a container (needs root).
+# Assumes `packaging/install-deps.sh package fuzz` has run.
+# Usage: tests/run.sh [--quick]   (--quick: stage 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+quick=""
+[ "${1:-}" = "--quick" ] && quick=1
+
+stage() { echo; echo "== $* ($(date -u +%H:%M:%S))"; }
 
 build_and_test() {  # DIR CMAKE-ARGS...
   local dir=$1; shift
@@ -13,9 +23,21 @@ build_and_test() {  # DIR CMAKE-ARGS...
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 300)
 }
 
-echo "== tests (RelWithDebInfo)"
+stage "tests (RelWithDebInfo)"
 build_and_test build
+[ -n "$quick" ] && exit 0
 
-echo "== tests under ASan + UBSan"
+stage "tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build_and_test build-asan -DIMWATCH_SANITIZE=ON -DIMWATCH_BUILD_BENCHMARKS=OFF
+
+stage "fuzz targets: replay, then ${IMWATCH_FUZZ_SECONDS:-30} s each"
+tests/fuzz/run.sh "${IMWATCH_FUZZ_SECONDS:-30}"
+
+stage "Debian package on a real systemd"
+if [ "$(id -u)" -eq 0 ]; then
+  tests/package/run.sh
+else
+  echo "tests/package/run.sh needs root (debootstrap, systemd-nspawn, piuparts): not run"
+fi
+stage "all tests passed"
