@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# imwatch's job, end to end, on this machine and nowhere else:
+#   a private XMPP server (prosody) on 127.0.0.1 with a throwaway CA,
+#   the agent (build/agent/imwatch) with the default rules plus one that fires
+#   at once, and an admin chat client (packaging/demo_admin.py, slixmpp) that
+#   receives the alert, sees the agent's presence and asks `status` and `alerts`.
+# Builds the agent first when needed. Everything lives in a temp dir that is
+# removed at the end, and the servers it starts are stopped by their own PIDs,
+# also on failure or Ctrl-C. Needs the packages of packaging/install-deps.sh.
+#
+#   packaging/install-deps.sh && packaging/demo.sh
+#
+# Environment: IMWATCH_DEMO_TIMEOUT (seconds the admin waits for everything,
+# default 30), IMWATCH_DEMO_KEEP=1 (keep the temp dir, for a look at the logs).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$PWD
+binary=$repo/build/agent/imwatch
+domain=demo.local
+timeout=${IMWATCH_DEMO_TIMEOUT:-30}
+demo_rule='demo: load1 >= 0'  # fires at once on any machine
+
+say() { printf 'demo: %s\n' "$*"; }
+die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+
+for tool in openssl prosody prosodyctl /usr/bin/python3; do
+  command -v "$tool" >/dev/null || die "$tool is missing; run packaging/install-deps.sh first"
+done
+/usr/bin/python3 -c 'import slixmpp' 2>/dev/null ||
+  die "python3-slixmpp is missing; run packaging/install-deps.sh first"
+
+dir=""
+agent_pid=""
+prosody_pid=""
+admin_pid=""
+started=$EPOCHREALTIME
+
+# Stops one of our own children: SIGTERM, then SIGKILL after 5 s.
+stop_pid() {
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+elapsed() {  # seconds since $started, to 0.1 s
+  local us=$(( ${EPOCHREALTIME/./} - ${started/./} ))
+  printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000))
+}
+
+show_tail() {
+  local name=$1 file=$2
+  [ -s "$file" ] || return 0
+  printf '\n--- last 20 lines of the %s log (%s) ---\n' "$name" "$file" >&2
+  tail -n 20 "$file" >&2
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT
+  trap '' INT TERM HUP  # cleanup is bounded; a second Ctrl-C must not cut it short
+  set +e
+  if [ -n "$dir" ] && [ "$status" -ne 0 ] && [ "$status" -ne 130 ]; then  # not after Ctrl-C
+    show_tail build "$dir/build.log"
+    show_tail agent "$dir/agent.log"
+    show_tail prosody "$dir/prosody.log"
+  fi
+  stop_pid "$admin_pid"
+  stop_pid "$agent_pid"
+  stop_pid "$prosody_pid"
+  local kept="temp dir removed"
+  if [ -z "$dir" ]; then
+    kept="no temp dir"
+  elif [ "${IMWATCH_DEMO_KEEP:-}" = 1 ]; then
+    kept="temp dir kept: $dir"
+  else
+    rm -rf -- "$dir"
+  fi
+  if [ "$status" -eq 0 ]; then
+    say "done in $(elapsed) s; agent and prosody stopped, $kept"
+  else
+    printf 'demo: FAILED (status %s); agent and prosody stopped, %s\n' "$status" "$kept" >&2
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+dir=$(mktemp -d "${TMPDIR:-/tmp}/imwatch-demo.XXXXXX")
+case "$dir" in *[\"\\]*) die "the temp dir's name must not contain \" or \\: $dir" ;; esac
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# --- 1. the agent, built when missing or older than its sources -----------
+if [ ! -x "$binary" ] ||
+   [ -n "$(find CMakeLists.txt agent probes -newer "$binary" -print -quit)" ]; then
+  command -v cmake >/dev/null || die "cmake is missing; run packaging/install-deps.sh first"
+  say "building imwatch (full output in the build log on failure)"
+  cmake -S . -B build >"$dir/build.log" 2>&1 || die "cmake configure failed"
+  # Only the agent: the demo needs nothing else. Progress lines only.
+  cmake --build build --target imwatch -j"$(nproc)" 2>&1 | tee -a "$dir/build.log" |
+    sed -un 's/^\[ *\([0-9]*\)%\] Built target \(.*\)/demo:   built \2 (\1%)/p' ||
+    die "build failed"
+  [ -x "$binary" ] || die "the build did not produce $binary"
+  touch "$binary"  # up to date now, even if make had nothing to relink
+  say "built in $(elapsed) s"
+  started=$EPOCHREALTIME
+else
+  say "using $binary (up to date)"
+fi
+
+# --- 2. a private prosody on 127.0.0.1 ---------------------------------------
+say "temp dir $dir"
+mkdir -m 700 "$dir/certs" "$dir/data" "$dir/state"
+
+# A throwaway CA and a server certificate for demo.local (EC keys: fast).
+c=$dir/certs
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+{
+  openssl req -x509 "${ec[@]}" -keyout "$c/ca.key" -out "$c/ca.pem" -days 1 \
+    -subj "/CN=imwatch demo throwaway CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+  openssl req "${ec[@]}" -keyout "$c/server.key" -out "$c/server.csr" -subj "/CN=$domain"
+  printf '%s\n' "subjectAltName=DNS:$domain,DNS:localhost,IP:127.0.0.1" \
+    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth" >"$c/server.ext"
+  openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -set_serial 2 \
+    -days 1 -extfile "$c/server.ext" -out "$c/server.pem"
+} >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "openssl failed"; }
+say "made a throwaway CA and a certificate for $domain (localhost, 127.0.0.1)"
+
+# A port the kernel considers free on 127.0.0.1 (never the XMPP defaults).
+port=""
+for _ in 1 2 3 4 5; do
+  port=$(/usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  case "$port" in 5222 | 5269 | 5280 | 5281 | *[!0-9]*) port="" ;; *) break ;; esac
+done
+[ -n "$port" ] || die "no free port on 127.0.0.1"
+
+run_as_root=false
+[ "$(id -u)" -ne 0 ] || run_as_root=true
+cat >"$dir/prosody.cfg.lua" <<EOF
+-- Private prosody config of imwatch's demo; reachable from 127.0.0.1 only.
+run_as_root = $run_as_root
+daemonize = false
+pidfile = "$dir/prosody.pid"
+data_path = "$dir/data"
+log = { info = "$dir/prosody.log" }
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { $port }
+c2s_direct_tls_ports = { }
+s2s_ports = { }
+component_ports = { }
+http_ports = { }
+https_ports = { }
+modules_disabled = { "s2s" }
+c2s_require_encryption = true
+authentication = "internal_hashed"
+network_settings = { nagle = false }
+modules_enabled = {
+  "roster"; "saslauth"; "tls"; "disco"; "ping"; "presence";
+  "smacks"; "carbons"; "offline"; "posix";
+}
+ssl = { certificate = "$c/server.pem"; key = "$c/server.key" }
+VirtualHost "$domain"
+  ssl = { certificate = "$c/server.pem"; key = "$c/server.key" }
+EOF
+
+prosody --config "$dir/prosody.cfg.lua" -F </dev/null >>"$dir/prosody.log" 2>&1 &
+prosody_pid=$!
+for ((i = 0; ; i++)); do
+  kill -0 "$prosody_pid" 2>/dev/null || { prosody_pid=""; die "prosody exited during startup"; }
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  [ "$i" -lt 100 ] || die "prosody did not open 127.0.0.1:$port within 10 s"
+  sleep 0.1
+done
+say "prosody (pid $prosody_pid) listens on 127.0.0.1:$port, TLS required, no s2s, no http"
+
+# Two accounts with random passwords, kept in 0600 files, never printed and
+# never on a command line: prosodyctl reads them from stdin (typed twice).
+for user in agent alice; do
+  (umask 077 && openssl rand -hex 24 >"$dir/$user.password")
+  pw=$(<"$dir/$user.password")
+  printf '%s\n%s\n' "$pw" "$pw" |
+    prosodyctl --config "$dir/prosody.cfg.lua" register "$user" "$domain" >>"$dir/prosodyctl.log" 2>&1 ||
+    { cat "$dir/prosodyctl.log" >&2; die "prosodyctl register $user failed"; }
+done
+unset pw
+say "registered agent@$domain and alice@$domain (random passwords)"
+
+# --- 3. the agent's config ---------------------------------------------------
+host=$(uname -n)
+{
+  echo "# imwatch demo config: every probe each second, the shipped default rules"
+  echo "# plus one that fires at once on any machine."
+  echo "state-dir = $dir/state"
+  echo "hostname = $host"
+  for probe in loadavg meminfo vmstat pressure; do
+    printf '[probe.%s]\ninterval = 1s\n' "$probe"
+  done
+  echo "[alert]"
+  grep '^rule = ' packaging/imwatch.conf
+  echo "rule = $demo_rule"
+  echo "[xmpp]"
+  echo "jid = agent@$domain"
+  echo "password_file = $dir/agent.password"
+  echo "host = 127.0.0.1"
+  echo "port = $port"
+  echo "admin = alice@$domain"
+  echo "ca_file = $c/ca.pem"
+} >"$dir/imwatch.conf"
+"$binary" --check-config --config "$dir/imwatch.conf" >"$dir/check-config.log" 2>&1 ||
+  { cat "$dir/check-config.log" >&2; die "the agent rejected the demo config"; }
+say "agent config: $(grep -c '^rule = ' "$dir/imwatch.conf") rules, one of them '$demo_rule'"
+
+# --- 4. the agent ------------------------------------------------------------
+: >"$dir/agent.log"
+"$binary" --config "$dir/imwatch.conf" </dev/null >>"$dir/agent.log" 2>&1 &
+agent_pid=$!
+for ((i = 0; ; i++)); do
+  kill -0 "$agent_pid" 2>/dev/null || { agent_pid=""; die "the agent exited during startup"; }
+  connected=$(grep -m1 -o 'xmpp: connected as .*' "$dir/agent.log" || true)
+  [ -z "$connected" ] || break
+  [ "$i" -lt 100 ] || die "the agent did not connect to prosody within 10 s"
+  sleep 0.1
+done
+say "agent (pid $agent_pid) ${connected#xmpp: }"
+
+# --- 5. the admin ------------------------------------------------------------
+say "alice connects and chats with the agent:"
+echo
+# In the background with `wait`, so that a signal to this script is acted on at once.
+/usr/bin/python3 packaging/demo_admin.py --jid "alice@$domain" --agent "agent@$domain" \
+  --server 127.0.0.1 --port "$port" --ca-file "$c/ca.pem" \
+  --password-file "$dir/alice.password" --expect "demo: load1" --timeout "$timeout" </dev/null &
+admin_pid=$!
+admin_status=0
+wait "$admin_pid" || admin_status=$?
+admin_pid=""
+[ "$admin_status" -eq 0 ] || die "the admin's side of the demo failed (status $admin_status)"
+echo
