@@ -25,6 +25,9 @@ build_and_test() {  # DIR CMAKE-ARGS...
 
 stage "tests (RelWithDebInfo)"
 build_and_test build
+
+stage "the README's demo: agent, private prosody, admin client"
+packaging/demo.sh
 [ -n "$quick" ] && exit 0
 
 stage "tests under ASan + UBSan"
