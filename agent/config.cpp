@@ -33,11 +33,16 @@ std::optional<double> parse_duration(const std::string& text) {
   double scale = unit == "ms" ? 0.001 : unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600
                : unit == "d" ? 86400 : -1;
   if (scale < 0) return std::nullopt;
-  return v * scale;
+  // Finite after scaling too (a long run of nines is finite until times a
+  // day), and no more than ten years: nothing an admin means is longer.
+  double seconds = v * scale;
+  if (!std::isfinite(seconds) || seconds > kMaxDuration) return std::nullopt;
+  return seconds;
 }
 
 std::string format_duration(double s) {
   if (s == 0) return "0";
+  if (!std::isfinite(s) || s < 0 || s > kMaxDuration) return "?";
   struct U { double secs; const char* name; };
   for (U u : {U{86400, "d"}, U{3600, "h"}, U{60, "m"}, U{1, "s"}}) {
     double n = s / u.secs;
@@ -89,8 +94,20 @@ bool read_ini(const std::string& path, const po::options_description& known, std
       continue;
     }
     std::string key = trim(t.substr(0, eq));
+    if (key.empty()) {
+      errors.push_back(at.str() + ": missing key before '=' in " + quote(t));
+      continue;
+    }
     std::string full = section.empty() ? key : section + "." + key;
-    if (!known.find_nothrow(full, false)) {
+    // find_nothrow still throws for an ambiguous name; nothing from the
+    // file may escape as an exception.
+    const po::option_description* known_option = nullptr;
+    try {
+      known_option = known.find_nothrow(full, false);
+    } catch (const po::error&) {
+      known_option = nullptr;
+    }
+    if (!known_option) {
       std::vector<std::string> names;
       for (const auto& o : known.options()) names.push_back(o->long_name());
       std::string msg = at.str() + ": unknown option " + quote(full);

@@ -74,6 +74,9 @@ enum class ParseResult { run, exit_ok, exit_usage };
 ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names,
                          Config& out, std::vector<std::string>& errors, std::ostream& out_stream);
 
+// The longest duration accepted anywhere: ten years.
+constexpr double kMaxDuration = 10 * 365 * 86400.0;
+
 // "30s", "5m", "2h", "1d", "500ms", "1.5h" or "0" to seconds.
 std::optional<double> parse_duration(const std::string& text);
 // Seconds back to the shortest exact form above ("90s" -> "90s", "300" -> "5m").

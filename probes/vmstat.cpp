@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "probes/parse_util.h"
 
@@ -205,7 +206,9 @@ std::string VmstatProbe::collect(double now, Values& out) {
       if (!boot_read) boot_seconds = uptime(), boot_read = true;
       if (boot_seconds) rate = static_cast<double>(*cur[i]) / *boot_seconds;
     }
-    if (rate) out[swap_in + i] = *rate * scale[i];
+    // A subnormal uptime or a zero-length interval must not make an
+    // infinite rate out of a sane counter.
+    if (rate && std::isfinite(*rate * scale[i])) out[swap_in + i] = *rate * scale[i];
   }
   prev_counters_ = cur;
   prev_time_ = now;

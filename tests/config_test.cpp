@@ -77,6 +77,10 @@ TEST_F(ConfigTest, ErrorsNameFileAndLine) {
   EXPECT_EQ(parse("[alert]\nrepeat = 1h\nrepeat = 2h\n"), ParseResult::exit_usage);
   EXPECT_NE(errors_[0].find(":3: 'alert.repeat' is already set on line 2"), std::string::npos) << errors_[0];
 
+  // Found by the fuzzer: an empty key used to escape as an exception.
+  EXPECT_EQ(parse("=\n"), ParseResult::exit_usage);
+  EXPECT_NE(errors_[0].find(":1: missing key before '='"), std::string::npos) << errors_[0];
+
   // Every error is reported, not just the first.
   EXPECT_EQ(parse("a = 1\nb = 2\n"), ParseResult::exit_usage);
   EXPECT_EQ(errors_.size(), 2u);
@@ -132,6 +136,9 @@ TEST(Duration, ParseAndFormat) {
   EXPECT_FALSE(parse_duration("m"));
   EXPECT_FALSE(parse_duration("-5s"));
   EXPECT_FALSE(parse_duration("5w"));
+  EXPECT_FALSE(parse_duration(std::string(305, '9') + "d"));  // finite, then infinite once scaled
+  EXPECT_FALSE(parse_duration("3651d"));                       // over ten years
+  EXPECT_EQ(format_duration(1e300), "?");
   EXPECT_EQ(format_duration(300), "5m");
   EXPECT_EQ(format_duration(90), "90s");
   EXPECT_EQ(format_duration(86400), "1d");

@@ -365,6 +365,17 @@ TEST(VmstatProbe, RatesBetweenSamplesAndBackwardsCounters) {
   EXPECT_DOUBLE_EQ(*metric(p, v, "io_in_kbps"), 0.0);
 }
 
+TEST(VmstatProbe, TinyUptimeMakesNoInfiniteRate) {
+  TempTree t("current");
+  t.write("uptime", "0." + std::string(320, '0') + "1 0\n");  // subnormal, found by the fuzzer
+  VmstatProbe p{ProcRoot(t.dir())};
+  Values v;
+  p.collect(1, v);
+  for (const auto& x : v)
+    if (x) EXPECT_TRUE(std::isfinite(*x));
+  EXPECT_FALSE(metric(p, v, "interrupts_ps").has_value());
+}
+
 TEST(VmstatProbe, VanishingFileIsAnErrorThenRecovers) {
   TempTree t("current");
   VmstatProbe p{ProcRoot(t.dir())};
