@@ -30,12 +30,12 @@ std::optional<double> parse_duration(const std::string& text) {
   if (ec != std::errc() || ptr != text.data() + unit_at || !std::isfinite(v) || v < 0)
     return std::nullopt;
   std::string unit = text.substr(unit_at);
-  double scale = unit == "ms" ? 0.001 : unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600
-               : unit == "d" ? 86400 : -1;
-  if (scale < 0) return std::nullopt;
+  double scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : -1;
+  if (unit != "ms" && scale < 0) return std::nullopt;
   // Finite after scaling too (a long run of nines is finite until times a
   // day), and no more than ten years: nothing an admin means is longer.
-  double seconds = v * scale;
+  // Milliseconds divide: 51 / 1000 is the double nearest 0.051; 51 * 0.001 is not.
+  double seconds = unit == "ms" ? v / 1000 : v * scale;
   if (!std::isfinite(seconds) || seconds > kMaxDuration) return std::nullopt;
   return seconds;
 }
@@ -43,15 +43,18 @@ std::optional<double> parse_duration(const std::string& text) {
 std::string format_duration(double s) {
   if (s == 0) return "0";
   if (!std::isfinite(s) || s < 0 || s > kMaxDuration) return "?";
+  // Whatever this writes, parse_duration reads back to the same double: the
+  // canonical form of a rule (its identity across reloads) depends on it.
   struct U { double secs; const char* name; };
   for (U u : {U{86400, "d"}, U{3600, "h"}, U{60, "m"}, U{1, "s"}}) {
     double n = s / u.secs;
-    if (n >= 1 && n == std::floor(n)) return std::to_string(static_cast<long long>(n)) + u.name;
+    if (n >= 1 && n == std::floor(n) && n * u.secs == s) return std::to_string(static_cast<long long>(n)) + u.name;
   }
-  if (s * 1000 == std::floor(s * 1000)) return std::to_string(static_cast<long long>(s * 1000)) + "ms";
-  std::ostringstream o;
-  o << s << "s";
-  return o.str();
+  double ms = std::round(s * 1000);
+  if (ms >= 1 && ms / 1000 == s) return std::to_string(static_cast<long long>(ms)) + "ms";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, s, std::chars_format::fixed);  // shortest exact
+  return ec == std::errc() ? std::string(buf, end) + "s" : "?";
 }
 
 namespace {

@@ -35,8 +35,10 @@ bool to_u64(std::string_view t, uint64_t& v) {
   return ec == std::errc() && p == t.data() + t.size() && !t.empty();
 }
 
+// General format: serialize_state writes %.17g, which turns to exponent
+// notation for very large and very small values.
 bool to_time(std::string_view t, double& v) {
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, std::chars_format::fixed);
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
   return ec == std::errc() && p == t.data() + t.size() && !t.empty() && std::isfinite(v) && v >= 0;
 }
 

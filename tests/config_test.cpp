@@ -139,6 +139,12 @@ TEST(Duration, ParseAndFormat) {
   EXPECT_FALSE(parse_duration(std::string(305, '9') + "d"));  // finite, then infinite once scaled
   EXPECT_FALSE(parse_duration("3651d"));                       // over ten years
   EXPECT_EQ(format_duration(1e300), "?");
+  // What format_duration writes reads back to the same value (found by the fuzzer).
+  for (const char* d : {"51ms", "0.0000001s", "1.0000001s", "90s", "2h", "1.5h", "7d"}) {
+    auto v = parse_duration(d);
+    ASSERT_TRUE(v) << d;
+    EXPECT_EQ(parse_duration(format_duration(*v)), v) << d << " -> " << format_duration(*v);
+  }
   EXPECT_EQ(format_duration(300), "5m");
   EXPECT_EQ(format_duration(90), "90s");
   EXPECT_EQ(format_duration(86400), "1d");
