@@ -1,4 +1,5 @@
 // imwatch: wiring only. The modes live in agent/modes.h.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -9,6 +10,10 @@
 
 int main(int argc, char** argv) {
   using namespace imwatch;
+  // A write to a connection the server dropped (killed, no FIN yet seen)
+  // must be an error to handle, not a signal that ends the agent: gloox
+  // writes without MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> probe_names;
   for (const auto& p : probes::make_probes(probes::ProcRoot()))
     probe_names.emplace_back(p->name());

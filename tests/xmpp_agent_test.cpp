@@ -174,7 +174,8 @@ void outage_test(AgentXmpp& t, bool kill) {
   auto agent = t.start_agent();
   if (kill) server.kill();
   else server.stop();
-  EXPECT_NE(agent->wait_for_line("link lost", 10), "");
+  EXPECT_NE(agent->wait_for_line("link lost", 10), "") << AgentXmpp::log(*agent);
+  EXPECT_EQ(::kill(agent->pid(), 0), 0);  // still alive (a SIGPIPE once ended it here)
   t.set_memory_used(85);
   EXPECT_NE(agent->wait_for_line("notify: web1: WARNING memory", 5), "") << AgentXmpp::log(*agent);
   std::this_thread::sleep_for(1s);
