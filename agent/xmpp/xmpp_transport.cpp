@@ -88,7 +88,9 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     client->setTls(gloox::TLSRequired);  // verified TLS only, never plaintext
     client->setCompression(false);
     client->setStreamManagement(true, true);
-    client->registerStanzaExtension(new gloox::DelayedDelivery());
+    // No DelayedDelivery registration: we only add <delay/> to what we send,
+    // and a registered extension makes gloox match its filter against every
+    // incoming stanza.
     client->registerConnectionListener(this);
     client->registerMessageHandler(this);
     client->registerSubscriptionHandler(this);
@@ -123,7 +125,11 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     gloox::Message r(gloox::Message::Chat, msg.from(), *reply);
     r.setID(t.outbox_.new_id());
     client->send(r);
+    // gloox keeps every stanza sent under XEP-0198 until the server acks it,
+    // and never asks on its own: without this, memory grows with each reply.
+    if (++replies_since_ack_request % 16 == 0) client->reqStreamManagement();
   }
+  unsigned replies_since_ack_request = 0;
   void handleSubscription(const gloox::Subscription& s) override {
     std::string who = ChatHandler::bare(s.from().bare());
     if (s.subtype() != gloox::Subscription::Subscribe) return;
@@ -279,6 +285,7 @@ void XmppTransport::round_trip() {
   uint64_t rt = next_rt_++;
   pings_in_flight_.emplace_back(rt, clock_.now());
   impl_->client->xmppPing(gloox::JID(impl_->client->jid().server()), impl_.get());
+  impl_->client->reqStreamManagement();  // lets gloox free what the server has (see handleMessage)
 }
 
 void XmppTransport::on_pong() {
