@@ -13,6 +13,9 @@
 #     tests/fuzz/regressions/TARGET/ (commit it with the fix).
 # Exits non-zero if anything failed. Installs nothing.
 #
+# Targets run side by side, IMWATCH_FUZZ_JOBS at a time (default: one per
+# core); each is a single libFuzzer process, so each gets its full SECONDS.
+#
 # Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET]   (default 60)
 #        IMWATCH_FUZZ_TARGETS="config probes" tests/fuzz/run.sh 30   (a subset)
 set -uo pipefail
@@ -77,15 +80,14 @@ show_failure() {  # LOG
   sed -n "${from:-1},\$p" "$1" | grep -v '^MS: \|^0x\|^Base64: ' | head -60 | sed 's/^/    /'
 }
 
-declare -A execs result
-failed=0
-for t in "${targets[@]}"; do
-  bin=$build/${t}_fuzz
-  [[ -x $bin ]] || die "no such target: $t"
-  corpus=$here/corpus/$t
-  regressions=$here/regressions/$t
-  log=$build/logs/$t.log
-  execs[$t]=-
+# One target, start to end; its console output goes to logs/TARGET.out and
+# its outcome to $scratch/TARGET.result ("EXECUTIONS<TAB>RESULT"), so that
+# targets can run side by side (IMWATCH_FUZZ_JOBS, default: one per core).
+fuzz_one() {  # TARGET
+  local t=$1 bin=$build/${1}_fuzz corpus=$here/corpus/$1 regressions=$here/regressions/$1
+  local log=$build/logs/$1.log work=$scratch/$1 rc input execs f
+  local -a files dict found saved
+  finish() { printf '%s\t%s\n' "$1" "$2" >"$scratch/$t.result"; }
 
   # 1. Replay.
   mapfile -d '' -t files < <(find "$corpus" "$regressions" -type f -print0 2>/dev/null | sort -z)
@@ -94,13 +96,11 @@ for t in "${targets[@]}"; do
     input=$(grep '^Running: ' "$build/logs/$t.replay.log" | tail -1 | sed 's/^Running: //')
     echo "!! $t: replay FAILED on ${input#$root/}"
     show_failure "$build/logs/$t.replay.log"
-    result[$t]="replay FAILED: ${input#$root/}"
-    failed=1
-    continue
+    finish - "replay FAILED: ${input#$root/}"
+    return
   fi
 
   # 2. Fuzz.
-  work=$scratch/$t
   mkdir -p "$work/corpus" "$work/artifacts"
   for f in "${files[@]}"; do  # regressions/x and corpus/x may share a name
     cp "$f" "$work/corpus/$(basename "$(dirname "$f")")-$(basename "$f")"
@@ -111,14 +111,12 @@ for t in "${targets[@]}"; do
   "$bin" "${common[@]}" -max_total_time="$secs" "${dict[@]}" -artifact_prefix="$work/artifacts/" \
     "$work/corpus" >"$log" 2>&1
   rc=$?
-  execs[$t]=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
-  execs[$t]=${execs[$t]:-?}
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
 
   # 3. Findings.
   mapfile -t found < <(find "$work/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
     -o -name 'oom-*' \) | sort)
   if ((rc != 0 || ${#found[@]} > 0)); then
-    failed=1
     mkdir -p "$regressions"
     saved=()
     for f in "${found[@]}"; do
@@ -126,9 +124,37 @@ for t in "${targets[@]}"; do
     done
     echo "!! $t: FAILED (exit $rc); input saved as: ${saved[*]:-(none: see $log)}"
     show_failure "$log"
-    result[$t]="FAILED: ${saved[*]:-see ${log#$root/}}"
+    finish "${execs:-?}" "FAILED: ${saved[*]:-see ${log#$root/}}"
   else
-    result[$t]=ok
+    finish "${execs:-?}" ok
+  fi
+}
+
+for t in "${targets[@]}"; do
+  [[ -x $build/${t}_fuzz ]] || die "no such target: $t"
+done
+jobs=${IMWATCH_FUZZ_JOBS:-$(nproc)}
+running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs)); then
+    wait -n
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" >"$build/logs/$t.out" 2>&1 &
+  running=$((running + 1))
+done
+wait
+for t in "${targets[@]}"; do cat "$build/logs/$t.out"; done
+
+declare -A execs result
+failed=0
+for t in "${targets[@]}"; do
+  if [[ -f $scratch/$t.result ]]; then
+    IFS=$'\t' read -r execs[$t] result[$t] <"$scratch/$t.result"
+    [[ ${result[$t]} == ok ]] || failed=1
+  else
+    result[$t]="no result (the run died)"
+    failed=1
   fi
 done
 
