@@ -1,14 +1,11 @@
 #include "tests/support/ejabberd_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +21,9 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/test_certs.h"
+#include "tests/support/test_net.h"
+
 extern char** environ;
 
 namespace imwatch::test {
@@ -34,48 +34,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 const char* const kEjabberdctl = "/usr/sbin/ejabberdctl";
-
-bool port_accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    ok = true;
-  } else if (errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t len = sizeof err;
-    ok = poll(&p, 1, 200) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
-         err == 0;
-  }
-  close(fd);
-  return ok;
-}
-
-// A port the kernel considers free on 127.0.0.1 right now, never one of the
-// XMPP or Erlang defaults. `avoid` keeps two picks apart.
-int free_loopback_port(int avoid = 0) {
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    close(fd);
-    if (port != 0 && port != avoid && port != 5222 && port != 5269 && port != 4369) return port;
-  }
-  return 0;
-}
 
 std::string read_file(const std::string& path, std::streamoff from = 0) {
   std::ifstream in(path);
@@ -361,33 +319,10 @@ bool EjabberdServer::run(const std::vector<std::string>& argv, const std::string
 }
 
 bool EjabberdServer::generate_certificates() {
-  // As ProsodyServer does, minus the variants only the TLS tests need.
-  const std::string c = dir_ + "/certs/";
-  const std::vector<std::string> new_key = {"-newkey", "ec", "-pkeyopt",
-                                            "ec_paramgen_curve:P-256", "-nodes"};
-  auto req = [&](std::vector<std::string> argv) {
-    std::vector<std::string> full = {"/usr/bin/openssl", "req"};
-    full.insert(full.end(), new_key.begin(), new_key.end());
-    full.insert(full.end(), argv.begin(), argv.end());
-    return full;
-  };
-  std::ofstream(c + "server.ext")
-      << "subjectAltName=DNS:test.local,DNS:*.test.local,DNS:localhost,IP:127.0.0.1\n"
-         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-         "extendedKeyUsage=serverAuth\n";
-  const std::vector<std::vector<std::string>> steps = {
-      req({"-x509", "-keyout", c + "ca.key", "-out", c + "ca.pem", "-days", "2", "-subj",
-           "/CN=imwatch throwaway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-           "-addext", "keyUsage=critical,keyCertSign,cRLSign"}),
-      req({"-keyout", c + "server.key", "-out", c + "server.csr", "-subj", "/CN=test.local"}),
-      {"/usr/bin/openssl", "x509", "-req", "-in", c + "server.csr", "-CA", c + "ca.pem", "-CAkey",
-       c + "ca.key", "-set_serial", "2", "-days", "2", "-extfile", c + "server.ext", "-out",
-       c + "server.pem"},
-  };
-  for (const auto& argv : steps) {
+  for (const auto& argv : test_certificate_commands(dir_ + "/certs", CertSet::server_only)) {
     if (!run(argv, "openssl " + argv[1], false)) return false;
   }
-  std::filesystem::remove(c + "ca.key");  // nothing else is ever signed with it
+  std::filesystem::remove(dir_ + "/certs/ca.key");  // nothing else is ever signed with it
   return true;
 }
 
@@ -421,7 +356,7 @@ bool EjabberdServer::write_config() {
          "hide_sensitive_log_data: true\n"
          "certfiles:\n"
          "  - "
-      << yaml_string(c + "server.pem") << "\n  - " << yaml_string(c + "server.key") << "\n  - "
+      << yaml_string(c + "good.pem") << "\n  - " << yaml_string(c + "good.key") << "\n  - "
       << yaml_string(c + "ca.pem") << "\n"
       << "acme:\n  auto: false\n"
          "listen:\n"
@@ -532,7 +467,7 @@ bool EjabberdServer::start(milliseconds timeout) {
       error_ = "ejabberd failed to start: " + log.substr(log.find("[critical]"), 1500);
       return false;
     }
-    if (port_accepts(port_)) {
+    if (loopback_port_accepts(port_)) {
       beam_pid_ = read_beam_pid();
       if (beam_pid_ > 0) return true;
     }

@@ -88,7 +88,7 @@ class EjabberdServer {
   const std::string& log_file() const { return log_file_; }
   // The throwaway CA that signed the server certificate.
   std::string ca_file() const { return dir_ + "/certs/ca.pem"; }
-  std::string cert_file() const { return dir_ + "/certs/server.pem"; }
+  std::string cert_file() const { return dir_ + "/certs/good.pem"; }
 
  private:
   struct Guarded {

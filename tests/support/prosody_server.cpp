@@ -1,12 +1,8 @@
 #include "tests/support/prosody_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +15,8 @@
 #include <thread>
 
 #include "agent/xmpp/tls_gnutls.h"
+#include "tests/support/test_certs.h"
+#include "tests/support/test_net.h"
 
 namespace imwatch::test {
 
@@ -71,48 +69,6 @@ int wait_for_exit(pid_t pid, milliseconds timeout) {
     if (Clock::now() >= deadline) return -1;
     std::this_thread::sleep_for(milliseconds(10));
   }
-}
-
-bool port_accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    ok = true;
-  } else if (errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t len = sizeof err;
-    ok = poll(&p, 1, 200) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
-         err == 0;
-  }
-  close(fd);
-  return ok;
-}
-
-// A port the kernel considers free on 127.0.0.1 right now. Ephemeral ports
-// never collide with the XMPP defaults 5222/5269, checked anyway.
-int free_loopback_port() {
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    close(fd);
-    if (port != 0 && port != 5222 && port != 5269) return port;
-  }
-  return 0;
 }
 
 std::string lua_string(const std::string& s) {
@@ -178,64 +134,7 @@ bool ProsodyServer::run(const std::vector<std::string>& argv, const std::string&
 }
 
 bool ProsodyServer::generate_certificates() {
-  const std::string c = dir_ + "/certs/";
-  // EC keys: generated in milliseconds, unlike RSA.
-  const std::vector<std::string> new_key = {"-newkey", "ec", "-pkeyopt",
-                                            "ec_paramgen_curve:P-256", "-nodes"};
-  auto req = [&](std::vector<std::string> argv) {
-    std::vector<std::string> full = {"openssl", "req"};
-    full.insert(full.end(), new_key.begin(), new_key.end());
-    full.insert(full.end(), argv.begin(), argv.end());
-    return full;
-  };
-  const std::string san_test =
-      "subjectAltName=DNS:test.local,DNS:*.test.local,DNS:localhost,IP:127.0.0.1";
-  const std::string leaf_ext =
-      "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-      "extendedKeyUsage=serverAuth\n";
-  {
-    std::ofstream(c + "test.ext") << san_test << "\n" << leaf_ext;
-    std::ofstream(c + "other.ext") << "subjectAltName=DNS:other.example\n" << leaf_ext;
-    // Minimal `openssl ca` setup: only `openssl ca` can set a start date in
-    // the past (OpenSSL 3.0's `x509 -req` has no -not_before).
-    std::ofstream(c + "index.txt");
-    std::ofstream(c + "ca.cnf") << "[ca]\ndefault_ca = test_ca\n[test_ca]\n"
-                                << "database = " << c << "index.txt\n"
-                                << "new_certs_dir = " << c << "\n"
-                                << "default_md = sha256\npolicy = any\nunique_subject = no\n"
-                                << "rand_serial = yes\n[any]\ncommonName = supplied\n";
-  }
-  const std::vector<std::vector<std::string>> steps = {
-      // The throwaway CA and an unrelated one.
-      req({"-x509", "-keyout", c + "ca.key", "-out", c + "ca.pem", "-days", "2", "-subj",
-           "/CN=imwatch throwaway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-           "-addext", "keyUsage=critical,keyCertSign,cRLSign"}),
-      req({"-x509", "-keyout", c + "other_ca.key", "-out", c + "other_ca.pem", "-days", "2",
-           "-subj", "/CN=imwatch unrelated test CA", "-addext",
-           "basicConstraints=critical,CA:TRUE", "-addext",
-           "keyUsage=critical,keyCertSign,cRLSign"}),
-      // good: test.local signed by the CA.
-      req({"-keyout", c + "good.key", "-out", c + "good.csr", "-subj", "/CN=test.local"}),
-      {"openssl", "x509", "-req", "-in", c + "good.csr", "-CA", c + "ca.pem", "-CAkey",
-       c + "ca.key", "-set_serial", "2", "-days", "2", "-extfile", c + "test.ext", "-out",
-       c + "good.pem"},
-      // wrong_name: other.example signed by the CA.
-      req({"-keyout", c + "wrong_name.key", "-out", c + "wrong_name.csr", "-subj",
-           "/CN=other.example"}),
-      {"openssl", "x509", "-req", "-in", c + "wrong_name.csr", "-CA", c + "ca.pem", "-CAkey",
-       c + "ca.key", "-set_serial", "3", "-days", "2", "-extfile", c + "other.ext", "-out",
-       c + "wrong_name.pem"},
-      // self_signed: test.local with the right names, but no CA.
-      req({"-x509", "-keyout", c + "self_signed.key", "-out", c + "self_signed.pem", "-days",
-           "2", "-subj", "/CN=test.local", "-addext", san_test}),
-      // expired: test.local signed by the CA, valid during 2023 only.
-      req({"-keyout", c + "expired.key", "-out", c + "expired.csr", "-subj", "/CN=test.local"}),
-      {"openssl", "ca", "-batch", "-notext", "-config", c + "ca.cnf", "-cert", c + "ca.pem",
-       "-keyfile", c + "ca.key", "-in", c + "expired.csr", "-out", c + "expired.pem",
-       "-startdate", "20230101000000Z", "-enddate", "20240101000000Z", "-extfile",
-       c + "test.ext"},
-  };
-  for (const auto& argv : steps) {
+  for (const auto& argv : test_certificate_commands(dir_ + "/certs", CertSet::tls_variants)) {
     if (!run(argv, "openssl " + argv[1])) return false;
   }
   return true;
@@ -331,7 +230,7 @@ bool ProsodyServer::start(milliseconds timeout) {
                "); log tail:\n" + log_tail();
       return false;
     }
-    if (port_accepts(port_)) return true;
+    if (loopback_port_accepts(port_)) return true;
     if (Clock::now() >= deadline) {
       stop();
       error_ = "prosody did not open c2s port " + std::to_string(port_) + " within " +
