@@ -50,7 +50,7 @@ std::string format_duration(double s) {
     double n = s / u.secs;
     if (n >= 1 && n == std::floor(n) && n * u.secs == s) return std::to_string(static_cast<long long>(n)) + u.name;
   }
-  double ms = std::round(s * 1000);
+  double ms = round_half_away(s * 1000);
   if (ms >= 1 && ms / 1000 == s) return std::to_string(static_cast<long long>(ms)) + "ms";
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, s, std::chars_format::fixed);  // shortest exact

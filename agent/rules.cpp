@@ -51,7 +51,7 @@ std::string num(double v) {
 
 // 45 -> "45s", 3720 -> "1h 2m", 273600 -> "3d 4h"
 std::string human(double seconds) {
-  auto s = static_cast<long long>(std::llround(std::max(seconds, 0.0)));
+  auto s = static_cast<long long>(round_half_away(std::min(std::max(seconds, 0.0), 1e15)));
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return s % 60 ? fmt::format("{}m {}s", s / 60, s % 60) : fmt::format("{}m", s / 60);
   if (s < 86400) return s % 3600 / 60 ? fmt::format("{}h {}m", s / 3600, s % 3600 / 60) : fmt::format("{}h", s / 3600);

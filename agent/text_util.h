@@ -1,6 +1,7 @@
 // Text helpers shared by config, rules and chat.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,5 +19,16 @@ std::vector<std::string> nearest(std::string_view word, const std::vector<std::s
 std::string join_quoted(const std::vector<std::string>& words);
 // Splits on runs of spaces and tabs.
 std::vector<std::string> split_words(std::string_view s);
+
+// std::round (halves away from zero), without libm. round and llround were
+// the agent's only calls into libm; loading libm for them cost 0.3 MB of
+// RSS (the loader maps and relocates it, and runs its IFUNC resolvers).
+// trunc, fabs and copysign compile to inline SSE2 code, and x - trunc(x)
+// is exact, so this equals std::round for every double (NaN and inf too).
+inline double round_half_away(double x) {
+  double r = std::trunc(x);
+  if (std::fabs(x - r) >= 0.5) r += std::copysign(1.0, x);
+  return r;
+}
 
 }  // namespace imwatch::agent

@@ -4,6 +4,7 @@
 # equivalent load/memory/CPU/swap rules. Not a test: a measurement.
 #
 # Usage: tests/bench/footprint.sh [SECONDS]     (default 60)
+#        FOOTPRINT_IMWATCH=path/to/imwatch tests/bench/footprint.sh ...  (another build, for before/after)
 #
 # Builds no part of the project: it needs build/agent/imwatch and
 # build/tests/footprint_server (cmake --build build --target imwatch
@@ -33,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
 settle=${FOOTPRINT_SETTLE:-5}
-bin=build/agent/imwatch
+bin=${FOOTPRINT_IMWATCH:-build/agent/imwatch}
 server_bin=build/tests/footprint_server
 [[ $secs =~ ^[0-9]+$ && $secs -ge 5 ]] || { echo "footprint.sh: SECONDS must be a number >= 5" >&2; exit 2; }
 for f in "$bin" "$server_bin"; do
