@@ -356,7 +356,7 @@ int helper_flood(int port, const std::string& ca, long count, double max_seconds
 struct Options {
   bool short_mode = false;
   int sessions = 20;
-  int accounts_per_session = -1;  // default: 20, or 4 with --short
+  int accounts_per_session = -1;  // default: 40, or 4 with --short
   long messages = -1;             // default: 100000, or 10000 with --short
   double alert_after = 3;
   double min_seconds = -1;        // default: 20, or 10 with --short
@@ -370,7 +370,7 @@ std::string admin_name(int i) {
 }
 
 int run(Options opt) {
-  if (opt.accounts_per_session < 0) opt.accounts_per_session = opt.short_mode ? 4 : 20;
+  if (opt.accounts_per_session < 0) opt.accounts_per_session = opt.short_mode ? 4 : 40;
   if (opt.messages < 0) opt.messages = opt.short_mode ? 10'000 : 100'000;
   if (opt.min_seconds < 0) opt.min_seconds = opt.short_mode ? 10 : 20;
   if (opt.sessions < 1 || opt.accounts_per_session < 1 || opt.messages < 0 || opt.alert_after < 0)
@@ -652,8 +652,8 @@ void usage() {
       "usage: chat_load [--short] [--sessions N] [--accounts-per-session K] [--messages M]\n"
       "                 [--alert-after S] [--min-seconds S] [--max-seconds S]\n"
       "N closed-loop admin sessions (default 20) ask `status`, each rotating over K accounts of its own\n"
-      "(default 20; 4 with --short), each account paced to 18 queries per 10.5 s (the agent answers 20\n"
-      "per 10 s per admin: K=1 measures that production limit). A stranger sends M messages (default\n"
+      "(default 40, enough that the pacing never binds here; 4 with --short), each account paced to\n"
+      "18 queries per 10.5 s (the agent answers 20 per 10 s per admin: K=1 measures that limit). A stranger sends M messages (default\n"
       "100000; 10000 with --short). S after the start (default 3) a rule is made to fire; it must reach\n"
       "every admin within 8 s. Sending lasts until the flood is done and at least --min-seconds (20; 10\n"
       "with --short). Exit 1 on a late alert or an unanswered admin query.\n");
