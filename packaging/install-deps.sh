@@ -9,8 +9,9 @@ packages=(
   build-essential cmake pkg-config
   libboost-program-options-dev libspdlog-dev libfmt-dev libgloox-dev libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # tests: free(1) for the live comparison, a real XMPP server and client
-  procps openssl prosody python3-slixmpp ejabberd
+  # tests: free(1) for the live comparison, a real XMPP server and client,
+  # memcheck for the integration flow (tests/soak/valgrind_flow.sh)
+  procps openssl prosody python3-slixmpp ejabberd valgrind
 )
 # Extra sets, by name: `install-deps.sh fuzz package`
 for extra in "$@"; do
@@ -19,6 +20,7 @@ for extra in "$@"; do
     # dh-sequence-installsysusers is a virtual package that debhelper provides:
     # dpkg-query never reports it, so it is not listed here.
     package) packages+=(debhelper dpkg-dev lintian blhc piuparts debootstrap systemd-container systemd) ;;
+    # tests/bench/footprint.sh compares the agent with these two.
     footprint) packages+=(monit collectd-core) ;;
     *) echo "install-deps.sh: unknown set '$extra' (fuzz, package, footprint)" >&2; exit 2 ;;
   esac
