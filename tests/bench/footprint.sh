@@ -215,7 +215,7 @@ connected || fail "imwatch has no ESTABLISHED connection to prosody at the start
 cpu_ns() {  # all threads: collectd reads in a pool of threads
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
 }
-declare -A c0=() c1=() rss=() hwm=()
+declare -A c0=() c1=() rss=() hwm=() pss=()
 for name in imwatch monit collectd floor; do c0[$name]=$(cpu_ns "${pid[$name]}"); done
 t0=$(date +%s.%N)
 sleep "$secs"
@@ -225,7 +225,28 @@ for name in imwatch monit collectd floor; do
   kill -0 "${pid[$name]}" 2>/dev/null || fail "$name exited during the window"
   rss[$name]=$(awk '/^VmRSS/ { print $2 }' "/proc/${pid[$name]}/status")
   hwm[$name]=$(awk '/^VmHWM/ { print $2 }' "/proc/${pid[$name]}/status")
+  pss[$name]=$(awk '/^Pss:/ { print $2 }' "/proc/${pid[$name]}/smaps_rollup")
 done
+# Where imwatch's RSS is, by mapping: kB resident, and of it private dirty
+# (written: heap, stack, relocated data; the rest is clean file pages that
+# the page cache shares with every process mapping the same file).
+breakdown=$(awk -v exe="$(readlink -f "$bin")" '
+  function group(path) {
+    if (path == exe) return "the imwatch binary (text, data)"
+    if (path ~ /\/(libc|ld-linux-x86-64)\.so/) return "libc, ld.so"
+    if (path ~ /\/lib(gnutls|p11-kit|gmp|nettle|hogweed|tasn1|unistring|idn2|ffi)\.so/) return "GnuTLS and the libraries under it"
+    if (path ~ /\/lib(idn|z)\.so/) return "libidn, libz (for gloox)"
+    if (path ~ /\/lib(stdc\+\+|gcc_s|m|gloox|boost_[a-z_]*|spdlog|fmt)\.so/) return "C++ libraries, libm (shared)"
+    if (path == "[heap]") return "heap (malloc)"
+    if (path == "[stack]") return "stack"
+    if (path == "") return "other anonymous"
+    if (path ~ /^\[v/) return "vdso"
+    return "other: " path
+  }
+  /^[0-9a-f]+-[0-9a-f]+ / { g = group($6) }
+  /^Rss:/ { rss[g] += $2 }
+  /^Private_Dirty:/ { dirty[g] += $2 }
+  END { for (k in rss) if (rss[k] > 0) printf "| %-36s | %6d | %6d |\n", k, rss[k], dirty[k] }' "/proc/${pid[imwatch]}/smaps" | sort -t'|' -k3 -rn)
 connected || fail "imwatch has no ESTABLISHED connection to prosody at the end of the window"
 if grep -Eq 'xmpp: (link lost|cannot connect)|retrying' "$work/imwatch.log"; then
   fail "imwatch lost its XMPP link during the run: $(grep -E 'xmpp:' "$work/imwatch.log" | tail -3)"
@@ -239,18 +260,23 @@ echo "load average before: $load_before"
 echo "load average after:  $load_after"
 echo "imwatch connected over TLS to prosody $prosody_pid on 127.0.0.1:$port for the whole window"
 echo
-printf '| %-8s | %8s | %10s | %10s | %6s | %8s | %9s | %9s |\n' tool "CPU s" "% of core" "µs/poll" "RSS MB" "peak MB" "CPU×floor" "RSS×floor"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ---------: -----------: -----------: -------: ---------: ----------: ----------:
+printf '| %-8s | %8s | %10s | %10s | %6s | %8s | %6s | %9s | %9s |\n' tool "CPU s" "% of core" "µs/poll" "RSS MB" "peak MB" "PSS MB" "CPU×floor" "RSS×floor"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ---------: -----------: -----------: -------: ---------: -------: ----------: ----------:
 fcpu=$((c1[floor] - c0[floor]))
 for name in imwatch monit collectd floor; do
   awk -v n="$name" -v c="$((c1[$name] - c0[$name]))" -v w="$window" -v r="${rss[$name]}" -v h="${hwm[$name]}" \
-      -v fc="$fcpu" -v fr="${rss[floor]}" 'BEGIN {
+      -v p="${pss[$name]}" -v fc="$fcpu" -v fr="${rss[floor]}" 'BEGIN {
     polls = int(w + 0.5)  # one poll round per second
-    printf "| %-8s | %8.4f | %9.4f%% | %10.0f | %6.1f | %8.1f | %8.1f× | %8.1f× |\n",
-      n, c / 1e9, 100 * c / 1e9 / w, c / 1e3 / polls, r / 1024, h / 1024, (fc > 0 ? c / fc : 0), r / fr }'
+    printf "| %-8s | %8.4f | %9.4f%% | %10.0f | %6.1f | %8.1f | %6.1f | %8.2f× | %8.1f× |\n",
+      n, c / 1e9, 100 * c / 1e9 / w, c / 1e3 / polls, r / 1024, h / 1024, p / 1024, (fc > 0 ? c / fc : 0), r / fr }'
 done
 echo
 echo "imwatch smaps_rollup: $rollup"
+echo
+echo "imwatch's RSS by mapping (kB):"
+echo "| mapping | RSS | private dirty |"
+echo "|---|---:|---:|"
+echo "$breakdown"
 
 # The goals of the evidence issue, as verdicts (the run itself succeeded).
 awk -v i="$((c1[imwatch] - c0[imwatch]))" -v m="$((c1[monit] - c0[monit]))" -v c="$((c1[collectd] - c0[collectd]))" \
