@@ -161,8 +161,12 @@ std::vector<OutboxMessage*> Outbox::to_send(double wall) {
       }
       if (!m.lines.empty()) m.text = render(m.lines);
     }
+    std::vector<std::string> replaced;
+    for (const auto& m : messages_)
+      if (m.sent_in == 0 && m.lines.empty()) replaced.push_back(m.id);
     std::erase_if(messages_, [](const auto& m) { return m.sent_in == 0 && m.lines.empty(); });
     OutboxMessage s;
+    s.replaces = std::move(replaced);
     s.id = new_id();
     s.wall = first;
     s.lines = {fmt::format("while undelivered, {} alert{} fired and resolved: {}", names.size(),
@@ -260,15 +264,23 @@ std::string Outbox::parse(std::string_view text) {
 
 void Outbox::save(const std::string& path) {
   std::string text = serialize();
-  if (text == last_saved_) return;
-  if (auto err = write_file_atomically(path, text); !err.empty()) {
-    if (!save_failing_) spdlog::error("cannot persist the outbox: {}; undelivered alerts would not survive a restart", err);
-    save_failing_ = true;
-    return;
+  if (text != last_saved_) {
+    if (auto err = write_file_atomically(path, text); !err.empty()) {
+      if (!save_failing_)
+        spdlog::error("cannot persist the outbox: {}; undelivered alerts would not survive a restart", err);
+      save_failing_ = true;
+    } else {
+      if (save_failing_) spdlog::info("outbox {}: persisting again", path);
+      save_failing_ = false;
+      last_saved_ = std::move(text);
+    }
   }
-  if (save_failing_) spdlog::info("outbox {}: persisting again", path);
-  save_failing_ = false;
-  last_saved_ = std::move(text);
+  for (auto& m : messages_) {
+    if (m.announced) continue;
+    m.announced = true;
+    if (m.replaces.empty()) spdlog::info("outbox: queued {}", m.id);
+    else spdlog::info("outbox: queued {} replacing {}", m.id, fmt::join(m.replaces, " "));
+  }
 }
 
 void Outbox::load(const std::string& path) {
@@ -282,6 +294,7 @@ void Outbox::load(const std::string& path) {
     return;
   }
   last_saved_ = text;
+  for (auto& m : messages_) m.announced = true;  // announced by the process that queued them
   if (!messages_.empty()) spdlog::info("outbox {}: {} undelivered notifications to send", path, messages_.size());
 }
 

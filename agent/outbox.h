@@ -27,6 +27,10 @@ struct OutboxMessage {
   std::vector<std::string> tags;
   std::vector<std::string> lines;  // one per event (without the host prefix)
   uint64_t sent_in = 0;            // round trip it was sent before; 0: unsent
+  // Not saved: whether the "queued" log line was written, and for a summary
+  // the ids it replaced (they will never be sent themselves).
+  bool announced = false;
+  std::vector<std::string> replaces;
 };
 
 class Outbox {
@@ -51,6 +55,9 @@ class Outbox {
   std::string serialize() const;
   std::string parse(std::string_view text);  // "" or an error; on error unchanged
   // Saves to `path` when changed; says once that it cannot, and when it can again.
+  // Then logs "outbox: queued ID" once for each message new since the last
+  // save: after the write, so that a logged id survives a kill -9 (unless
+  // the state dir cannot be written). Fault tests count notifications by it.
   void save(const std::string& path);
   void load(const std::string& path);
 

@@ -24,6 +24,9 @@ namespace imwatch::agent {
 namespace {
 
 constexpr double kMaxBackoff = 60;
+// The longest a connection may take to become a session (TCP, TLS, SASL,
+// bind), unless ping_interval is longer.
+constexpr double kMaxHandshake = 10;
 
 std::string xep0082(double wall) {
   time_t t = static_cast<time_t>(wall);
@@ -169,6 +172,15 @@ void XmppTransport::start() {
   stopped_ = false;
   connect();
   ping_job_ = loop_.add_job(cfg_.ping_interval, [this] {
+    // A handshake that never finishes (the link died while connecting) would
+    // otherwise keep us "connecting" forever: pings only run once connected.
+    if (connecting_ && clock_.now() - connect_started_ >= std::max(cfg_.ping_interval, kMaxHandshake)) {
+      spdlog::warn("xmpp: no session after {}: giving up on this attempt",
+                   format_duration(std::max(cfg_.ping_interval, kMaxHandshake)));
+      impl_->client->disconnect();
+      if (connecting_) on_disconnected("handshake timed out", false);
+      return;
+    }
     if (!connected_) return;
     // A ping unanswered for a whole interval means a dead link (no FIN).
     if (!pings_in_flight_.empty() && clock_.now() - pings_in_flight_.front().second >= cfg_.ping_interval) {
@@ -196,6 +208,7 @@ void XmppTransport::connect() {
   reconnect_job_ = 0;
   if (stopped_ || connecting_ || connected_) return;
   connecting_ = true;
+  connect_started_ = clock_.now();
   spdlog::debug("xmpp: connecting as {}", cfg_.jid);
   if (!impl_->client->connect(false)) {
     // onDisconnect has run and scheduled the next try.
@@ -226,6 +239,9 @@ void XmppTransport::on_connected() {
 }
 
 void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
+  // gloox may report one failed attempt twice (an I/O error, then the stream
+  // error); the first report already scheduled the retry.
+  if (!connected_ && !connecting_ && reconnect_job_ != 0) return;
   bool was = connected_;
   connected_ = connecting_ = false;
   if (fd_ >= 0) loop_.remove_fd(fd_);
@@ -265,6 +281,10 @@ void XmppTransport::flush_outbox() {
   if (!connected_) return;
   auto msgs = outbox_.to_send(clock_.wall());
   if (msgs.empty()) return;
+  // Saved before sending: a summary that to_send made must go out under the
+  // id it is saved with, or a kill -9 right after sending would have it sent
+  // again, after the restart, as a second summary with a new id.
+  outbox_.save(outbox_path_);
   uint64_t rt = next_rt_;
   const double wall = clock_.wall();
   for (OutboxMessage* m : msgs) {
@@ -277,7 +297,6 @@ void XmppTransport::flush_outbox() {
     }
     outbox_.mark_sent(m->id, rt);
   }
-  outbox_.save(outbox_path_);
   round_trip();
 }
 
