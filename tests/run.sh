@@ -2,6 +2,7 @@
 # The whole test suite, as CI runs it:
 #  1. a normal build and its tests (unit, end-to-end, XMPP against real
 #     prosody and ejabberd);
+#  1b. fault injection, short version (tests/fault/run.sh --short);
 #  2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #  3. the fuzz targets, replaying their corpora and regressions, then a short
 #     bounded fuzzing run each (IMWATCH_FUZZ_SECONDS, default 60; two at a time on two cores);
@@ -29,6 +30,9 @@ build_and_test build
 stage "the README's demo: agent, private prosody, admin client"
 packaging/demo.sh
 [ -n "$quick" ] && exit 0
+
+stage "fault injection (short): prosody and agent killed, link stalled and dropped, state dir read-only and full, broken /proc"
+tests/fault/run.sh --short
 
 stage "tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
