@@ -1,8 +1,12 @@
 // The agent binary against a real prosody on 127.0.0.1, with a real admin
 // client: alerts, recovery, presence, chat commands, access control, limits,
 // outages of the server and of the agent.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -217,6 +221,37 @@ TEST_F(AgentXmpp, AgentKilledWithAMessageInTheOutbox) {
   ASSERT_TRUE(wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1", 20s)) << log(*agent);
   alice->pump(3s);
   EXPECT_EQ(count(*alice, "WARNING memory"), 1u);
+}
+
+TEST_F(AgentXmpp, AHandshakeThatNeverEndsIsAbandoned) {
+  // A peer that accepts TCP (the kernel does, from the backlog) and never
+  // says a word: as when the link dies during TLS. Pings only run once
+  // connected, so the agent once stayed "connecting" forever (found by
+  // tests/fault, a link stalled during a reconnect).
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::string conf = dir + "/imwatch.conf", text;
+  {
+    std::ifstream in(conf);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  std::string port = "port = " + std::to_string(server.port());
+  text.replace(text.find(port), port.size(), "port = " + std::to_string(ntohs(a.sin_port)));
+  replace(conf, text);
+  ChildProcess agent({kBinary, "--config", conf});
+  EXPECT_NE(agent.wait_for_line("no session after 10s: giving up on this attempt", 15), "") << log(agent);
+  EXPECT_NE(agent.wait_for_line("cannot connect", 2), "") << log(agent);  // and so retries
+  agent.drain(1.5);
+  EXPECT_GE(agent.count_lines("xmpp: connecting as"), 2u) << log(agent);
+  ::close(fd);
 }
 
 TEST_F(AgentXmpp, WrongPasswordIsLoggedAndRetriedSlowly) {
