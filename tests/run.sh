@@ -2,12 +2,15 @@
 # The whole test suite, as CI runs it:
 #  1. a normal build and its tests (unit, end-to-end, XMPP against real
 #     prosody and ejabberd);
-#  1b. fault injection, short version (tests/fault/run.sh --short);
+#  1b. evidence, short versions: fault injection (tests/fault/run.sh
+#      --short), the 1M-pass soak, memcheck through the XMPP flow, chat load
+#      (tests/soak, tests/load), and the footprint next to monit and collectd
+#      (tests/bench/footprint.sh);
 #  2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #  3. the fuzz targets, replaying their corpora and regressions, then a short
 #     bounded fuzzing run each (IMWATCH_FUZZ_SECONDS, default 60; two at a time on two cores);
 #  4. the Debian package on a real systemd in a container (needs root).
-# Assumes `packaging/install-deps.sh package fuzz` has run.
+# Assumes `packaging/install-deps.sh package fuzz footprint` has run.
 # Usage: tests/run.sh [--quick]   (--quick: stage 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,11 @@ packaging/demo.sh
 
 stage "fault injection (short): prosody and agent killed, link stalled and dropped, state dir read-only and full, broken /proc"
 tests/fault/run.sh --short
+
+stage "soak (1,000,000 passes on a fast clock), memcheck through the XMPP flow, chat load (short)"
+build/tests/soak/soak
+tests/soak/valgrind_flow.sh
+build/tests/load/chat_load --short
 
 stage "tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
