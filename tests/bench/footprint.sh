@@ -47,9 +47,19 @@ done
 work=$(mktemp -d /tmp/imwatch-footprint-XXXXXX)
 declare -A pid=()
 order=(imwatch monit collectd floor server)
+sleeper=""
+# A sleep that a signal interrupts: bash runs traps only between commands,
+# and the window's sleep is long.
+pause() {
+  sleep "$1" &
+  sleeper=$!
+  wait "$sleeper"
+  sleeper=""
+}
 cleanup() {
   local rc=$? name p i
   trap - EXIT INT TERM
+  [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null || true
   for name in "${order[@]}"; do
     p=${pid[$name]:-}
     [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
@@ -206,7 +216,7 @@ for ((i = 0; i < 4 * 30; i++)); do
   sleep 0.25
 done
 grep -q 'xmpp: connected' "$work/imwatch.log" || fail "imwatch did not connect within 30 s: $(tail -5 "$work/imwatch.log")"
-sleep "$settle"
+pause "$settle"
 for name in imwatch monit collectd floor; do
   kill -0 "${pid[$name]}" 2>/dev/null || fail "$name exited early; see its log: $(tail -5 "$work/$name".{log,out} 2>/dev/null)"
 done
@@ -218,7 +228,7 @@ cpu_ns() {  # all threads: collectd reads in a pool of threads
 declare -A c0=() c1=() rss=() hwm=() pss=()
 for name in imwatch monit collectd floor; do c0[$name]=$(cpu_ns "${pid[$name]}"); done
 t0=$(date +%s.%N)
-sleep "$secs"
+pause "$secs"
 for name in imwatch monit collectd floor; do c1[$name]=$(cpu_ns "${pid[$name]}"); done
 t1=$(date +%s.%N)
 for name in imwatch monit collectd floor; do
