@@ -42,6 +42,9 @@ build/tests/soak/soak
 tests/soak/valgrind_flow.sh
 build/tests/load/chat_load --short
 
+stage "footprint next to monit, collectd and a C floor (a measurement: it fails only if a tool does not run or imwatch is not connected)"
+tests/bench/footprint.sh 30
+
 stage "tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build_and_test build-asan -DIMWATCH_SANITIZE=ON -DIMWATCH_BUILD_BENCHMARKS=OFF
