@@ -182,7 +182,9 @@ void outage_test(AgentXmpp& t, bool kill) {
   EXPECT_EQ(::kill(agent->pid(), 0), 0);  // still alive (a SIGPIPE once ended it here)
   t.set_memory_used(85);
   EXPECT_NE(agent->wait_for_line("notify: web1: WARNING memory", 5), "") << AgentXmpp::log(*agent);
-  std::this_thread::sleep_for(1s);
+  // Over 2 s old when it goes out, whatever the back-off: only then is it
+  // stamped (a reconnect right after a failed resumption can be quick).
+  std::this_thread::sleep_for(2500ms);
   ASSERT_TRUE(server.start()) << server.error();
   auto alice = t.admin();
   auto m = t.wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1", 30s);

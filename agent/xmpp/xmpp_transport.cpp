@@ -116,6 +116,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       // After a server restart the session is gone; gloox would hang on
       // prosody or drop SM on ejabberd. Start a fresh stream instead.
       spdlog::info("xmpp: stream resumption failed; starting a new session");
+      ++t.resume_failures_;
       client->disconnect();
       client->setStreamManagement(true, true);
     }
@@ -230,6 +231,7 @@ void XmppTransport::on_connected() {
   connecting_ = false;
   connected_ = true;
   backoff_ = 1;
+  resume_failures_ = 0;
   last_error_.clear();
   spdlog::info("xmpp: connected as {} ({})", impl_->client->jid().full(), impl_->tls->protocol());
   for (const auto& a : cfg_.admins)
@@ -250,6 +252,14 @@ void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
   outbox_.link_lost();
   last_error_ = reason;
   if (stopped_) return;
+  // A failed resumption is the server answering (the normal case after it
+  // restarted): start the fresh session at once instead of backing off, or
+  // one server restart costs a back-off step. Only once in a row, so that
+  // it can never become a tight loop.
+  if (resume_failures_ == 1 && !fatal) {
+    schedule_reconnect(0);
+    return;
+  }
   // Credentials and certificates do not fix themselves in a second: retry
   // at the slowest pace, but retry (they may be fixed by the admin).
   double delay = fatal ? kMaxBackoff : backoff_;

@@ -65,6 +65,16 @@ double wall_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::string clock_text(double w) {
+  time_t t = static_cast<time_t>(w);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char b[32];
+  std::snprintf(b, sizeof b, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>((w - std::floor(w)) * 1000));
+  return b;
+}
+
 // A line on stderr with the wall time, to match against the agent's log.
 void note(const std::string& what) {
   double w = wall_now();
@@ -560,8 +570,11 @@ void Run::tick_until(const std::function<bool()>& done, double timeout) {
       admin_->pump(std::chrono::milliseconds(30));
     } else if (server_->running()) {
       if (admin_was_connected_) admin_was_connected_ = false;
+      // Stamped before: what arrives during connect() (offline storage) is
+      // only recorded, and stamped, once it returns.
+      double attempt = wall_now();
       if (admin_->connect(std::chrono::seconds(3))) {
-        admin_ups_.push_back(wall_now());
+        admin_ups_.push_back(attempt);
         admin_was_connected_ = true;
       }
     } else {
@@ -837,6 +850,7 @@ int Run::report(double started) {
   struct Row {
     int raised = 0, delivered = 0, replaced = 0, lost = 0, resent = 0, dup = 0;
     double worst = 0;
+    std::string worst_what;
   };
   std::vector<Row> rows(scenarios_.size() + 1);
   std::vector<std::string> lost_ids, resent_ids, dup_lines;
@@ -890,9 +904,21 @@ int Run::report(double started) {
       // process back, the proxy fault over, the admin back; or from when it
       // was raised, if later. It includes the agent's own detection,
       // back-off and reconnect time.
+      // A summary counts from when the first alert it replaced was raised:
+      // it is made only when the link is back.
+      std::function<double(const Raised&, int)> since = [&](const Raised& x, int depth) {
+        double w = x.wall;
+        for (const auto& rid : x.replaces)
+          if (auto it = raised_.find(rid); it != raised_.end() && depth < 8) w = std::min(w, since(it->second, depth + 1));
+        return w;
+      };
       double t = copies.front().wall;
-      double ready = last_before(admin_ups_, t, last_before(infra_ups_, t, r.wall));
-      row.worst = std::max(row.worst, t - ready);
+      double ready = last_before(admin_ups_, t, last_before(infra_ups_, t, since(r, 0)));
+      if (t - ready >= row.worst) {
+        row.worst = t - ready;
+        row.worst_what = id + ": raised " + clock_text(since(r, 0)) + ", way open " + clock_text(ready) +
+                         ", delivered " + clock_text(t);
+      }
     } else if (covered(id)) {
       ++row.replaced;
     } else {
@@ -932,6 +958,9 @@ int Run::report(double started) {
     total.worst = std::max(total.worst, r.worst);
   }
   line("**total**", std::to_string(faults), total);
+  for (size_t i = 0; i < scenarios_.size(); ++i)
+    if (!rows[i + 1].worst_what.empty())
+      std::cerr << "worst delay, " << scenarios_[i].name << ": " << rows[i + 1].worst_what << "\n";
   o << "\nagent starts " << agent_->starts() << ", agent (re)connects " << agent_ups_.size()
     << ", dead links noticed by ping " << ping_detections_ << ", admin (re)connects " << admin_ups_.size() << "\n";
   if (!lost_ids.empty()) {
