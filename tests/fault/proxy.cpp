@@ -11,17 +11,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tests/support/test_net.h"
+
 namespace imwatch::test {
 
 namespace {
-
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -69,7 +63,7 @@ bool FaultProxy::start() {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a = loopback(0);  // the kernel picks a free, non-default port
+  sockaddr_in a = loopback_address(0);  // the kernel picks a free, non-default port
   socklen_t len = sizeof a;
   if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::listen(listen_fd_, 16) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
@@ -117,7 +111,7 @@ void FaultProxy::accept_one() {
   if (a < 0) return;
   ++accepted_;
   int b = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in up = loopback(upstream_);
+  sockaddr_in up = loopback_address(upstream_);
   // A blocking connect on loopback answers at once: accepted or refused.
   if (b < 0 || ::connect(b, reinterpret_cast<sockaddr*>(&up), sizeof up) != 0) {
     Pair dead{a, b, {}, {}, false};

@@ -11,9 +11,7 @@
 
 namespace imwatch::test {
 
-namespace {
-
-sockaddr_in loopback(int port) {
+sockaddr_in loopback_address(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -21,12 +19,10 @@ sockaddr_in loopback(int port) {
   return addr;
 }
 
-}  // namespace
-
 bool loopback_port_accepts(int port, int timeout_ms) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return false;
-  sockaddr_in addr = loopback(port);
+  sockaddr_in addr = loopback_address(port);
   bool ok = false;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
     ok = true;
@@ -45,7 +41,7 @@ int free_loopback_port(int avoid) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
-    sockaddr_in addr = loopback(0);
+    sockaddr_in addr = loopback_address(0);
     socklen_t len = sizeof addr;
     int port = 0;
     if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&

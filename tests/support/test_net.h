@@ -1,7 +1,12 @@
 // Loopback helpers shared by the test servers, benchmarks and fault tools.
 #pragma once
 
+#include <netinet/in.h>
+
 namespace imwatch::test {
+
+// 127.0.0.1:`port` (0: any port, for bind).
+sockaddr_in loopback_address(int port);
 
 // True if something accepts a TCP connection on 127.0.0.1:`port` within
 // `timeout_ms` (a server is ready when its port accepts, not when its PID
