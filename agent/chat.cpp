@@ -55,7 +55,8 @@ std::string alerts_text(ChatContext& ctx) {
   for (const auto& [probe, h] : ctx.engine.probes())
     if (h.told_failing) out += fmt::format("probe {} failing for {}\n", probe, ago(ctx.wall - h.failing_since));
   for (const auto& [rule, until] : ctx.engine.mutes())
-    if (until > ctx.wall) out += fmt::format("muted: {} for {} more\n", rule.empty() ? "all" : rule, ago(until - ctx.wall));
+    if (until > ctx.wall)
+      out += fmt::format("muted: {} for {} more\n", rule.empty() ? "all" : rule, ago(until - ctx.wall));
   if (out.empty()) return "no alerts";
   out.pop_back();
   return out;
@@ -87,10 +88,14 @@ std::string mute(const std::vector<std::string>& args, ChatContext& ctx) {
   double duration = 3600;
   std::string rule;  // all
   for (size_t i = 1; i < args.size(); ++i) {
-    if (auto d = parse_duration(args[i]); d && *d > 0) duration = *d;
-    else if (to_lower(args[i]) == "all") rule.clear();
-    else if (known_rule(ctx, args[i])) rule = args[i];
-    else return fmt::format("no rule or duration {}; usage: mute [DURATION] [RULE|all]", quote(args[i]));
+    if (auto d = parse_duration(args[i]); d && *d > 0)
+      duration = *d;
+    else if (to_lower(args[i]) == "all")
+      rule.clear();
+    else if (known_rule(ctx, args[i]))
+      rule = args[i];
+    else
+      return fmt::format("no rule or duration {}; usage: mute [DURATION] [RULE|all]", quote(args[i]));
   }
   ctx.engine.mute(rule, ctx.wall + duration);
   return fmt::format("muted {} for {}", rule.empty() ? "all alerts" : rule, format_duration(duration));
@@ -110,7 +115,8 @@ std::string ack(const std::vector<std::string>& args, ChatContext& ctx) {
   if (!n.empty() && n[0] == '#') n.remove_prefix(1);
   uint64_t id = 0;
   auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id);
-  if (ec != std::errc() || p != n.data() + n.size() || n.empty()) return fmt::format("not an alert number: {}", quote(args[1]));
+  if (ec != std::errc() || p != n.data() + n.size() || n.empty())
+    return fmt::format("not an alert number: {}", quote(args[1]));
   if (!ctx.engine.ack(id)) return fmt::format("no firing alert #{}", id);
   return fmt::format("acknowledged #{}: no more reminders until it resolves", id);
 }

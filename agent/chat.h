@@ -17,11 +17,11 @@
 namespace imwatch::agent {
 
 struct ChatLimits {
-  size_t max_body = 4096;         // bytes; longer bodies are ignored
-  int commands_per_window = 20;   // per admin JID
-  double window = 10;             // seconds
-  double refusal_every = 3600;    // at most one "not authorised" per stranger
-  size_t max_strangers = 1024;    // remembered strangers (memory is bounded)
+  size_t max_body = 4096;        // bytes; longer bodies are ignored
+  int commands_per_window = 20;  // per admin JID
+  double window = 10;            // seconds
+  double refusal_every = 3600;   // at most one "not authorised" per stranger
+  size_t max_strangers = 1024;   // remembered strangers (memory is bounded)
 };
 
 // What a command may read and change.

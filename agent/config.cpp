@@ -27,8 +27,7 @@ std::optional<double> parse_duration(const std::string& text) {
   if (unit_at == 0 || unit_at == std::string::npos) return std::nullopt;
   double v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + unit_at, v, std::chars_format::fixed);
-  if (ec != std::errc() || ptr != text.data() + unit_at || !std::isfinite(v) || v < 0)
-    return std::nullopt;
+  if (ec != std::errc() || ptr != text.data() + unit_at || !std::isfinite(v) || v < 0) return std::nullopt;
   std::string unit = text.substr(unit_at);
   double scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : -1;
   if (unit != "ms" && scale < 0) return std::nullopt;
@@ -45,7 +44,10 @@ std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0 || s > kMaxDuration) return "?";
   // Whatever this writes, parse_duration reads back to the same double: the
   // canonical form of a rule (its identity across reloads) depends on it.
-  struct U { double secs; const char* name; };
+  struct U {
+    double secs;
+    const char* name;
+  };
   for (U u : {U{86400, "d"}, U{3600, "h"}, U{60, "m"}, U{1, "s"}}) {
     double n = s / u.secs;
     if (n >= 1 && n == std::floor(n) && n * u.secs == s) return std::to_string(static_cast<long long>(n)) + u.name;
@@ -131,43 +133,34 @@ bool read_ini(const std::string& path, const po::options_description& known, std
 
 }  // namespace
 
-ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names,
-                         Config& cfg, std::vector<std::string>& errors, std::ostream& os) {
+ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names, Config& cfg,
+                         std::vector<std::string>& errors, std::ostream& os) {
   po::options_description modes("Modes");
-  modes.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit")
-      ("once", "take one sample of every probe, print it and exit (1 if a probe failed)")
-      ("format", po::value<std::string>()->value_name("text|json"), "output of --once (default text)")
-      ("check-config", "print the rules as understood and exit (2 on any error)")
-      ("test-alert", "send a test message to every admin and exit once the server accepted it")
-      ("dry-run", "write notifications to stderr instead of sending them over XMPP")
-      ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (default /etc/imwatch/imwatch.conf)");
+  modes.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "once", "take one sample of every probe, print it and exit (1 if a probe failed)")(
+      "format", po::value<std::string>()->value_name("text|json"), "output of --once (default text)")(
+      "check-config", "print the rules as understood and exit (2 on any error)")(
+      "test-alert", "send a test message to every admin and exit once the server accepted it")(
+      "dry-run", "write notifications to stderr instead of sending them over XMPP")(
+      "config,c", po::value<std::string>()->value_name("FILE"),
+      "configuration file (default /etc/imwatch/imwatch.conf)");
   po::options_description common("Options (also in the config file)");
-  common.add_options()
-      ("proc-root", po::value<std::string>()->value_name("DIR"), "where /proc is (default /proc)")
-      ("state-dir", po::value<std::string>()->value_name("DIR"), "where alert state and the outbox live (default /var/lib/imwatch)")
-      ("log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info, warn or error (default info)")
-      ("hostname", po::value<std::string>()->value_name("NAME"), "name used in messages (default: the host name)");
+  common.add_options()("proc-root", po::value<std::string>()->value_name("DIR"), "where /proc is (default /proc)")(
+      "state-dir", po::value<std::string>()->value_name("DIR"),
+      "where alert state and the outbox live (default /var/lib/imwatch)")(
+      "log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info, warn or error (default info)")(
+      "hostname", po::value<std::string>()->value_name("NAME"), "name used in messages (default: the host name)");
   po::options_description file_only("Config file only");
   for (const auto& p : probe_names)
     file_only.add_options()(("probe." + p + ".interval").c_str(), po::value<std::string>(), "");
-  file_only.add_options()
-      ("alert.rule", po::value<std::vector<std::string>>(), "")
-      ("alert.repeat", po::value<std::string>(), "")
-      ("alert.flap_changes", po::value<std::string>(), "")
-      ("alert.flap_window", po::value<std::string>(), "")
-      ("xmpp.jid", po::value<std::string>(), "")
-      ("xmpp.password", po::value<std::string>(), "")
-      ("xmpp.password_file", po::value<std::string>(), "")
-      ("xmpp.host", po::value<std::string>(), "")
-      ("xmpp.port", po::value<std::string>(), "")
-      ("xmpp.resource", po::value<std::string>(), "")
-      ("xmpp.admin", po::value<std::vector<std::string>>(), "")
-      ("xmpp.ca_file", po::value<std::string>(), "")
-      ("xmpp.pin", po::value<std::string>(), "")
-      ("xmpp.ping_interval", po::value<std::string>(), "")
-      ("xmpp.outbox_max", po::value<std::string>(), "");
+  file_only.add_options()("alert.rule", po::value<std::vector<std::string>>(), "")(
+      "alert.repeat", po::value<std::string>(), "")("alert.flap_changes", po::value<std::string>(), "")(
+      "alert.flap_window", po::value<std::string>(), "")("xmpp.jid", po::value<std::string>(), "")(
+      "xmpp.password", po::value<std::string>(), "")("xmpp.password_file", po::value<std::string>(), "")(
+      "xmpp.host", po::value<std::string>(), "")("xmpp.port", po::value<std::string>(), "")(
+      "xmpp.resource", po::value<std::string>(), "")("xmpp.admin", po::value<std::vector<std::string>>(), "")(
+      "xmpp.ca_file", po::value<std::string>(), "")("xmpp.pin", po::value<std::string>(), "")(
+      "xmpp.ping_interval", po::value<std::string>(), "")("xmpp.outbox_max", po::value<std::string>(), "");
 
   po::options_description cmdline;
   cmdline.add(modes).add(common);
@@ -184,7 +177,8 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
   if (vm.count("help")) {
     os << "Usage: imwatch [--config FILE] [OPTIONS]\n"
           "Watches the kernel's load, memory and vmstat counters and tells admins over XMPP.\n\n"
-       << modes << "\n" << common
+       << modes << "\n"
+       << common
        << "\nSignals: SIGTERM and SIGINT stop the agent; SIGHUP reloads the config.\n"
           "See imwatch(8) and imwatch.conf(5).\n";
     return ParseResult::exit_ok;
@@ -258,11 +252,12 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
     if (!vm.count(key)) return;
     const std::string& v = vm[key].as<std::string>();
     auto d = parse_duration(v);
-    if (!d) errors.push_back(where(key) + ": " + key + ": bad duration " + quote(v) +
-                             " (use e.g. 30s, 5m, 2h, 1d)");
+    if (!d)
+      errors.push_back(where(key) + ": " + key + ": bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
     else if (*d < min && !(allow_zero && *d == 0))
       errors.push_back(where(key) + ": " + key + ": " + quote(v) + " is below the minimum " + format_duration(min));
-    else dest = *d;
+    else
+      dest = *d;
   };
   auto integer = [&](const std::string& key, long min, long max, auto& dest) {
     if (!vm.count(key)) return;
@@ -270,9 +265,10 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
     long n = 0;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc() || ptr != v.data() + v.size() || n < min || n > max)
-      errors.push_back(where(key) + ": " + key + ": expected a whole number from " + std::to_string(min) +
-                       " to " + std::to_string(max) + ", got " + quote(v));
-    else dest = static_cast<std::remove_reference_t<decltype(dest)>>(n);
+      errors.push_back(where(key) + ": " + key + ": expected a whole number from " + std::to_string(min) + " to " +
+                       std::to_string(max) + ", got " + quote(v));
+    else
+      dest = static_cast<std::remove_reference_t<decltype(dest)>>(n);
   };
 
   str("proc-root", cfg.proc_root);
@@ -342,7 +338,8 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
       const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
       std::string path = !pw_file.empty() ? pw_file : creds ? std::string(creds) + "/xmpp-password" : "";
       if (path.empty()) {
-        errors.push_back(where("xmpp.jid") + ": xmpp: no password (set xmpp.password, xmpp.password_file, "
+        errors.push_back(where("xmpp.jid") +
+                         ": xmpp: no password (set xmpp.password, xmpp.password_file, "
                          "or LoadCredential=xmpp-password in the systemd unit)");
       } else if (!pw_file.empty() && creds && pw_file.find('/') == std::string::npos) {
         path = std::string(creds) + "/" + pw_file;  // a credential's name

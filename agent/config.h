@@ -71,8 +71,8 @@ enum class ParseResult { run, exit_ok, exit_usage };
 // Parses argv and the config file into `out`. Help and version go to `out_stream`;
 // every error goes to `errors` as one line ("file:line: message" where it
 // comes from the file). `probe_names` are the probes that take an interval.
-ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names,
-                         Config& out, std::vector<std::string>& errors, std::ostream& out_stream);
+ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names, Config& out,
+                         std::vector<std::string>& errors, std::ostream& out_stream);
 
 // The longest duration accepted anywhere: ten years.
 constexpr double kMaxDuration = 10 * 365 * 86400.0;

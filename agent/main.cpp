@@ -15,8 +15,7 @@ int main(int argc, char** argv) {
   // writes without MSG_NOSIGNAL.
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> probe_names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot()))
-    probe_names.emplace_back(p->name());
+  for (const auto& p : probes::make_probes(probes::ProcRoot())) probe_names.emplace_back(p->name());
 
   agent::Config cfg;
   std::vector<std::string> errors;

@@ -31,8 +31,10 @@ namespace {
 std::pair<PresenceShow, std::string> health(const AlertEngine& engine) {
   std::vector<std::string> crit, warn;
   for (const auto& [name, s] : engine.states()) {
-    if (s.severity == Severity::critical) crit.push_back(name);
-    else if (s.severity == Severity::warning) warn.push_back(name);
+    if (s.severity == Severity::critical)
+      crit.push_back(name);
+    else if (s.severity == Severity::warning)
+      warn.push_back(name);
   }
   auto join = [](const std::vector<std::string>& v) {
     std::string out;
@@ -58,10 +60,9 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
   }
   std::unique_ptr<XmppTransport> xmpp;
   if (cfg.xmpp.configured() && !cfg.dry_run) {
-    xmpp = std::make_unique<XmppTransport>(cfg.xmpp, cfg.hostname, cfg.state_dir, d.loop(), clock,
-                                           [&d](const std::string& from, const std::string& body) {
-                                             return d.chat(from, body);
-                                           });
+    xmpp = std::make_unique<XmppTransport>(
+        cfg.xmpp, cfg.hostname, cfg.state_dir, d.loop(), clock,
+        [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
     d.set_notifier(xmpp.get());
     d.set_on_flush([&] {
       auto [show, status] = health(d.engine());

@@ -45,10 +45,14 @@ std::string event_tag(const Event& e) {
 std::string escape(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else
+      out += c;
   }
   return out;
 }
@@ -61,10 +65,14 @@ std::optional<std::string> unescape(std::string_view s) {
       continue;
     }
     if (++i == s.size()) return std::nullopt;
-    if (s[i] == 'n') out += '\n';
-    else if (s[i] == 't') out += '\t';
-    else if (s[i] == '\\') out += '\\';
-    else return std::nullopt;
+    if (s[i] == 'n')
+      out += '\n';
+    else if (s[i] == 't')
+      out += '\t';
+    else if (s[i] == '\\')
+      out += '\\';
+    else
+      return std::nullopt;
   }
   return out;
 }
@@ -142,8 +150,8 @@ std::vector<OutboxMessage*> Outbox::to_send(double wall) {
       for (size_t i = 0; i < m.tags.size();) {
         std::string_view t = m.tags[i];
         auto colon = t.find(':');
-        bool fold = colon != std::string_view::npos &&
-                    std::find(both.begin(), both.end(), t.substr(colon + 1)) != both.end();
+        bool fold =
+            colon != std::string_view::npos && std::find(both.begin(), both.end(), t.substr(colon + 1)) != both.end();
         if (!fold) {
           ++i;
           continue;
@@ -152,8 +160,8 @@ std::vector<OutboxMessage*> Outbox::to_send(double wall) {
           // "WARNING load: ..." -> "load #12"
           std::string_view l = m.lines[i];
           size_t sp = l.find(' '), c = l.find(':');
-          names.push_back(fmt::format("{} #{}", sp < c && c != std::string_view::npos ? l.substr(sp + 1, c - sp - 1) : l,
-                                      t.substr(colon + 1)));
+          names.push_back(fmt::format(
+              "{} #{}", sp < c && c != std::string_view::npos ? l.substr(sp + 1, c - sp - 1) : l, t.substr(colon + 1)));
           if (first == 0 || m.wall < first) first = m.wall;
         }
         m.tags.erase(m.tags.begin() + static_cast<long>(i));
@@ -278,8 +286,10 @@ void Outbox::save(const std::string& path) {
   for (auto& m : messages_) {
     if (m.announced) continue;
     m.announced = true;
-    if (m.replaces.empty()) spdlog::info("outbox: queued {}", m.id);
-    else spdlog::info("outbox: queued {} replacing {}", m.id, fmt::join(m.replaces, " "));
+    if (m.replaces.empty())
+      spdlog::info("outbox: queued {}", m.id);
+    else
+      spdlog::info("outbox: queued {} replacing {}", m.id, fmt::join(m.replaces, " "));
   }
 }
 

@@ -20,8 +20,8 @@
 namespace imwatch::agent {
 
 struct OutboxMessage {
-  std::string id;      // stanza id, unique across processes, kept on resend
-  double wall = 0;     // when it was raised: XEP-0203 delay on late delivery
+  std::string id;   // stanza id, unique across processes, kept on resend
+  double wall = 0;  // when it was raised: XEP-0203 delay on late delivery
   std::string text;
   // "fired:12", "resolved:12", ... for the outage summary; "" for others.
   std::vector<std::string> tags;

@@ -11,9 +11,12 @@ namespace {
 std::string json_string(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
-    else if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-    else out += static_cast<char>(c);
+    if (c == '"' || c == '\\')
+      out += '\\', out += static_cast<char>(c);
+    else if (c < 0x20)
+      out += fmt::format("\\u{:04x}", c);
+    else
+      out += static_cast<char>(c);
   }
   return out + "\"";
 }
@@ -52,23 +55,22 @@ std::string format_json(const Snapshot& s, const std::string& host) {
 std::string format_load(const Snapshot& s) {
   auto g = [&](std::string_view m) { return s.get(m); };
   std::string cpus = g("cpu_count") ? fmt::format("{} CPUs", *g("cpu_count")) : "CPUs ?";
-  return row("load", fmt::format("{} {} {}  per CPU {} {} {}", num(g("load1"), 2), num(g("load5"), 2),
-                                 num(g("load15"), 2), num(g("load1_per_cpu"), 2), num(g("load5_per_cpu"), 2),
-                                 num(g("load15_per_cpu"), 2))) +
-         row("", fmt::format("{}, tasks {} runnable of {}", cpus, num(g("tasks_runnable"), 0),
-                             num(g("tasks_total"), 0)));
+  return row("load",
+             fmt::format("{} {} {}  per CPU {} {} {}", num(g("load1"), 2), num(g("load5"), 2), num(g("load15"), 2),
+                         num(g("load1_per_cpu"), 2), num(g("load5_per_cpu"), 2), num(g("load15_per_cpu"), 2))) +
+         row("",
+             fmt::format("{}, tasks {} runnable of {}", cpus, num(g("tasks_runnable"), 0), num(g("tasks_total"), 0)));
 }
 
 std::string format_memory(const Snapshot& s) {
   auto g = [&](std::string_view m) { return s.get(m); };
   return row("memory", fmt::format("used {} of {} ({})", kib(g("mem_used_kb")), kib(g("mem_total_kb")),
                                    num(g("mem_used_pct"), 1, "%"))) +
-         row("", fmt::format("available {}, free {}, buff/cache {}", kib(g("mem_available_kb")),
-                             kib(g("mem_free_kb")), kib(g("mem_buff_cache_kb")))) +
-         row("swap", g("swap_total_kb") == 0.0
-                         ? std::string("none")
-                         : fmt::format("used {} of {} ({})", kib(g("swap_used_kb")), kib(g("swap_total_kb")),
-                                       num(g("swap_used_pct"), 1, "%")));
+         row("", fmt::format("available {}, free {}, buff/cache {}", kib(g("mem_available_kb")), kib(g("mem_free_kb")),
+                             kib(g("mem_buff_cache_kb")))) +
+         row("swap", g("swap_total_kb") == 0.0 ? std::string("none")
+                                               : fmt::format("used {} of {} ({})", kib(g("swap_used_kb")),
+                                                             kib(g("swap_total_kb")), num(g("swap_used_pct"), 1, "%")));
 }
 
 std::string format_vmstat(const Snapshot& s) {
@@ -77,8 +79,8 @@ std::string format_vmstat(const Snapshot& s) {
                                 num(g("cpu_system_pct"), 1, "%"), num(g("cpu_idle_pct"), 1, "%"),
                                 num(g("cpu_iowait_pct"), 1, "%"), num(g("cpu_steal_pct"), 1, "%"))) +
          row("procs", fmt::format("running {}, blocked {}", num(g("procs_running"), 0), num(g("procs_blocked"), 0))) +
-         row("swap io", fmt::format("in {} KiB/s, out {} KiB/s", num(g("swap_in_kbps"), 1),
-                                    num(g("swap_out_kbps"), 1))) +
+         row("swap io",
+             fmt::format("in {} KiB/s, out {} KiB/s", num(g("swap_in_kbps"), 1), num(g("swap_out_kbps"), 1))) +
          row("disk io", fmt::format("in {} KiB/s, out {} KiB/s", num(g("io_in_kbps"), 1), num(g("io_out_kbps"), 1))) +
          row("events", fmt::format("{} intr/s, {} cs/s, {} major faults/s", num(g("interrupts_ps"), 0),
                                    num(g("ctx_switches_ps"), 0), num(g("major_faults_ps"), 1))) +

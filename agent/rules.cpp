@@ -114,11 +114,16 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
     return err(m);
   }
   const std::string& op = words[1];
-  if (op == ">") out.op = Op::gt;
-  else if (op == ">=") out.op = Op::ge;
-  else if (op == "<") out.op = Op::lt;
-  else if (op == "<=") out.op = Op::le;
-  else return err("unknown operator " + quote(op) + " (use >, >=, < or <=)");
+  if (op == ">")
+    out.op = Op::gt;
+  else if (op == ">=")
+    out.op = Op::ge;
+  else if (op == "<")
+    out.op = Op::lt;
+  else if (op == "<=")
+    out.op = Op::le;
+  else
+    return err("unknown operator " + quote(op) + " (use >, >=, < or <=)");
   auto warn = to_number(words[2]);
   if (!warn) return err("bad threshold " + quote(words[2]));
   out.warn = *warn;
@@ -126,8 +131,11 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
   bool seen_crit = false, seen_for = false, seen_clear = false, seen_repeat = false;
   for (size_t i = 3; i < words.size(); i += 2) {
     const std::string& key = words[i];
-    bool* seen = key == "crit" ? &seen_crit : key == "for" ? &seen_for : key == "clear" ? &seen_clear
-               : key == "repeat" ? &seen_repeat : nullptr;
+    bool* seen = key == "crit"     ? &seen_crit
+                 : key == "for"    ? &seen_for
+                 : key == "clear"  ? &seen_clear
+                 : key == "repeat" ? &seen_repeat
+                                   : nullptr;
     if (!seen) return err("unexpected " + quote(key) + " (expected crit, for, clear or repeat)");
     if (*seen) return err(quote(key) + " given twice");
     *seen = true;
@@ -140,8 +148,10 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
     } else {
       auto d = parse_duration(v);
       if (!d) return err("bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
-      if (key == "for") out.for_s = *d;
-      else out.repeat = *d;
+      if (key == "for")
+        out.for_s = *d;
+      else
+        out.repeat = *d;
     }
   }
   bool upward = out.op == Op::gt || out.op == Op::ge;
@@ -181,8 +191,10 @@ void AlertEngine::configure(std::vector<Rule> rules, AlertSettings settings) {
   std::map<std::string, RuleState> kept;
   for (const auto& r : rules) {
     auto it = states_.find(r.name);
-    if (it != states_.end() && it->second.fingerprint == r.canonical()) kept.emplace(r.name, std::move(it->second));
-    else kept[r.name].fingerprint = r.canonical();
+    if (it != states_.end() && it->second.fingerprint == r.canonical())
+      kept.emplace(r.name, std::move(it->second));
+    else
+      kept[r.name].fingerprint = r.canonical();
   }
   states_ = std::move(kept);
   rules_ = std::move(rules);
@@ -208,8 +220,10 @@ void AlertEngine::mute(const std::string& rule, double until) {
 }
 
 void AlertEngine::unmute(const std::string& rule) {
-  if (rule.empty()) mutes_.clear();
-  else mutes_.erase(rule);
+  if (rule.empty())
+    mutes_.clear();
+  else
+    mutes_.erase(rule);
   dirty_ = true;
 }
 
@@ -310,8 +324,10 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
   const bool crit = r.crit && r.breaches(v, *r.crit);
   const bool good = !r.breaches(v, r.clear_value());
   auto track = [&](std::optional<double>& since, bool cond) {
-    if (!cond) since.reset();
-    else if (!since) since = now;
+    if (!cond)
+      since.reset();
+    else if (!since)
+      since = now;
   };
   track(s.bad_since, bad);
   track(s.crit_since, crit);
@@ -322,8 +338,10 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
 
   switch (s.severity) {
     case Severity::ok:
-      if (crit && held(s.crit_since)) transition(r, s, Event::fired, Severity::critical, now, wall, dur(s.crit_since));
-      else if (bad && held(s.bad_since)) transition(r, s, Event::fired, Severity::warning, now, wall, dur(s.bad_since));
+      if (crit && held(s.crit_since))
+        transition(r, s, Event::fired, Severity::critical, now, wall, dur(s.crit_since));
+      else if (bad && held(s.bad_since))
+        transition(r, s, Event::fired, Severity::warning, now, wall, dur(s.bad_since));
       break;
     case Severity::warning:
       if (crit && held(s.crit_since))
@@ -397,20 +415,17 @@ std::string event_line(const Event& e) {
     case Event::resolved:
       return fmt::format("RESOLVED {}: {} {} after {}{}", e.rule, e.metric, value, human(e.duration), id);
     case Event::reminder:
-      return fmt::format("still {} {}: {} {} {} {} for {}{}", severity_text(e.severity), e.rule, e.metric, value,
-                         e.op, num(e.threshold), human(e.duration), id);
+      return fmt::format("still {} {}: {} {} {} {} for {}{}", severity_text(e.severity), e.rule, e.metric, value, e.op,
+                         num(e.threshold), human(e.duration), id);
     case Event::flapping:
       return fmt::format("FLAPPING {}: {} changes within {}, quiet until it settles{}", e.rule, e.detail,
                          human(e.duration), id);
     case Event::settled:
-      return e.severity == Severity::ok
-                 ? fmt::format("SETTLED {}: OK, {} {}", e.rule, e.metric, value)
-                 : fmt::format("SETTLED {}: {} {} {} {} {}{}", e.rule, severity_text(e.severity), e.metric, value,
-                               e.op, num(e.threshold), id);
-    case Event::probe_failing:
-      return fmt::format("PROBE {} failing: {}", e.rule, e.detail);
-    case Event::probe_recovered:
-      return fmt::format("PROBE {} recovered after {}", e.rule, human(e.duration));
+      return e.severity == Severity::ok ? fmt::format("SETTLED {}: OK, {} {}", e.rule, e.metric, value)
+                                        : fmt::format("SETTLED {}: {} {} {} {} {}{}", e.rule, severity_text(e.severity),
+                                                      e.metric, value, e.op, num(e.threshold), id);
+    case Event::probe_failing: return fmt::format("PROBE {} failing: {}", e.rule, e.detail);
+    case Event::probe_recovered: return fmt::format("PROBE {} recovered after {}", e.rule, human(e.duration));
   }
   return {};
 }

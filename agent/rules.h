@@ -51,15 +51,12 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
 
 // What one evaluation pass found worth telling.
 struct Event {
-  enum Kind {
-    fired, escalated, deescalated, resolved, reminder,
-    flapping, settled, probe_failing, probe_recovered
-  };
+  enum Kind { fired, escalated, deescalated, resolved, reminder, flapping, settled, probe_failing, probe_recovered };
   Kind kind = fired;
-  std::string rule;  // or the probe's name
+  std::string rule;                  // or the probe's name
   Severity severity = Severity::ok;  // after the event
   Severity previous = Severity::ok;
-  uint64_t id = 0;   // alert id, 0 for probe events
+  uint64_t id = 0;  // alert id, 0 for probe events
   std::optional<double> value;
   double threshold = 0;
   std::string metric, op;
@@ -150,8 +147,7 @@ class AlertEngine {
   bool take_dirty();
 
  private:
-  void transition(const Rule& r, RuleState& s, Event::Kind kind, Severity to, double now, double wall,
-                  double held);
+  void transition(const Rule& r, RuleState& s, Event::Kind kind, Severity to, double now, double wall, double held);
   Event make_event(const Rule& r, const RuleState& s, Event::Kind kind) const;
   void emit(Event e, double wall);
 

@@ -43,10 +43,14 @@ bool to_time(std::string_view t, double& v) {
 }
 
 bool to_severity(std::string_view t, Severity& s) {
-  if (t == "0") s = Severity::ok;
-  else if (t == "1") s = Severity::warning;
-  else if (t == "2") s = Severity::critical;
-  else return false;
+  if (t == "0")
+    s = Severity::ok;
+  else if (t == "1")
+    s = Severity::warning;
+  else if (t == "2")
+    s = Severity::critical;
+  else
+    return false;
   return true;
 }
 
@@ -68,7 +72,8 @@ std::string serialize_state(const AlertEngine& engine) {
       << s.last_notified << "\t" << s.acked << "\t" << s.flapping << "\t" << static_cast<int>(s.told) << "\t"
       << s.fingerprint << "\n";
   }
-  for (const auto& [rule, until] : engine.mutes()) o << "mute\t" << (rule.empty() ? "*" : rule) << "\t" << until << "\n";
+  for (const auto& [rule, until] : engine.mutes())
+    o << "mute\t" << (rule.empty() ? "*" : rule) << "\t" << until << "\n";
   for (const auto& [probe, h] : engine.probes())
     if (h.told_failing) o << "probe\t" << probe << "\t" << h.failing_since << "\n";
   return o.str();
@@ -186,7 +191,8 @@ std::string write_file_atomically(const std::string& path, const std::string& da
 void StateStore::load(AlertEngine& engine) {
   std::ifstream in(path_);
   if (!in) {
-    if (errno != ENOENT) spdlog::warn("state {}: cannot read ({}); starting with no saved state", path_, std::strerror(errno));
+    if (errno != ENOENT)
+      spdlog::warn("state {}: cannot read ({}); starting with no saved state", path_, std::strerror(errno));
     return;
   }
   std::stringstream ss;

@@ -12,8 +12,17 @@ using detail::quote;
 namespace {
 
 enum : size_t {
-  total, free_, available, used, used_pct, buff_cache,
-  swap_total, swap_free, swap_used, swap_used_pct, count
+  total,
+  free_,
+  available,
+  used,
+  used_pct,
+  buff_cache,
+  swap_total,
+  swap_free,
+  swap_used,
+  swap_used_pct,
+  count
 };
 
 constexpr MetricInfo kMetrics[count] = {
@@ -35,11 +44,16 @@ struct Key {
 };
 
 constexpr Key kKeys[] = {
-    {"MemTotal", &MeminfoData::mem_total},         {"MemFree", &MeminfoData::mem_free},
-    {"MemAvailable", &MeminfoData::mem_available}, {"Buffers", &MeminfoData::buffers},
-    {"Cached", &MeminfoData::cached},              {"SReclaimable", &MeminfoData::sreclaimable},
-    {"Active(file)", &MeminfoData::active_file},   {"Inactive(file)", &MeminfoData::inactive_file},
-    {"SwapTotal", &MeminfoData::swap_total},       {"SwapFree", &MeminfoData::swap_free},
+    {"MemTotal", &MeminfoData::mem_total},
+    {"MemFree", &MeminfoData::mem_free},
+    {"MemAvailable", &MeminfoData::mem_available},
+    {"Buffers", &MeminfoData::buffers},
+    {"Cached", &MeminfoData::cached},
+    {"SReclaimable", &MeminfoData::sreclaimable},
+    {"Active(file)", &MeminfoData::active_file},
+    {"Inactive(file)", &MeminfoData::inactive_file},
+    {"SwapTotal", &MeminfoData::swap_total},
+    {"SwapFree", &MeminfoData::swap_free},
 };
 
 }  // namespace
@@ -52,11 +66,9 @@ std::string parse_meminfo(std::string_view text, MeminfoData& out) {
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos)
-      return "meminfo: line " + std::to_string(lines.number()) + ": expected 'Key: value kB', got " +
-             quote(line);
+      return "meminfo: line " + std::to_string(lines.number()) + ": expected 'Key: value kB', got " + quote(line);
     std::string_view key = line.substr(0, colon);
-    auto k = std::find_if(std::begin(kKeys), std::end(kKeys),
-                          [&](const Key& c) { return c.name == key; });
+    auto k = std::find_if(std::begin(kKeys), std::end(kKeys), [&](const Key& c) { return c.name == key; });
     if (k == std::end(kKeys)) continue;
 
     Fields f(line.substr(colon + 1));
@@ -73,8 +85,7 @@ std::string parse_meminfo(std::string_view text, MeminfoData& out) {
   return {};
 }
 
-std::optional<double> estimate_available(const MeminfoData& m,
-                                         std::optional<uint64_t> min_free_kbytes) {
+std::optional<double> estimate_available(const MeminfoData& m, std::optional<uint64_t> min_free_kbytes) {
   // In double: kB values fit exactly up to 2^53 (8 ZiB), and absurd input
   // from a garbled file cannot overflow into a plausible number.
   auto d = [](uint64_t v) { return static_cast<double>(v); };
@@ -123,8 +134,7 @@ std::string MeminfoProbe::collect(double, Values& out) {
   }
   // SReclaimable is absent only where the kernel does not account reclaimable
   // slab at all, so it adds nothing there (procps does the same).
-  if (m.buffers && m.cached)
-    out[buff_cache] = d(*m.buffers) + d(*m.cached) + d(m.sreclaimable.value_or(0));
+  if (m.buffers && m.cached) out[buff_cache] = d(*m.buffers) + d(*m.cached) + d(m.sreclaimable.value_or(0));
   if (m.swap_total && m.swap_free) {
     double st = d(*m.swap_total), sf = std::min(d(*m.swap_free), st);
     out[swap_total] = st;

@@ -14,8 +14,8 @@ namespace imwatch::probes {
 // The fields we use, in kB. Absent keys stay nullopt; unknown keys are
 // ignored (they come and go between kernel versions).
 struct MeminfoData {
-  std::optional<uint64_t> mem_total, mem_free, mem_available, buffers, cached, sreclaimable,
-      active_file, inactive_file, swap_total, swap_free;
+  std::optional<uint64_t> mem_total, mem_free, mem_available, buffers, cached, sreclaimable, active_file, inactive_file,
+      swap_total, swap_free;
 };
 
 std::string parse_meminfo(std::string_view text, MeminfoData& out);
@@ -23,8 +23,7 @@ std::string parse_meminfo(std::string_view text, MeminfoData& out);
 // MemAvailable as the kernel estimates it (si_mem_available) for kernels
 // before 3.14 that lack the field. min_free_kbytes comes from
 // /proc/sys/vm/min_free_kbytes; without it, the classic free + buffers + cached.
-std::optional<double> estimate_available(const MeminfoData& m,
-                                         std::optional<uint64_t> min_free_kbytes);
+std::optional<double> estimate_available(const MeminfoData& m, std::optional<uint64_t> min_free_kbytes);
 
 class MeminfoProbe final : public Probe {
  public:

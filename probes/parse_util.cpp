@@ -49,10 +49,8 @@ std::optional<uint64_t> to_u64(std::string_view token) {
 
 std::optional<double> to_double(std::string_view token) {
   double v = 0;
-  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v,
-                                   std::chars_format::fixed);
-  if (ec != std::errc() || ptr != token.data() + token.size() || token.empty() ||
-      !std::isfinite(v))
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v, std::chars_format::fixed);
+  if (ec != std::errc() || ptr != token.data() + token.size() || token.empty() || !std::isfinite(v))
     return std::nullopt;
   return v;
 }

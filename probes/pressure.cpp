@@ -43,9 +43,12 @@ std::string parse_pressure(std::string_view text, PressureData& out) {
     Fields f(line);
     if (!f.next(kind)) continue;
     std::optional<std::array<double, 3>>* dest = nullptr;
-    if (kind == "some") dest = &out.some;
-    else if (kind == "full") dest = &out.full;
-    else return "pressure: unexpected line kind " + quote(kind);
+    if (kind == "some")
+      dest = &out.some;
+    else if (kind == "full")
+      dest = &out.full;
+    else
+      return "pressure: unexpected line kind " + quote(kind);
 
     std::array<std::optional<double>, 3> avg;
     while (f.next(field)) {
@@ -58,8 +61,7 @@ std::string parse_pressure(std::string_view text, PressureData& out) {
       if (!v || *v < 0) return "pressure: " + std::string(key) + ": bad value " + quote(value);
       avg[static_cast<size_t>(slot)] = *v;
     }
-    if (!avg[0] || !avg[1] || !avg[2])
-      return "pressure: " + std::string(kind) + " line lacks avg10/avg60/avg300";
+    if (!avg[0] || !avg[1] || !avg[2]) return "pressure: " + std::string(kind) + " line lacks avg10/avg60/avg300";
     *dest = std::array<double, 3>{*avg[0], *avg[1], *avg[2]};
   }
   if (!out.some) return "pressure: no 'some' line";
@@ -67,8 +69,7 @@ std::string parse_pressure(std::string_view text, PressureData& out) {
 }
 
 PressureProbe::PressureProbe(const ProcRoot& root)
-    : files_{ProcFile(root, "pressure/cpu"), ProcFile(root, "pressure/memory"),
-             ProcFile(root, "pressure/io")} {}
+    : files_{ProcFile(root, "pressure/cpu"), ProcFile(root, "pressure/memory"), ProcFile(root, "pressure/io")} {}
 
 std::span<const MetricInfo> PressureProbe::metrics() const { return kMetrics; }
 
@@ -80,8 +81,10 @@ std::string PressureProbe::collect(double, Values& out) {
     if (s == ReadStatus::missing) continue;  // no PSI on this kernel: unknown
     std::string err;
     PressureData p;
-    if (s != ReadStatus::ok) err = files_[r].error();
-    else err = parse_pressure(files_[r].data(), p);
+    if (s != ReadStatus::ok)
+      err = files_[r].error();
+    else
+      err = parse_pressure(files_[r].data(), p);
     if (!err.empty()) {
       if (!errors.empty()) errors += "; ";
       errors += err.starts_with("pressure:") ? "pressure/" + std::string(kResources[r]) + err.substr(8) : err;

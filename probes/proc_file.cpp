@@ -18,8 +18,7 @@ std::string ProcRoot::path(std::string_view rel) const {
   return p;
 }
 
-ProcFile::ProcFile(const ProcRoot& root, std::string rel)
-    : path_(root.path(rel)), rel_(std::move(rel)) {}
+ProcFile::ProcFile(const ProcRoot& root, std::string rel) : path_(root.path(rel)), rel_(std::move(rel)) {}
 
 ProcFile::~ProcFile() { close_fd(); }
 

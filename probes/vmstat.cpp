@@ -15,11 +15,24 @@ using detail::quote;
 namespace {
 
 enum : size_t {
-  cpu_count, procs_running, procs_blocked,
+  cpu_count,
+  procs_running,
+  procs_blocked,
   // rates, in the order of VmstatProbe's counters
-  swap_in, swap_out, io_in, io_out, interrupts, ctx_switches, major_faults,
-  oom_total, oom_new,
-  cpu_user, cpu_system, cpu_idle, cpu_iowait, cpu_steal,
+  swap_in,
+  swap_out,
+  io_in,
+  io_out,
+  interrupts,
+  ctx_switches,
+  major_faults,
+  oom_total,
+  oom_new,
+  cpu_user,
+  cpu_system,
+  cpu_idle,
+  cpu_iowait,
+  cpu_steal,
   count
 };
 
@@ -44,8 +57,7 @@ constexpr MetricInfo kMetrics[count] = {
 };
 
 // Parses the value of a "key value" line of /proc/stat or /proc/vmstat.
-std::string counter(std::string_view file, std::string_view key, Fields& f,
-                    std::optional<uint64_t>& out) {
+std::string counter(std::string_view file, std::string_view key, Fields& f, std::optional<uint64_t>& out) {
   std::string_view tok;
   if (!f.next(tok)) return std::string(file) + ": " + std::string(key) + ": missing value";
   out = detail::to_u64(tok);
@@ -77,8 +89,7 @@ std::string parse_stat(std::string_view text, StatData& out) {
         if (!out.cpu[n]) return "stat: cpu line: bad value " + quote(tok);
       }
       // user, nice, system, idle exist on every kernel this agent runs on.
-      if (n < 4)
-        return "stat: cpu line has " + std::to_string(n) + " columns, expected at least 4";
+      if (n < 4) return "stat: cpu line has " + std::to_string(n) + " columns, expected at least 4";
       have_cpu = true;
     } else if (is_cpu_n(key)) {
       ++out.cpu_count;
@@ -104,9 +115,8 @@ std::string parse_vmstat(std::string_view text, VmstatData& out) {
     std::optional<uint64_t> VmstatData::*field;
   };
   static constexpr Key keys[] = {
-      {"pswpin", &VmstatData::pswpin},         {"pswpout", &VmstatData::pswpout},
-      {"pgpgin", &VmstatData::pgpgin},         {"pgpgout", &VmstatData::pgpgout},
-      {"pgmajfault", &VmstatData::pgmajfault}, {"oom_kill", &VmstatData::oom_kill},
+      {"pswpin", &VmstatData::pswpin},   {"pswpout", &VmstatData::pswpout},       {"pgpgin", &VmstatData::pgpgin},
+      {"pgpgout", &VmstatData::pgpgout}, {"pgmajfault", &VmstatData::pgmajfault}, {"oom_kill", &VmstatData::oom_kill},
   };
   detail::Lines lines(text);
   std::string_view line, key;
@@ -154,8 +164,7 @@ std::span<const MetricInfo> VmstatProbe::metrics() const { return kMetrics; }
 
 std::optional<double> VmstatProbe::uptime() {
   double s = 0;
-  if (uptime_.read() != ReadStatus::ok || !parse_uptime(uptime_.data(), s).empty() || s <= 0)
-    return std::nullopt;
+  if (uptime_.read() != ReadStatus::ok || !parse_uptime(uptime_.data(), s).empty() || s <= 0) return std::nullopt;
   return s;
 }
 
@@ -169,15 +178,21 @@ std::string VmstatProbe::collect(double now, Values& out) {
 
   StatData st;
   bool stat_ok = false;
-  if (stat_.read() != ReadStatus::ok) fail(stat_.error());
-  else if (auto e = parse_stat(stat_.data(), st); !e.empty()) fail(e);
-  else stat_ok = true;
+  if (stat_.read() != ReadStatus::ok)
+    fail(stat_.error());
+  else if (auto e = parse_stat(stat_.data(), st); !e.empty())
+    fail(e);
+  else
+    stat_ok = true;
 
   VmstatData vm;
   bool vm_ok = false;
-  if (vmstat_.read() != ReadStatus::ok) fail(vmstat_.error());
-  else if (auto e = parse_vmstat(vmstat_.data(), vm); !e.empty()) fail(e);
-  else vm_ok = true;
+  if (vmstat_.read() != ReadStatus::ok)
+    fail(vmstat_.error());
+  else if (auto e = parse_vmstat(vmstat_.data(), vm); !e.empty())
+    fail(e);
+  else
+    vm_ok = true;
 
   if (stat_ok) {
     if (st.cpu_count > 0) out[cpu_count] = st.cpu_count;
@@ -188,8 +203,8 @@ std::string VmstatProbe::collect(double now, Values& out) {
   // Counters to rates. pswpin/pswpout count pages; pgpgin/pgpgout are KiB.
   if (!stat_ok) st = {};
   if (!vm_ok) vm = {};
-  const std::array<std::optional<uint64_t>, rate_count> cur = {
-      vm.pswpin, vm.pswpout, vm.pgpgin, vm.pgpgout, st.intr, st.ctxt, vm.pgmajfault};
+  const std::array<std::optional<uint64_t>, rate_count> cur = {vm.pswpin, vm.pswpout, vm.pgpgin,    vm.pgpgout,
+                                                               st.intr,   st.ctxt,    vm.pgmajfault};
   const double scale[rate_count] = {page_kib_, page_kib_, 1, 1, 1, 1, 1};
   const double dt = prev_time_ ? now - *prev_time_ : 0;
   std::optional<double> boot_seconds;
@@ -227,8 +242,7 @@ std::string VmstatProbe::collect(double now, Values& out) {
     auto ticks = st.cpu;
     bool delta = prev_cpu_.has_value();
     for (size_t c = 0; delta && c < cpu_columns; ++c)
-      if (ticks[c].has_value() != (*prev_cpu_)[c].has_value() ||
-          (ticks[c] && *ticks[c] < *(*prev_cpu_)[c]))
+      if (ticks[c].has_value() != (*prev_cpu_)[c].has_value() || (ticks[c] && *ticks[c] < *(*prev_cpu_)[c]))
         delta = false;
     double col[cpu_columns] = {};
     double total = 0;

@@ -112,9 +112,12 @@ TEST_F(Chat, RateLimitOneWarningThenSilence) {
   int answered = 0, warned = 0, silent = 0;
   for (int i = 0; i < 50; ++i) {
     auto r = say("alice@example.org", "ping", 1 + i * 0.01);
-    if (!r) ++silent;
-    else if (*r == "pong") ++answered;
-    else if (r->find("slow down") == 0) ++warned;
+    if (!r)
+      ++silent;
+    else if (*r == "pong")
+      ++answered;
+    else if (r->find("slow down") == 0)
+      ++warned;
   }
   EXPECT_EQ(answered, 20);
   EXPECT_EQ(warned, 1);

@@ -107,7 +107,8 @@ TEST_F(ConfigTest, XmppNeedsAdminsAndAPassword) {
   EXPECT_EQ(errors_.size(), 2u);  // no admin, no password
 
   std::ofstream(dir_ + "/pw") << "s3cret\n";
-  ASSERT_EQ(parse("[xmpp]\njid = agent@example.org\npassword_file = " + dir_ + "/pw\nadmin = a@example.org\n"
+  ASSERT_EQ(parse("[xmpp]\njid = agent@example.org\npassword_file = " + dir_ +
+                  "/pw\nadmin = a@example.org\n"
                   "admin = b@example.org\nport = 15222\n"),
             ParseResult::run)
       << errors_[0];
@@ -137,7 +138,7 @@ TEST(Duration, ParseAndFormat) {
   EXPECT_FALSE(parse_duration("-5s"));
   EXPECT_FALSE(parse_duration("5w"));
   EXPECT_FALSE(parse_duration(std::string(305, '9') + "d"));  // finite, then infinite once scaled
-  EXPECT_FALSE(parse_duration("3651d"));                       // over ten years
+  EXPECT_FALSE(parse_duration("3651d"));                      // over ten years
   EXPECT_EQ(format_duration(1e300), "?");
   // What format_duration writes reads back to the same value (found by the fuzzer).
   for (const char* d : {"51ms", "0.0000001s", "1.0000001s", "90s", "2h", "1.5h", "7d"}) {

@@ -37,7 +37,8 @@ class DaemonTest : public ::testing::Test {
                                         "/state\nhostname = web1\n"
                                         "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n"
                                         "[probe.vmstat]\ninterval = 1s\n[probe.pressure]\ninterval = 1s\n"
-                                        "[alert]\nrule = " + rule + "\n");
+                                        "[alert]\nrule = " +
+                                        rule + "\n");
   }
   std::unique_ptr<ChildProcess> start() {
     return std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "--config", dir_ + "/imwatch.conf"});
@@ -135,7 +136,9 @@ TEST_F(DaemonTest, BadRulesAtStartExitTwoWithFileLine) {
   write_config("memory: mem_usd_pct > 80");
   auto d = start();
   EXPECT_EQ(d->wait_exit(5), 2);
-  EXPECT_NE(d->wait_for_line("imwatch.conf:13: rule 'memory': unknown metric 'mem_usd_pct' (did you mean 'mem_used_pct'", 1), "");
+  EXPECT_NE(
+      d->wait_for_line("imwatch.conf:13: rule 'memory': unknown metric 'mem_usd_pct' (did you mean 'mem_used_pct'", 1),
+      "");
 }
 
 }  // namespace

@@ -35,9 +35,9 @@ TEST(EventLoop, AfterAStallRunsOnceAndSkipsMissedTicks) {
   loop.add_job(10, [&] { ++runs; });
   loop.run_once();  // t=1000, then waits until 1010
   EXPECT_EQ(runs, 1);
-  clock.advance(55);  // a suspended VM: now 1065, ticks 1010..1060 missed
-  loop.run_once(0);   // run what is due, do not wait
-  EXPECT_EQ(runs, 2);  // once, not six times
+  clock.advance(55);                                // a suspended VM: now 1065, ticks 1010..1060 missed
+  loop.run_once(0);                                 // run what is due, do not wait
+  EXPECT_EQ(runs, 2);                               // once, not six times
   EXPECT_DOUBLE_EQ(loop.time_to_next_job(100), 5);  // back on the grid: 1070
 }
 

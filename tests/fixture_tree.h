@@ -17,8 +17,8 @@ inline void replace_file(const std::string& path, const std::string& text) {
 // A meminfo of 1000000 kB, `pct` percent of it in use, no swap.
 inline void write_meminfo_used(const std::string& proc_dir, int pct) {
   long total = 1000000, avail = total - total * pct / 100;
-  replace_file(proc_dir + "/meminfo", "MemTotal: " + std::to_string(total) + " kB\nMemFree: " +
-                                          std::to_string(avail) + " kB\nMemAvailable: " + std::to_string(avail) +
+  replace_file(proc_dir + "/meminfo", "MemTotal: " + std::to_string(total) + " kB\nMemFree: " + std::to_string(avail) +
+                                          " kB\nMemAvailable: " + std::to_string(avail) +
                                           " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
 }
 

@@ -27,9 +27,7 @@ std::string slurp(const std::string& path) {
 }
 
 // Expected exit status: 1 where a probe must fail.
-int expected_status(const std::string& scenario) {
-  return scenario == "malformed" || scenario == "missing" ? 1 : 0;
-}
+int expected_status(const std::string& scenario) { return scenario == "malformed" || scenario == "missing" ? 1 : 0; }
 
 class Golden : public ::testing::TestWithParam<std::string> {};
 
@@ -39,8 +37,10 @@ TEST_P(Golden, OnceJsonMatches) {
                         kFixtures + "/proc/" + scenario, "--config", "/dev/null"});
   ASSERT_FALSE(r.timed_out);
   EXPECT_EQ(r.status, expected_status(scenario)) << r.err;
-  if (expected_status(scenario) == 0) EXPECT_EQ(r.err, "");
-  else EXPECT_NE(r.err.find("imwatch: probe "), std::string::npos) << r.err;
+  if (expected_status(scenario) == 0)
+    EXPECT_EQ(r.err, "");
+  else
+    EXPECT_NE(r.err.find("imwatch: probe "), std::string::npos) << r.err;
 
   const std::string golden = kFixtures + "/golden/" + scenario + ".json";
   if (std::getenv("IMWATCH_UPDATE_GOLDEN")) {
@@ -70,8 +70,8 @@ TEST(Once, TextViewShowsUnitsAndUnknowns) {
   EXPECT_NE(r.out.find("not available"), std::string::npos) << r.out;  // no PSI
   EXPECT_NE(r.err.find("meminfo"), std::string::npos) << r.err;
 
-  r = run_process({kBinary, "--once", "--hostname", "fixture", "--proc-root", kFixtures + "/proc/current",
-                   "--config", "/dev/null"});
+  r = run_process({kBinary, "--once", "--hostname", "fixture", "--proc-root", kFixtures + "/proc/current", "--config",
+                   "/dev/null"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("used 5.0 GiB of 15.5 GiB (31.9%)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("KiB/s"), std::string::npos);
@@ -101,7 +101,8 @@ TEST(CheckConfig, EveryErrorWithFileLineAndExitTwo) {
   fs::remove_all(dir);
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("c.conf:2: rule 'a': unknown metric 'load5_per_cpux' (did you mean 'load5_per_cpu'"),
-            std::string::npos) << r.err;
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("c.conf:3: rule 'b': bad duration '5'"), std::string::npos) << r.err;
 }
 

@@ -58,8 +58,10 @@ TEST(ParseLoadAvg, Table) {
   for (const auto& c : cases) {
     LoadAvgData d;
     std::string err = parse_loadavg(c.text, d);
-    if (c.error_substring.empty()) EXPECT_EQ(err, "") << c.name;
-    else EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
+    if (c.error_substring.empty())
+      EXPECT_EQ(err, "") << c.name;
+    else
+      EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
   }
 }
 
@@ -83,8 +85,10 @@ TEST(ParseMeminfo, Table) {
   for (const auto& c : cases) {
     MeminfoData d;
     std::string err = parse_meminfo(c.text, d);
-    if (c.error_substring.empty()) EXPECT_EQ(err, "") << c.name;
-    else EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
+    if (c.error_substring.empty())
+      EXPECT_EQ(err, "") << c.name;
+    else
+      EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
   }
 }
 
@@ -144,8 +148,10 @@ TEST(ParseStat, Table) {
   for (const auto& c : cases) {
     StatData d;
     std::string err = parse_stat(c.text, d);
-    if (c.error_substring.empty()) EXPECT_EQ(err, "") << c.name;
-    else EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
+    if (c.error_substring.empty())
+      EXPECT_EQ(err, "") << c.name;
+    else
+      EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
   }
   EXPECT_EQ(count_cpu_lines("cpu 1 2 3 4\ncpu0 1\ncpu1 2\ncpux 3\ncpu12 4\n"), 3u);
 }
@@ -161,8 +167,10 @@ TEST(ParseVmstat, Table) {
   for (const auto& c : cases) {
     VmstatData d;
     std::string err = parse_vmstat(c.text, d);
-    if (c.error_substring.empty()) EXPECT_EQ(err, "") << c.name;
-    else EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
+    if (c.error_substring.empty())
+      EXPECT_EQ(err, "") << c.name;
+    else
+      EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
   }
   VmstatData d;
   ASSERT_EQ(parse_vmstat("pswpin 1\npgmajfault 7\noom_kill 2\n", d), "");
@@ -196,8 +204,10 @@ TEST(ParsePressure, Table) {
   for (const auto& c : cases) {
     PressureData d;
     std::string err = parse_pressure(c.text, d);
-    if (c.error_substring.empty()) EXPECT_EQ(err, "") << c.name;
-    else EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
+    if (c.error_substring.empty())
+      EXPECT_EQ(err, "") << c.name;
+    else
+      EXPECT_NE(err.find(c.error_substring), std::string::npos) << c.name << ": " << err;
   }
 }
 

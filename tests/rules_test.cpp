@@ -11,8 +11,7 @@ using namespace imwatch::agent;
 
 namespace {
 
-const std::vector<std::string> kMetrics = {"load5_per_cpu", "mem_used_pct", "oom_kills", "mem_available_kb",
-                                           "load1"};
+const std::vector<std::string> kMetrics = {"load5_per_cpu", "mem_used_pct", "oom_kills", "mem_available_kb", "load1"};
 
 Rule rule(const std::string& text) {
   Rule r;
@@ -205,7 +204,8 @@ TEST(Rules, RemindersFollowTheirOwnSettings) {
   Engine e({"a: load1 > 1", "b: load1 > 1 repeat 10m", "c: load1 > 1 repeat 0"}, {3600, 6, 3600});
   for (size_t i = 0; i < 3; ++i) e.feed(2, 0, i);
   auto count = [](const std::vector<Event>& ev, const std::string& rule) {
-    return std::count_if(ev.begin(), ev.end(), [&](const Event& x) { return x.kind == Event::reminder && x.rule == rule; });
+    return std::count_if(ev.begin(), ev.end(),
+                         [&](const Event& x) { return x.kind == Event::reminder && x.rule == rule; });
   };
   std::vector<Event> all;
   for (double t = 60; t <= 7200; t += 60) {

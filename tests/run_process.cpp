@@ -73,7 +73,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(got));
+      if (got > 0)
+        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(got));
       else {
         close(fds[i].fd);
         fds[i].fd = -1;

@@ -52,12 +52,14 @@ class AgentXmpp : public ::testing::Test {
   void write_config(const std::string& password, const std::string& extra = "") {
     std::ofstream(dir + "/password") << password << "\n";
     replace(dir + "/imwatch.conf",
-            "proc-root = " + dir + "/proc\nstate-dir = " + dir + "/state\nhostname = web1\nlog-level = debug\n"
-            "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n[probe.vmstat]\ninterval = 1s\n"
-            "[probe.pressure]\ninterval = 1s\n[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n"
-            "[xmpp]\njid = agent@test.local\npassword_file = " + dir + "/password\nhost = 127.0.0.1\nport = " +
-                std::to_string(server.port()) + "\nresource = web1\nadmin = alice@test.local\nca_file = " +
-                server.ca_file() + "\nping_interval = 2s\n" + extra);
+            "proc-root = " + dir + "/proc\nstate-dir = " + dir +
+                "/state\nhostname = web1\nlog-level = debug\n"
+                "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n[probe.vmstat]\ninterval = 1s\n"
+                "[probe.pressure]\ninterval = 1s\n[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n"
+                "[xmpp]\njid = agent@test.local\npassword_file = " +
+                dir + "/password\nhost = 127.0.0.1\nport = " + std::to_string(server.port()) +
+                "\nresource = web1\nadmin = alice@test.local\nca_file = " + server.ca_file() +
+                "\nping_interval = 2s\n" + extra);
   }
   std::unique_ptr<ChildProcess> start_agent() {
     auto a = std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "--config", dir + "/imwatch.conf"});
@@ -81,7 +83,9 @@ class AgentXmpp : public ::testing::Test {
     size_t before = c.messages().size();
     c.send_chat("agent@test.local", cmd);
     auto m = c.wait_for_message(
-        [&](const ReceivedMessage& r) { return &r - c.messages().data() >= static_cast<long>(before) && contains(r, expect); },
+        [&](const ReceivedMessage& r) {
+          return &r - c.messages().data() >= static_cast<long>(before) && contains(r, expect);
+        },
         5s);
     return m ? m->body : "";
   }
@@ -105,22 +109,28 @@ TEST_F(AgentXmpp, AlertArrivesRecoversAndPresenceFollows) {
   ASSERT_TRUE(m) << log(*agent);
   EXPECT_EQ(m->type, "chat");
   EXPECT_EQ(m->body, "web1: WARNING memory: mem_used_pct 85 > 80 #1");
-  EXPECT_TRUE(alice->wait_until([&] {
-    auto p = alice->last_presence("agent@test.local");
-    return p && p->show == "away" && p->status == "WARNING: memory";
-  }, 5s));
+  EXPECT_TRUE(alice->wait_until(
+      [&] {
+        auto p = alice->last_presence("agent@test.local");
+        return p && p->show == "away" && p->status == "WARNING: memory";
+      },
+      5s));
   set_memory_used(97);
   ASSERT_TRUE(wait(*alice, "CRITICAL memory"));
-  EXPECT_TRUE(alice->wait_until([&] {
-    auto p = alice->last_presence("agent@test.local");
-    return p && p->show == "dnd" && p->status == "CRITICAL: memory";
-  }, 5s));
+  EXPECT_TRUE(alice->wait_until(
+      [&] {
+        auto p = alice->last_presence("agent@test.local");
+        return p && p->show == "dnd" && p->status == "CRITICAL: memory";
+      },
+      5s));
   set_memory_used(40);
   ASSERT_TRUE(wait(*alice, "RESOLVED memory"));
-  EXPECT_TRUE(alice->wait_until([&] {
-    auto p = alice->last_presence("agent@test.local");
-    return p && p->show == "available" && p->status == "OK";
-  }, 5s));
+  EXPECT_TRUE(alice->wait_until(
+      [&] {
+        auto p = alice->last_presence("agent@test.local");
+        return p && p->show == "available" && p->status == "OK";
+      },
+      5s));
   alice->pump(2s);
   EXPECT_EQ(count(*alice, "WARNING memory: mem_used_pct 85"), 1u);
   EXPECT_EQ(count(*alice, "RESOLVED"), 1u);
@@ -176,8 +186,10 @@ TEST_F(AgentXmpp, RateLimitAndOversizedBodies) {
 void outage_test(AgentXmpp& t, bool kill) {
   ProsodyServer& server = t.server;
   auto agent = t.start_agent();
-  if (kill) server.kill();
-  else server.stop();
+  if (kill)
+    server.kill();
+  else
+    server.stop();
   EXPECT_NE(agent->wait_for_line("link lost", 10), "") << AgentXmpp::log(*agent);
   EXPECT_EQ(::kill(agent->pid(), 0), 0);  // still alive (a SIGPIPE once ended it here)
   t.set_memory_used(85);

@@ -83,15 +83,17 @@ class AdminClient : gloox::ConnectionListener, gloox::MessageHandler {
   // contains `needle`, waiting at most `timeout`.
   std::optional<Received> wait_for(const std::string& needle, size_t from_index, Duration timeout) {
     std::optional<Received> found;
-    wait_until([&] {
-      for (size_t i = from_index; i < messages_.size(); ++i) {
-        if (messages_[i].body.find(needle) != std::string::npos) {
-          found = messages_[i];
-          return true;
-        }
-      }
-      return false;
-    }, timeout);
+    wait_until(
+        [&] {
+          for (size_t i = from_index; i < messages_.size(); ++i) {
+            if (messages_[i].body.find(needle) != std::string::npos) {
+              found = messages_[i];
+              return true;
+            }
+          }
+          return false;
+        },
+        timeout);
     return found;
   }
   void pump(Duration d) {
@@ -114,8 +116,10 @@ class AdminClient : gloox::ConnectionListener, gloox::MessageHandler {
     for (;;) {
       if (condition()) return true;
       if (Clock::now() >= deadline) return false;
-      if (client_->state() == gloox::StateDisconnected) std::this_thread::sleep_for(10ms);
-      else client_->recv(20'000);  // microseconds
+      if (client_->state() == gloox::StateDisconnected)
+        std::this_thread::sleep_for(10ms);
+      else
+        client_->recv(20'000);  // microseconds
     }
   }
   void onConnect() override { connected_ = true; }
@@ -131,8 +135,8 @@ class AdminClient : gloox::ConnectionListener, gloox::MessageHandler {
   }
 
   std::unique_ptr<gloox::Client> client_;
-  gloox::ConnectionTCPClient* tcp_ = nullptr;        // owned by client_
-  imwatch::agent::TlsGnutls* tls_ = nullptr;         // owned by client_
+  gloox::ConnectionTCPClient* tcp_ = nullptr;  // owned by client_
+  imwatch::agent::TlsGnutls* tls_ = nullptr;   // owned by client_
   bool tls_ready_ = false, connected_ = false, disconnected_ = false;
   gloox::ConnectionError reason_ = gloox::ConnNoError;
   unsigned sent_ = 0;
@@ -209,12 +213,13 @@ TEST(AgentEjabberd, AlertStatusAndRecovery) {
   set_memory_used(dir + "/proc", 50);
   std::ofstream(dir + "/password") << "agent-pw\n";
   replace(dir + "/imwatch.conf",
-          "proc-root = " + dir + "/proc\nstate-dir = " + dir + "/state\nhostname = web1\nlog-level = debug\n"
-          "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n[probe.vmstat]\ninterval = 1s\n"
-          "[probe.pressure]\ninterval = 1s\n[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n"
-          "[xmpp]\njid = agent@test.local\npassword_file = " + dir + "/password\nhost = 127.0.0.1\nport = " +
-              std::to_string(server.port()) + "\nresource = web1\nadmin = alice@test.local\nca_file = " +
-              server.ca_file() + "\nping_interval = 2s\n");
+          "proc-root = " + dir + "/proc\nstate-dir = " + dir +
+              "/state\nhostname = web1\nlog-level = debug\n"
+              "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n[probe.vmstat]\ninterval = 1s\n"
+              "[probe.pressure]\ninterval = 1s\n[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n"
+              "[xmpp]\njid = agent@test.local\npassword_file = " +
+              dir + "/password\nhost = 127.0.0.1\nport = " + std::to_string(server.port()) +
+              "\nresource = web1\nadmin = alice@test.local\nca_file = " + server.ca_file() + "\nping_interval = 2s\n");
 
   ChildProcess agent({kBinary, "--config", dir + "/imwatch.conf"});
   ASSERT_NE(agent.wait_for_line("xmpp: connected", 15), "") << log_of(agent) << "\nejabberd:\n" << server.error();

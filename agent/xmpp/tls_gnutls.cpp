@@ -40,9 +40,7 @@ class Certificate {
   bool ok_ = false;
 };
 
-std::string datum_string(const gnutls_datum_t& d) {
-  return std::string(reinterpret_cast<const char*>(d.data), d.size);
-}
+std::string datum_string(const gnutls_datum_t& d) { return std::string(reinterpret_cast<const char*>(d.data), d.size); }
 
 // SHA-256 over the DER SubjectPublicKeyInfo: the same bytes `openssl pkey
 // -pubin -outform der` hashes, so admins can compute pins with openssl.
@@ -51,8 +49,7 @@ std::optional<std::string> spki_sha256(gnutls_x509_crt_t crt) {
   if (gnutls_pubkey_init(&key) != 0) return std::nullopt;
   std::optional<std::string> result;
   gnutls_datum_t der{};
-  if (gnutls_pubkey_import_x509(key, crt, 0) == 0 &&
-      gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &der) == 0) {
+  if (gnutls_pubkey_import_x509(key, crt, 0) == 0 && gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &der) == 0) {
     unsigned char digest[kSha256Size];
     if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, digest) == 0) {
       result = std::string(reinterpret_cast<const char*>(digest), sizeof digest);
@@ -64,8 +61,7 @@ std::optional<std::string> spki_sha256(gnutls_x509_crt_t crt) {
 }
 
 std::optional<std::string> base64_encode(const std::string& raw) {
-  gnutls_datum_t in{reinterpret_cast<unsigned char*>(const_cast<char*>(raw.data())),
-                    static_cast<unsigned>(raw.size())};
+  gnutls_datum_t in{reinterpret_cast<unsigned char*>(const_cast<char*>(raw.data())), static_cast<unsigned>(raw.size())};
   gnutls_datum_t out{};
   if (gnutls_base64_encode2(&in, &out) != 0) return std::nullopt;
   std::string s = datum_string(out);
@@ -164,8 +160,8 @@ struct TlsGnutls::Impl {
   // client, which tears the session down (and may even start a new one)
   // under our feet; comparing generations tells us to stop touching it.
   unsigned generation = 0;
-  bool broken = false;  // fatal record error: ignore input until cleanup()
-  std::string pin;      // raw 32-byte digest, empty when not pinning
+  bool broken = false;   // fatal record error: ignore input until cleanup()
+  std::string pin;       // raw 32-byte digest, empty when not pinning
   std::string incoming;  // ciphertext received, not yet pulled by GnuTLS
   std::string outgoing;  // ciphertext GnuTLS produced, not yet handed to gloox
   std::vector<char> record = std::vector<char>(16384);
@@ -201,8 +197,7 @@ struct TlsGnutls::Impl {
     auto* self = static_cast<Impl*>(gnutls_session_get_ptr(session));
     std::string reason = self->check_certificate();
     if (reason.empty()) return 0;
-    self->owner.failure_reason_ = "TLS certificate of " + self->owner.options_.domain +
-                                  " refused: " + reason;
+    self->owner.failure_reason_ = "TLS certificate of " + self->owner.options_.domain + " refused: " + reason;
     self->owner.certificate_refused_ = true;
     return GNUTLS_E_CERTIFICATE_ERROR;  // GnuTLS aborts with an alert
   }
@@ -244,23 +239,21 @@ struct TlsGnutls::Impl {
     int rc = gnutls_certificate_verify_peers(session, &expected, 1, &status);
     if (rc != 0) return std::string("verification failed: ") + gnutls_strerror(rc);
     info.status = gloox_status(status);
-    info.chain = !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE |
-                             GNUTLS_CERT_SIGNER_NOT_CA));
+    info.chain = !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA));
     if (status == 0) return {};
 
     std::vector<std::string> reasons;
     if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
       bool self_signed = count == 1 && gnutls_x509_crt_check_issuer(leaf.get(), leaf.get()) == 1;
-      reasons.push_back(self_signed ? "self-signed"
-                                    : "not signed by a CA in " + owner.options_.ca_file);
+      reasons.push_back(self_signed ? "self-signed" : "not signed by a CA in " + owner.options_.ca_file);
     }
     if (status & GNUTLS_CERT_EXPIRED) reasons.push_back("expired on " + utc_date(not_after));
     if (status & GNUTLS_CERT_NOT_ACTIVATED) {
       reasons.push_back("not valid before " + utc_date(not_before));
     }
     if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
-      reasons.push_back("name mismatch (certificate is for " + certificate_names(leaf.get()) +
-                        ", expected " + owner.options_.domain + ")");
+      reasons.push_back("name mismatch (certificate is for " + certificate_names(leaf.get()) + ", expected " +
+                        owner.options_.domain + ")");
     }
     if (status & GNUTLS_CERT_REVOKED) reasons.push_back("revoked");
     if (status & GNUTLS_CERT_SIGNATURE_FAILURE) reasons.push_back("bad signature");
@@ -327,9 +320,7 @@ struct TlsGnutls::Impl {
 };
 
 TlsGnutls::TlsGnutls(gloox::TLSHandler* handler, TlsOptions options)
-    : gloox::TLSBase(handler, options.domain),
-      impl_(std::make_unique<Impl>(*this)),
-      options_(std::move(options)) {}
+    : gloox::TLSBase(handler, options.domain), impl_(std::make_unique<Impl>(*this)), options_(std::move(options)) {}
 
 TlsGnutls::~TlsGnutls() {
   impl_->end_session();
@@ -357,9 +348,8 @@ bool TlsGnutls::init(const std::string&, const std::string&, const gloox::String
     }
     impl_->pin = *raw;
   }
-  const char* prio = options_.max_version == TlsMaxVersion::tls13
-                         ? "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-                         : "NORMAL:-VERS-ALL:+VERS-TLS1.2";
+  const char* prio = options_.max_version == TlsMaxVersion::tls13 ? "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+                                                                  : "NORMAL:-VERS-ALL:+VERS-TLS1.2";
   gnutls_certificate_credentials_t cred = nullptr;
   if (gnutls_priority_init(&impl_->priority, prio, nullptr) != 0 ||
       gnutls_certificate_allocate_credentials(&cred) != 0) {
@@ -369,11 +359,9 @@ bool TlsGnutls::init(const std::string&, const std::string&, const gloox::String
   // With a pin the CA list plays no part in the decision, so a missing CA
   // file must not stop a pinned connection.
   if (impl_->pin.empty()) {
-    int n = gnutls_certificate_set_x509_trust_file(cred, options_.ca_file.c_str(),
-                                                   GNUTLS_X509_FMT_PEM);
+    int n = gnutls_certificate_set_x509_trust_file(cred, options_.ca_file.c_str(), GNUTLS_X509_FMT_PEM);
     if (n <= 0) {
-      failure_reason_ = "TLS setup failed: no CA certificate could be loaded from " +
-                        options_.ca_file +
+      failure_reason_ = "TLS setup failed: no CA certificate could be loaded from " + options_.ca_file +
                         (n < 0 ? std::string(" (") + gnutls_strerror(n) + ")" : std::string());
       gnutls_certificate_free_credentials(cred);
       return false;
@@ -440,8 +428,7 @@ bool TlsGnutls::encrypt(const std::string& data) {
     if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) continue;  // push never blocks
     if (rc < 0) {
       impl_->broken = true;
-      failure_reason_ = "TLS error while sending to " + options_.domain + ": " +
-                        gnutls_strerror(static_cast<int>(rc));
+      failure_reason_ = "TLS error while sending to " + options_.domain + ": " + gnutls_strerror(static_cast<int>(rc));
       impl_->flush();
       return false;
     }
@@ -474,8 +461,7 @@ int TlsGnutls::decrypt(const std::string& data) {
     }
     if (rc == GNUTLS_E_AGAIN) {
       const size_t pending = gnutls_record_check_pending(impl_->session);
-      const bool progress =
-          impl_->incoming.size() != before_incoming || pending != before_pending;
+      const bool progress = impl_->incoming.size() != before_incoming || pending != before_pending;
       if ((!impl_->incoming.empty() || pending > 0) && progress) continue;
       return consumed;
     }
@@ -483,8 +469,7 @@ int TlsGnutls::decrypt(const std::string& data) {
     if (rc == 0) return consumed;  // close_notify; the TCP close that follows ends the stream
     if (!gnutls_error_is_fatal(static_cast<int>(rc))) continue;  // warning alert
     impl_->broken = true;
-    failure_reason_ = "TLS error from " + options_.domain + ": " +
-                      gnutls_strerror(static_cast<int>(rc));
+    failure_reason_ = "TLS error from " + options_.domain + ": " + gnutls_strerror(static_cast<int>(rc));
     return consumed;
   }
 }
@@ -496,8 +481,7 @@ void TlsGnutls::cleanup() {
 }
 
 bool TlsGnutls::hasChannelBinding() const {
-  return m_secure && impl_->session &&
-         gnutls_protocol_get_version(impl_->session) == GNUTLS_TLS1_2;
+  return m_secure && impl_->session && gnutls_protocol_get_version(impl_->session) == GNUTLS_TLS1_2;
 }
 
 const std::string TlsGnutls::channelBinding() const {
@@ -528,8 +512,7 @@ std::optional<std::string> pin_of_pem_certificate(const std::string& path, std::
   if (!in) return fail(std::string("cannot open: ") + strerror(errno));
   std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   Certificate crt;
-  gnutls_datum_t data{reinterpret_cast<unsigned char*>(pem.data()),
-                      static_cast<unsigned>(pem.size())};
+  gnutls_datum_t data{reinterpret_cast<unsigned char*>(pem.data()), static_cast<unsigned>(pem.size())};
   if (!crt.import(data, GNUTLS_X509_FMT_PEM)) return fail("no PEM certificate found");
   std::optional<std::string> digest = spki_sha256(crt.get());
   if (!digest) return fail("cannot read the certificate's public key");

@@ -53,8 +53,7 @@ class TlsGnutls final : public gloox::TLSBase {
   // default implementation, so the owner must call this once before
   // connecting; false means unusable, failure_reason() says why. The
   // arguments are gloox's and ignored (client certificates are not used).
-  bool init(const std::string& client_key = gloox::EmptyString,
-            const std::string& client_certs = gloox::EmptyString,
+  bool init(const std::string& client_key = gloox::EmptyString, const std::string& client_certs = gloox::EmptyString,
             const gloox::StringList& cacerts = gloox::StringList()) override;
 
   bool encrypt(const std::string& data) override;
@@ -96,7 +95,6 @@ class TlsGnutls final : public gloox::TLSBase {
 // SHA-256 pin ("sha256:BASE64") of the public key of the first certificate in
 // a PEM file. On failure returns nullopt and, if `error` is given, a message
 // naming the file.
-std::optional<std::string> pin_of_pem_certificate(const std::string& path,
-                                                  std::string* error = nullptr);
+std::optional<std::string> pin_of_pem_certificate(const std::string& path, std::string* error = nullptr);
 
 }  // namespace imwatch::agent

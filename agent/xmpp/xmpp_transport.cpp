@@ -68,18 +68,19 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   TlsGnutls* tls = nullptr;                   // owned by client
   ChatHandler admins;
 
-  explicit Impl(XmppTransport& owner) : t(owner), admins([&] {
-    std::vector<std::string> a;
-    for (const auto& x : owner.cfg_.admins) a.push_back(x.value);
-    return a;
-  }()) {
+  explicit Impl(XmppTransport& owner)
+      : t(owner), admins([&] {
+          std::vector<std::string> a;
+          for (const auto& x : owner.cfg_.admins) a.push_back(x.value);
+          return a;
+        }()) {
     gloox::JID jid(t.cfg_.jid);
     jid.setResource(t.cfg_.resource.empty() ? t.host_ : t.cfg_.resource);
     client = std::make_unique<gloox::Client>(jid, t.cfg_.password);
     // host/port, or the JID's domain with DNS SRV as gloox does (port -1).
     std::string server = t.cfg_.host.empty() ? jid.server() : t.cfg_.host;
-    tcp = new gloox::ConnectionTCPClient(client.get(), client->logInstance(), server,
-                                         t.cfg_.port > 0 ? t.cfg_.port : -1);
+    tcp =
+        new gloox::ConnectionTCPClient(client.get(), client->logInstance(), server, t.cfg_.port > 0 ? t.cfg_.port : -1);
     client->setConnectionImpl(tcp);
     TlsOptions o;
     o.domain = jid.server();
@@ -172,25 +173,28 @@ bool XmppTransport::connected() const { return connected_; }
 void XmppTransport::start() {
   stopped_ = false;
   connect();
-  ping_job_ = loop_.add_job(cfg_.ping_interval, [this] {
-    // A handshake that never finishes (the link died while connecting) would
-    // otherwise keep us "connecting" forever: pings only run once connected.
-    if (connecting_ && clock_.now() - connect_started_ >= std::max(cfg_.ping_interval, kMaxHandshake)) {
-      spdlog::warn("xmpp: no session after {}: giving up on this attempt",
-                   format_duration(std::max(cfg_.ping_interval, kMaxHandshake)));
-      impl_->client->disconnect();
-      if (connecting_) on_disconnected("handshake timed out", false);
-      return;
-    }
-    if (!connected_) return;
-    // A ping unanswered for a whole interval means a dead link (no FIN).
-    if (!pings_in_flight_.empty() && clock_.now() - pings_in_flight_.front().second >= cfg_.ping_interval) {
-      spdlog::warn("xmpp: no answer to a ping for {}: the link is dead", format_duration(cfg_.ping_interval));
-      impl_->client->disconnect();
-      return;
-    }
-    round_trip();
-  }, cfg_.ping_interval);
+  ping_job_ = loop_.add_job(
+      cfg_.ping_interval,
+      [this] {
+        // A handshake that never finishes (the link died while connecting) would
+        // otherwise keep us "connecting" forever: pings only run once connected.
+        if (connecting_ && clock_.now() - connect_started_ >= std::max(cfg_.ping_interval, kMaxHandshake)) {
+          spdlog::warn("xmpp: no session after {}: giving up on this attempt",
+                       format_duration(std::max(cfg_.ping_interval, kMaxHandshake)));
+          impl_->client->disconnect();
+          if (connecting_) on_disconnected("handshake timed out", false);
+          return;
+        }
+        if (!connected_) return;
+        // A ping unanswered for a whole interval means a dead link (no FIN).
+        if (!pings_in_flight_.empty() && clock_.now() - pings_in_flight_.front().second >= cfg_.ping_interval) {
+          spdlog::warn("xmpp: no answer to a ping for {}: the link is dead", format_duration(cfg_.ping_interval));
+          impl_->client->disconnect();
+          return;
+        }
+        round_trip();
+      },
+      cfg_.ping_interval);
 }
 
 void XmppTransport::stop() {
@@ -266,19 +270,25 @@ void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
   if (!fatal) backoff_ = std::min(backoff_ * 2, kMaxBackoff);
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
   delay = std::min(delay * jitter(rng_), kMaxBackoff);
-  if (fatal) spdlog::error("xmpp: {}; retrying in {:.0f} s", reason, delay);
-  else if (was) spdlog::warn("xmpp: link lost ({}); reconnecting in {:.1f} s", reason, delay);
-  else spdlog::warn("xmpp: cannot connect ({}); retrying in {:.1f} s", reason, delay);
+  if (fatal)
+    spdlog::error("xmpp: {}; retrying in {:.0f} s", reason, delay);
+  else if (was)
+    spdlog::warn("xmpp: link lost ({}); reconnecting in {:.1f} s", reason, delay);
+  else
+    spdlog::warn("xmpp: cannot connect ({}); retrying in {:.1f} s", reason, delay);
   schedule_reconnect(delay);
 }
 
 void XmppTransport::schedule_reconnect(double delay) {
   if (reconnect_job_) return;
   // A one-shot job: it cancels itself when it runs.
-  reconnect_job_ = loop_.add_job(kMaxBackoff * 10, [this] {
-    loop_.cancel(reconnect_job_);
-    connect();
-  }, delay);
+  reconnect_job_ = loop_.add_job(
+      kMaxBackoff * 10,
+      [this] {
+        loop_.cancel(reconnect_job_);
+        connect();
+      },
+      delay);
 }
 
 void XmppTransport::notify(const Notification& n) {
@@ -334,9 +344,9 @@ void XmppTransport::set_presence(PresenceShow show, const std::string& status) {
 }
 
 void XmppTransport::send_presence() {
-  auto type = show_ == PresenceShow::dnd ? gloox::Presence::DND
-            : show_ == PresenceShow::away ? gloox::Presence::Away
-                                          : gloox::Presence::Available;
+  auto type = show_ == PresenceShow::dnd    ? gloox::Presence::DND
+              : show_ == PresenceShow::away ? gloox::Presence::Away
+                                            : gloox::Presence::Available;
   impl_->client->setPresence(type, 0, status_);
 }
 

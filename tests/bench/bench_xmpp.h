@@ -121,8 +121,8 @@ class BenchClient : gloox::ConnectionListener, gloox::MessageHandler {
   }
 
   std::unique_ptr<gloox::Client> client_;
-  gloox::ConnectionTCPClient* tcp_ = nullptr;   // owned by client_
-  imwatch::agent::TlsGnutls* tls_ = nullptr;    // owned by client_
+  gloox::ConnectionTCPClient* tcp_ = nullptr;  // owned by client_
+  imwatch::agent::TlsGnutls* tls_ = nullptr;   // owned by client_
   bool tls_ready_ = false, connected_ = false, disconnected_ = false;
   std::string id_prefix_ = "b" + std::to_string(::getpid()) + "-";
   unsigned long sent_ = 0;

@@ -86,7 +86,6 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // temp dirs go.
 [[noreturn]] void die(const std::string& what) { throw std::runtime_error(what); }
 
-
 // ---------------------------------------------------------------------------
 // Statistics.
 
@@ -178,8 +177,9 @@ class Bench {
     // would add five syscalls to every `status`.
     std::string conf = "state-dir = " + dir + "/state\nhostname = web1\n" +
                        "log-level = info\n[alert]\nrule = memory: mem_used_pct > 99 clear 98\n[xmpp]\n" +
-                       "jid = agent@test.local\npassword_file = " + dir + "/password\nhost = 127.0.0.1\nport = " +
-                       std::to_string(server.port()) + "\nresource = web1\nca_file = " + server.ca_file() + "\n";
+                       "jid = agent@test.local\npassword_file = " + dir +
+                       "/password\nhost = 127.0.0.1\nport = " + std::to_string(server.port()) +
+                       "\nresource = web1\nca_file = " + server.ca_file() + "\n";
     for (int i = 0; i < opt.admins; ++i) conf += "admin = " + admin_name(i) + "@test.local\n";
     std::ofstream(dir + "/imwatch.conf") << conf;
     agent_log = dir + "/agent.log";
@@ -251,8 +251,8 @@ int helper_echo(int port, const std::string& ca, const std::string& jid, const s
   }
 }
 
-int helper_flood(int port, const std::string& ca, const std::string& jid, const std::string& pw,
-                 const std::string& to, long count, double max_seconds) {
+int helper_flood(int port, const std::string& ca, const std::string& jid, const std::string& pw, const std::string& to,
+                 long count, double max_seconds) {
   BenchClient c(jid, pw, port, ca, "flood");
   long refusals = 0;
   c.on_message = [&](const gloox::Message&, Clock::time_point) { ++refusals; };
@@ -328,9 +328,10 @@ int run_rtt(Options opt) {
   // Each admin may send kPerWindow at once, then kPerWindow per window.
   const double windows = std::ceil(static_cast<double>(total) / static_cast<double>(opt.admins * kPerWindow)) - 1;
   const double min_seconds = windows * std::chrono::duration<double>(kWindow).count();
-  std::printf("round trips: %ld status queries to each target (+%ld warm-up), %d admins; "
-              "the agent's per-admin rate limit makes this take at least %.0f s\n",
-              opt.queries, warmup, opt.admins, min_seconds);
+  std::printf(
+      "round trips: %ld status queries to each target (+%ld warm-up), %d admins; "
+      "the agent's per-admin rate limit makes this take at least %.0f s\n",
+      opt.queries, warmup, opt.admins, min_seconds);
   if (min_seconds > opt.max_seconds)
     die("that exceeds --max-seconds " + std::to_string(opt.max_seconds) + "; use more --admins");
 
@@ -348,8 +349,8 @@ int run_rtt(Options opt) {
   for (size_t j = 0; j < echo_flags.size(); ++j) {
     echoes.push_back(std::make_unique<Child>());
     b.start_helper(*echoes.back(),
-                   {"--helper-echo", std::to_string(b.server.port()), b.server.ca_file(),
-                    echo_users[j] + "@test.local", echo_users[j] + "-pw", echo_flags[j]},
+                   {"--helper-echo", std::to_string(b.server.port()), b.server.ca_file(), echo_users[j] + "@test.local",
+                    echo_users[j] + "-pw", echo_flags[j]},
                    echo_users[j]);
   }
 
@@ -415,8 +416,8 @@ int run_rtt(Options opt) {
   for (auto& t : targets) t.after = proc_figures(t.pid);
   std::printf("load average after: %s\n", loadavg().c_str());
 
-  std::printf("\n%ld rounds of %zu queries in %.1f s (%ld paced waits for the agent's rate limit); lost:", i,
-              n_targets, elapsed, paced);
+  std::printf("\n%ld rounds of %zu queries in %.1f s (%ld paced waits for the agent's rate limit); lost:", i, n_targets,
+              elapsed, paced);
   for (auto& t : targets) std::printf(" %s %ld;", t.name.c_str(), t.lost);
   std::printf("\nthe agent's reply to status (%zu bytes):\n  %s\n\n", first_reply.size(), first_reply.c_str());
   std::printf("%-20s %7s %10s %10s %10s %10s %10s %12s %16s\n", "round trip", "n", "median ms", "p90 ms", "p99 ms",
@@ -427,8 +428,8 @@ int run_rtt(Options opt) {
     const Stats& x = st.back();
     std::printf("%-20s %7zu %10.3f %10.3f %10.3f %10.3f %10.3f %12.1f %7ld->%ld\n", t.name.c_str(), x.n, x.median,
                 x.p90, x.p99, x.max, x.mean,
-                1e6 * (t.after.cpu_s - t.before.cpu_s) / static_cast<double>(std::max(1L, t.answered)),
-                t.before.rss_kb, t.after.rss_kb);
+                1e6 * (t.after.cpu_s - t.before.cpu_s) / static_cast<double>(std::max(1L, t.answered)), t.before.rss_kb,
+                t.after.rss_kb);
   }
   for (size_t j = 1; j < n_targets; ++j)
     std::printf("%-20s %7s %10.3f %10.3f %10.3f\n", ("agent - " + targets[j].name).c_str(), "",
@@ -436,8 +437,7 @@ int run_rtt(Options opt) {
   const double overhead = st[0].median - st[1].median;
   std::printf("\nagent adds %.3f ms at the median over the plain echo (goal < 0.100 ms): %s\n", overhead,
               overhead < 0.1 ? "met" : "NOT met");
-  std::printf("(CPU from /proc/PID/stat in %ld Hz ticks, so +-%.1f us per query at this count)\n",
-              sysconf(_SC_CLK_TCK),
+  std::printf("(CPU from /proc/PID/stat in %ld Hz ticks, so +-%.1f us per query at this count)\n", sysconf(_SC_CLK_TCK),
               1e6 / static_cast<double>(sysconf(_SC_CLK_TCK)) / static_cast<double>(std::max(1L, i)));
   for (auto& e : echoes) e->stop();
   long lost = 0;
@@ -457,11 +457,11 @@ int run_flood(Options opt) {
   Bench b(opt);
   b.setup({"stranger"});
   Child flooder;
-  b.start_helper(flooder,
-                 {"--helper-flood", std::to_string(b.server.port()), b.server.ca_file(), "stranger@test.local",
-                  "stranger-pw", "agent@test.local", std::to_string(opt.messages),
-                  std::to_string(std::max(10.0, opt.max_seconds - 30))},
-                 "flood");
+  b.start_helper(
+      flooder,
+      {"--helper-flood", std::to_string(b.server.port()), b.server.ca_file(), "stranger@test.local", "stranger-pw",
+       "agent@test.local", std::to_string(opt.messages), std::to_string(std::max(10.0, opt.max_seconds - 30))},
+      "flood");
 
   const gloox::JID agent_jid("agent@test.local");
   struct Ping {
@@ -553,10 +553,11 @@ int run_flood(Options opt) {
   double f_send_s = 0, f_total_s = 0;
   std::sscanf(done_line.c_str(), "done %ld %lf %lf %ld %d", &f_sent, &f_send_s, &f_total_s, &f_refusals, &f_ponged);
 
-  std::printf("\nflood: %ld of %ld messages from stranger@test.local written in %.2f s (%.0f msg/s); "
-              "server had routed them all after %.2f s%s; the stranger got %ld refusal(s)\n",
-              f_sent, opt.messages, f_send_s, f_send_s > 0 ? static_cast<double>(f_sent) / f_send_s : 0.0, f_total_s,
-              f_ponged ? "" : " (server round trip NOT confirmed)", f_refusals);
+  std::printf(
+      "\nflood: %ld of %ld messages from stranger@test.local written in %.2f s (%.0f msg/s); "
+      "server had routed them all after %.2f s%s; the stranger got %ld refusal(s)\n",
+      f_sent, opt.messages, f_send_s, f_send_s > 0 ? static_cast<double>(f_sent) / f_send_s : 0.0, f_total_s,
+      f_ponged ? "" : " (server round trip NOT confirmed)", f_refusals);
   if (done_line.empty()) std::printf("flood: the helper did not finish within --max-seconds\n");
   std::printf("admin pings every %d ms over %d admins:\n", opt.interval_ms, opt.admins);
   std::printf("%-22s %6s %8s %10s %10s %10s %10s\n", "phase", "sent", "answered", "median ms", "p99 ms", "max ms",
@@ -613,18 +614,27 @@ int main(int argc, char** argv) {
       if (i + 1 >= args.size()) die(a + " needs a value");
       return args[++i];
     };
-    if (a == "--flood") opt.flood = true;
-    else if (a == "--admins") opt.admins = std::atoi(value().c_str());
-    else if (a == "--messages") opt.messages = std::atol(value().c_str());
-    else if (a == "--interval-ms") opt.interval_ms = std::atoi(value().c_str());
-    else if (a == "--max-seconds") opt.max_seconds = std::atof(value().c_str());
-    else if (a == "--queries") opt.queries = std::atol(value().c_str());
-    else if (a == "--echo") opt.extra_echoes.push_back(value());
-    else if (a == "--agent") opt.agent = value();
+    if (a == "--flood")
+      opt.flood = true;
+    else if (a == "--admins")
+      opt.admins = std::atoi(value().c_str());
+    else if (a == "--messages")
+      opt.messages = std::atol(value().c_str());
+    else if (a == "--interval-ms")
+      opt.interval_ms = std::atoi(value().c_str());
+    else if (a == "--max-seconds")
+      opt.max_seconds = std::atof(value().c_str());
+    else if (a == "--queries")
+      opt.queries = std::atol(value().c_str());
+    else if (a == "--echo")
+      opt.extra_echoes.push_back(value());
+    else if (a == "--agent")
+      opt.agent = value();
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
-    } else if (!a.empty() && std::isdigit(static_cast<unsigned char>(a[0]))) opt.queries = std::atol(a.c_str());
+    } else if (!a.empty() && std::isdigit(static_cast<unsigned char>(a[0])))
+      opt.queries = std::atol(a.c_str());
     else {
       usage();
       return 1;

@@ -26,5 +26,4 @@ class FakeClock final : public agent::Clock, public agent::Waiter {
   double wall_base_ = 1'700'000'000;
 };
 
-
 }  // namespace imwatch::test

@@ -61,9 +61,7 @@ namespace {
 volatile sig_atomic_t g_interrupted = 0;
 void on_signal(int) { g_interrupted = 1; }
 
-double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double wall_now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 std::string clock_text(double w) {
   time_t t = static_cast<time_t>(w);
@@ -223,7 +221,8 @@ std::string loadavg_text(bool high) {
 std::string meminfo_text(bool high) {
   long total = 1000000, used = total * (high ? 90 : 50) / 100, avail = total - used;
   return "MemTotal: " + std::to_string(total) + " kB\nMemFree: " + std::to_string(avail) +
-         " kB\nMemAvailable: " + std::to_string(avail) + " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\n"
+         " kB\nMemAvailable: " + std::to_string(avail) +
+         " kB\nBuffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\n"
          "SwapFree: 0 kB\n";
 }
 
@@ -252,8 +251,14 @@ class Run {
  public:
   Run(uint64_t seed, bool long_run, std::string binary, std::string fixtures, bool keep, std::string only,
       std::string log_level)
-      : rng_(seed), seed_(seed), long_(long_run), binary_(std::move(binary)), fixtures_(std::move(fixtures)),
-        keep_(keep), only_(std::move(only)), log_level_(std::move(log_level)) {}
+      : rng_(seed),
+        seed_(seed),
+        long_(long_run),
+        binary_(std::move(binary)),
+        fixtures_(std::move(fixtures)),
+        keep_(keep),
+        only_(std::move(only)),
+        log_level_(std::move(log_level)) {}
   ~Run() { cleanup(); }
 
   int main();
@@ -271,8 +276,14 @@ class Run {
   void read_log();
   void record_deliveries();
   void maybe_toggle(double now);
-  void set_load(bool high) { load_high_ = high; if (!load_frozen_) replace_file(proc_ + "/loadavg", loadavg_text(high)); }
-  void set_mem(bool high) { mem_high_ = high; if (!mem_frozen_) replace_file(proc_ + "/meminfo", meminfo_text(high)); }
+  void set_load(bool high) {
+    load_high_ = high;
+    if (!load_frozen_) replace_file(proc_ + "/loadavg", loadavg_text(high));
+  }
+  void set_mem(bool high) {
+    mem_high_ = high;
+    if (!mem_frozen_) replace_file(proc_ + "/meminfo", meminfo_text(high));
+  }
   double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
   void fail(const std::string& why);
 
@@ -402,7 +413,8 @@ bool Run::setup() {
                 << "); the state-dir scenario will be skipped\n";
       root_ = false;
     } else if (mount("tmpfs", state_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0700") != 0) {
-      std::cerr << "note: cannot mount a tmpfs (" << std::strerror(errno) << "); the state-dir scenario will be skipped\n";
+      std::cerr << "note: cannot mount a tmpfs (" << std::strerror(errno)
+                << "); the state-dir scenario will be skipped\n";
       root_ = false;
     } else {
       mounted_ = true;
@@ -463,14 +475,15 @@ void Run::write_config() {
   // the fixture changes. No reminders and no flap damping, so that every
   // change is one notification; a 1 s ping interval notices a dead link in
   // 1-2 s.
-  out << "proc-root = " << proc_ << "\nstate-dir = " << state_ << "\nhostname = faulty\nlog-level = " << log_level_ << "\n"
+  out << "proc-root = " << proc_ << "\nstate-dir = " << state_ << "\nhostname = faulty\nlog-level = " << log_level_
+      << "\n"
       << "[probe.loadavg]\ninterval = 500ms\n[probe.meminfo]\ninterval = 500ms\n"
       << "[probe.vmstat]\ninterval = 5s\n[probe.pressure]\ninterval = 5s\n"
       << "[alert]\nrule = load: load1 > 4 for 1s clear 3\nrule = memory: mem_used_pct > 80 for 1s clear 75\n"
       << "repeat = 0\nflap_changes = 1000\nflap_window = 1m\n"
-      << "[xmpp]\njid = agent@test.local\npassword_file = " << dir_ << "/password\nhost = 127.0.0.1\nport = "
-      << proxy_->port() << "\nresource = faulty\nadmin = alice@test.local\nca_file = " << server_->ca_file()
-      << "\nping_interval = 1s\n";
+      << "[xmpp]\njid = agent@test.local\npassword_file = " << dir_
+      << "/password\nhost = 127.0.0.1\nport = " << proxy_->port()
+      << "\nresource = faulty\nadmin = alice@test.local\nca_file = " << server_->ca_file() << "\nping_interval = 1s\n";
 }
 
 void Run::cleanup() {
@@ -508,8 +521,10 @@ void Run::read_log() {
       Raised r{l.wall, current_, {}};
       if (in >> word && word == "replacing")
         while (in >> word) r.replaces.push_back(word);
-      if (raised_.count(id)) fail("the agent announced " + id + " twice");
-      else raised_[id] = std::move(r);
+      if (raised_.count(id))
+        fail("the agent announced " + id + " twice");
+      else
+        raised_[id] = std::move(r);
     } else if (t.find("xmpp: connected as") != std::string::npos) {
       agent_ups_.push_back(l.wall);
       agent_link_up_ = true;
@@ -587,8 +602,7 @@ bool Run::covered(const std::string& id, int depth) const {
   if (delivered_.count(id)) return true;
   if (depth > 8) return false;
   for (const auto& [sid, r] : raised_)
-    if (std::find(r.replaces.begin(), r.replaces.end(), id) != r.replaces.end() && covered(sid, depth + 1))
-      return true;
+    if (std::find(r.replaces.begin(), r.replaces.end(), id) != r.replaces.end() && covered(sid, depth + 1)) return true;
   return false;
 }
 
@@ -689,9 +703,12 @@ void Run::scenario_link(int n) {
       ++stalls;
       // Only the pings can tell: the sockets stay open, nothing arrives.
       tick_until([&] { return ping_detections_ > detections && agent_ups_.size() > ups; }, 15);
-      if (ping_detections_ == detections) fail("a stalled link was not detected by the pings within 15 s");
-      else if (agent_ups_.size() == ups) fail("no reconnect within 15 s after a stalled link was detected");
-      else note("stall detected and reconnected in " + fmt_secs(wall_now() - t0));
+      if (ping_detections_ == detections)
+        fail("a stalled link was not detected by the pings within 15 s");
+      else if (agent_ups_.size() == ups)
+        fail("no reconnect within 15 s after a stalled link was detected");
+      else
+        note("stall detected and reconnected in " + fmt_secs(wall_now() - t0));
       tick(uniform(0.2, 1.5));
       proxy_->release_stalled();
       note("stalled connections reset");
@@ -729,11 +746,14 @@ void Run::scenario_state_dir() {
       return;
     }
     // Saves happen when something changes; the toggling sees to that.
-    tick_until([&] {
-      int again = 0;
-      for (size_t i = during; i < persist_lines_.size(); ++i) again += persist_lines_[i].second.find("persisting again") != std::string::npos;
-      return again >= 2;
-    }, 10);
+    tick_until(
+        [&] {
+          int again = 0;
+          for (size_t i = during; i < persist_lines_.size(); ++i)
+            again += persist_lines_[i].second.find("persisting again") != std::string::npos;
+          return again >= 2;
+        },
+        10);
     int state_fail = 0, outbox_fail = 0, state_again = 0, outbox_again = 0;
     for (size_t i = mark; i < persist_lines_.size(); ++i) {
       const std::string& t = persist_lines_[i].second;
@@ -753,21 +773,25 @@ void Run::scenario_state_dir() {
            std::to_string(state_again) + " and " + std::to_string(outbox_again));
     if (raised_.size() == raised_before) fail(what + ": no notification raised during the outage");
   };
-  outage("read-only", [&] {
-    return mount(nullptr, state_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m") == 0;
-  }, [&] {
-    return mount(nullptr, state_.c_str(), nullptr, MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=1m") == 0;
-  });
+  outage(
+      "read-only",
+      [&] {
+        return mount(nullptr, state_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m") == 0;
+      },
+      [&] { return mount(nullptr, state_.c_str(), nullptr, MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=1m") == 0; });
   const std::string filler = state_ + "/filler";
-  outage("disk full", [&] {
-    int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return false;
-    std::string block(4096, 'x');
-    for (int i = 0; i < 100000; ++i)  // bounded: 1 MiB of tmpfs is 256 blocks
-      if (write(fd, block.data(), block.size()) <= 0) break;
-    close(fd);
-    return errno == ENOSPC;
-  }, [&] { return ::unlink(filler.c_str()) == 0; });
+  outage(
+      "disk full",
+      [&] {
+        int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) return false;
+        std::string block(4096, 'x');
+        for (int i = 0; i < 100000; ++i)  // bounded: 1 MiB of tmpfs is 256 blocks
+          if (write(fd, block.data(), block.size()) <= 0) break;
+        close(fd);
+        return errno == ENOSPC;
+      },
+      [&] { return ::unlink(filler.c_str()) == 0; });
   s.faults_text = std::to_string(s.faults);
   end();
 }
@@ -909,7 +933,8 @@ int Run::report(double started) {
       std::function<double(const Raised&, int)> since = [&](const Raised& x, int depth) {
         double w = x.wall;
         for (const auto& rid : x.replaces)
-          if (auto it = raised_.find(rid); it != raised_.end() && depth < 8) w = std::min(w, since(it->second, depth + 1));
+          if (auto it = raised_.find(rid); it != raised_.end() && depth < 8)
+            w = std::min(w, since(it->second, depth + 1));
         return w;
       };
       double t = copies.front().wall;
@@ -1020,30 +1045,39 @@ int main(int argc, char** argv) {
   std::string binary = IMWATCH_BINARY, fixtures = IMWATCH_FIXTURES, only, log_level = "info";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--short") long_run = false, mode = true;
-    else if (a == "--long") long_run = true, mode = true;
-    else if (a == "--keep") keep = true;
-    else if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--binary" && i + 1 < argc) binary = argv[++i];
-    else if (a == "--only" && i + 1 < argc) only = argv[++i];
-    else if (a == "--agent-log-level" && i + 1 < argc) log_level = argv[++i];
+    if (a == "--short")
+      long_run = false, mode = true;
+    else if (a == "--long")
+      long_run = true, mode = true;
+    else if (a == "--keep")
+      keep = true;
+    else if (a == "--seed" && i + 1 < argc)
+      seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--binary" && i + 1 < argc)
+      binary = argv[++i];
+    else if (a == "--only" && i + 1 < argc)
+      only = argv[++i];
+    else if (a == "--agent-log-level" && i + 1 < argc)
+      log_level = argv[++i];
     else {
-      std::cerr << "usage: fault_inject --short|--long [--seed N] [--keep] [--binary PATH] [--only prosody|agent|link|state|proc]\n"
+      std::cerr << "usage: fault_inject --short|--long [--seed N] [--keep] [--binary PATH] [--only "
+                   "prosody|agent|link|state|proc]\n"
                    "             [--agent-log-level LEVEL]\n";
       return 2;
     }
   }
   if (!mode) {
-    std::cerr << "usage: fault_inject --short|--long [--seed N] [--keep] [--binary PATH] [--only prosody|agent|link|state|proc]\n"
-                   "             [--agent-log-level LEVEL]\n";
+    std::cerr << "usage: fault_inject --short|--long [--seed N] [--keep] [--binary PATH] [--only "
+                 "prosody|agent|link|state|proc]\n"
+                 "             [--agent-log-level LEVEL]\n";
     return 2;
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);  // a write to a socket the killed server dropped
-  ::unsetenv("JOURNAL_STREAM");   // the agent's log lines must carry time stamps
+  ::signal(SIGPIPE, SIG_IGN);    // a write to a socket the killed server dropped
+  ::unsetenv("JOURNAL_STREAM");  // the agent's log lines must carry time stamps
   Run run(seed, long_run, binary, fixtures, keep, only, log_level);
   return run.main();
 }

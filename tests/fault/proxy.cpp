@@ -131,8 +131,10 @@ void FaultProxy::run() {
       std::lock_guard<std::mutex> l(mu_);
       for (Cmd c : cmds_) {
         for (auto& p : pairs_) {
-          if (c == Cmd::stall) p.stalled = true;
-          else if (c == Cmd::drop || p.stalled) close_pair(p, true);
+          if (c == Cmd::stall)
+            p.stalled = true;
+          else if (c == Cmd::drop || p.stalled)
+            close_pair(p, true);
         }
       }
       cmds_.clear();

@@ -51,8 +51,8 @@ void check_reply(const std::optional<std::string>& reply, std::string_view input
   if (!reply) return;
   for (char c : *reply)
     if (static_cast<unsigned char>(c) < 0x20 && c != '\n')
-      imwatch::fuzz::fail("reply free of control bytes but '\\n'", *reply + "  <-  " + std::string(input),
-                          __FILE__, __LINE__);
+      imwatch::fuzz::fail("reply free of control bytes but '\\n'", *reply + "  <-  " + std::string(input), __FILE__,
+                          __LINE__);
 }
 
 }  // namespace

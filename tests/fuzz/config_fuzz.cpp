@@ -56,8 +56,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream f(s.conf, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
-  if (size % 2) ::setenv("CREDENTIALS_DIRECTORY", s.creds.c_str(), 1);
-  else ::unsetenv("CREDENTIALS_DIRECTORY");
+  if (size % 2)
+    ::setenv("CREDENTIALS_DIRECTORY", s.creds.c_str(), 1);
+  else
+    ::unsetenv("CREDENTIALS_DIRECTORY");
 
   const char* argv[] = {"imwatch", "--config", s.conf.c_str()};
   Config cfg;

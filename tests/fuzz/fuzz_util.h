@@ -21,16 +21,18 @@ namespace imwatch::fuzz {
   std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n  about: '", file, line, what);
   for (size_t i = 0; i < detail.size() && i < 300; ++i) {
     auto c = static_cast<unsigned char>(detail[i]);
-    if (c == '\n') std::fputs("\\n", stderr);
-    else if (c < 0x20 || c >= 0x7f) std::fprintf(stderr, "\\x%02x", c);
-    else std::fputc(c, stderr);
+    if (c == '\n')
+      std::fputs("\\n", stderr);
+    else if (c < 0x20 || c >= 0x7f)
+      std::fprintf(stderr, "\\x%02x", c);
+    else
+      std::fputc(c, stderr);
   }
   std::fputs(detail.size() > 300 ? "'...\n" : "'\n", stderr);
   std::abort();
 }
 
-#define IMWATCH_FUZZ_CHECK(cond, detail) \
-  ((cond) ? (void)0 : ::imwatch::fuzz::fail(#cond, (detail), __FILE__, __LINE__))
+#define IMWATCH_FUZZ_CHECK(cond, detail) ((cond) ? (void)0 : ::imwatch::fuzz::fail(#cond, (detail), __FILE__, __LINE__))
 
 // Errors go to logs and chat replies: the parsers quote offending tokens with
 // control bytes escaped "so that garbage in /proc cannot garble our logs".
@@ -44,9 +46,7 @@ inline bool printable(std::string_view s) {
 inline void check_error(std::string_view err) { IMWATCH_FUZZ_CHECK(printable(err), err); }
 
 // A sample value is a count, a size, a rate or a share: finite and >= 0.
-inline void check_value(double v, std::string_view what) {
-  IMWATCH_FUZZ_CHECK(std::isfinite(v) && v >= 0, what);
-}
+inline void check_value(double v, std::string_view what) { IMWATCH_FUZZ_CHECK(std::isfinite(v) && v >= 0, what); }
 
 // A directory of our own for the life of the process, removed at exit: under
 // $IMWATCH_FUZZ_TMPDIR (run.sh points it at its own scratch space, which it

@@ -40,7 +40,7 @@ namespace {
 
 // Only these paths are ever created or removed under the scratch root.
 constexpr std::string_view kNames[] = {
-    "loadavg", "stat", "vmstat", "uptime", "meminfo", "sys", "sys/vm", "sys/vm/min_free_kbytes",
+    "loadavg",  "stat",         "vmstat",          "uptime",      "meminfo", "sys", "sys/vm", "sys/vm/min_free_kbytes",
     "pressure", "pressure/cpu", "pressure/memory", "pressure/io",
 };
 

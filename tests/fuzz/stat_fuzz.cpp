@@ -17,8 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     IMWATCH_FUZZ_CHECK(n == st.cpu_count, text);
     // user, nice, system and idle are required; columns come in order.
     for (size_t c = 0; c < 4; ++c) IMWATCH_FUZZ_CHECK(st.cpu[c].has_value(), text);
-    for (size_t c = 1; c < imwatch::probes::cpu_columns; ++c)
-      IMWATCH_FUZZ_CHECK(!st.cpu[c] || st.cpu[c - 1], text);
+    for (size_t c = 1; c < imwatch::probes::cpu_columns; ++c) IMWATCH_FUZZ_CHECK(!st.cpu[c] || st.cpu[c - 1], text);
   }
   return 0;
 }

@@ -154,7 +154,7 @@ struct Options {
   int accounts_per_session = -1;  // default: 40, or 4 with --short
   long messages = -1;             // default: 100000, or 10000 with --short
   double alert_after = 3;
-  double min_seconds = -1;        // default: 20, or 10 with --short
+  double min_seconds = -1;  // default: 20, or 10 with --short
   double max_seconds = 600;
 };
 
@@ -193,8 +193,8 @@ int run(Options opt) {
     std::ofstream conf(dir + "/imwatch.conf");
     conf << "proc-root = " << dir << "/proc\nstate-dir = " << dir << "/state\nhostname = web1\nlog-level = info\n"
          << "[probe.loadavg]\ninterval = 1s\n[alert]\nrule = flood_load: load1 > 100 for 2s\n[xmpp]\n"
-         << "jid = agent@test.local\npassword_file = " << dir << "/password\nhost = 127.0.0.1\nport = "
-         << server.port() << "\nresource = web1\nca_file = " << server.ca_file() << "\n";
+         << "jid = agent@test.local\npassword_file = " << dir << "/password\nhost = 127.0.0.1\nport = " << server.port()
+         << "\nresource = web1\nca_file = " << server.ca_file() << "\n";
     for (int i = 0; i < n_accounts; ++i) conf << "admin = " << admin_name(i) << "@test.local\n";
   }
   const std::string agent_log = dir + "/agent.log";
@@ -205,8 +205,8 @@ int run(Options opt) {
   // Admin connections, all dialled at once, then driven until bound.
   std::vector<std::unique_ptr<BenchClient>> clients;
   for (int i = 0; i < n_accounts; ++i) {
-    clients.push_back(std::make_unique<BenchClient>(admin_name(i) + "@test.local", admin_name(i) + "-pw",
-                                                   server.port(), server.ca_file(), "load"));
+    clients.push_back(std::make_unique<BenchClient>(admin_name(i) + "@test.local", admin_name(i) + "-pw", server.port(),
+                                                    server.ca_file(), "load"));
     if (!clients.back()->start_connect()) die("admin " + admin_name(i) + " could not dial");
   }
   {
@@ -226,15 +226,18 @@ int run(Options opt) {
   }
   Child flooder;
   {
-    std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(), "--helper-flood",
-                                     std::to_string(server.port()), server.ca_file(), std::to_string(opt.messages),
+    std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(),
+                                     "--helper-flood",
+                                     std::to_string(server.port()),
+                                     server.ca_file(),
+                                     std::to_string(opt.messages),
                                      std::to_string(std::max(10.0, opt.max_seconds - 30))};
     if (!flooder.start(argv, dir + "/flood.log", true)) die("cannot start the flooder");
     auto line = flooder.read_line(20s);
     if (!line || *line != "ready") die("the flooder did not get ready; see " + dir + "/flood.log");
   }
-  std::printf("agent %d and %d admin connections (%d sessions x %d accounts) up in %.1f s\n", agent.pid(),
-              n_accounts, opt.sessions, opt.accounts_per_session, seconds_since(t_setup));
+  std::printf("agent %d and %d admin connections (%d sessions x %d accounts) up in %.1f s\n", agent.pid(), n_accounts,
+              opt.sessions, opt.accounts_per_session, seconds_since(t_setup));
 
   // ---- the run
   constexpr size_t kPerWindow = 18;
@@ -381,7 +384,8 @@ int run(Options opt) {
     sent += s.sent;
     answered += s.answered;
     lost += s.lost;
-    if (s.paced_since != Clock::time_point{}) s.paced_s += std::chrono::duration<double>(t_send_end - s.paced_since).count();
+    if (s.paced_since != Clock::time_point{})
+      s.paced_s += std::chrono::duration<double>(t_send_end - s.paced_since).count();
     paced += s.paced_s;
     in_flight += s.waiting_on >= 0;
   }
@@ -403,25 +407,29 @@ int run(Options opt) {
   std::printf("\n%s run: %d sessions x %d accounts (each paced to %zu queries per %.1f s), %ld stranger messages\n",
               opt.short_mode ? "short" : "full", opt.sessions, opt.accounts_per_session, kPerWindow,
               std::chrono::duration<double>(kWindow).count(), opt.messages);
-  std::printf("admin queries: %ld sent, %ld answered, %ld unanswered (10 s), %ld in flight at the end; "
-              "%.0f answered/s over %.1f s of sending\n",
-              sent, answered, lost, in_flight, static_cast<double>(answered) / send_window_s, send_window_s);
+  std::printf(
+      "admin queries: %ld sent, %ld answered, %ld unanswered (10 s), %ld in flight at the end; "
+      "%.0f answered/s over %.1f s of sending\n",
+      sent, answered, lost, in_flight, static_cast<double>(answered) / send_window_s, send_window_s);
   std::printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (n %zu)\n", quantile(lat_ms, 0.5),
               quantile(lat_ms, 0.9), quantile(lat_ms, 0.99), lat_ms.empty() ? NAN : lat_ms.back(), lat_ms.size());
-  std::printf("sessions spent %.1f%% of the sending time waiting for their accounts' pacing (0: the agent, "
-              "not the accounts, set the pace)\n",
-              100 * paced / (send_window_s * opt.sessions));
+  std::printf(
+      "sessions spent %.1f%% of the sending time waiting for their accounts' pacing (0: the agent, "
+      "not the accounts, set the pace)\n",
+      100 * paced / (send_window_s * opt.sessions));
   if (other_messages) std::printf("other messages to admins: %ld, first: %s\n", other_messages, first_other.c_str());
   if (stray_replies) std::printf("replies that came after their query was given up: %ld\n", stray_replies);
-  std::printf("flood: %ld of %ld messages sent in %.2f s (%.0f msg/s); the server had routed them all after %.2f s%s; "
-              "the stranger got %ld refusal(s)\n",
-              f_sent, opt.messages, f_send_s, f_send_s > 0 ? static_cast<double>(f_sent) / f_send_s : 0.0, f_total_s,
-              f_ponged ? "" : " (NOT confirmed)", f_refusals);
+  std::printf(
+      "flood: %ld of %ld messages sent in %.2f s (%.0f msg/s); the server had routed them all after %.2f s%s; "
+      "the stranger got %ld refusal(s)\n",
+      f_sent, opt.messages, f_send_s, f_send_s > 0 ? static_cast<double>(f_sent) / f_send_s : 0.0, f_total_s,
+      f_ponged ? "" : " (NOT confirmed)", f_refusals);
   if (done_line.empty()) std::printf("flood: the flooder did not finish\n");
-  std::printf("alert: fixture changed %.1f s into the run; first admin had it after %.3f s, all %d of %d after "
-              "%.3f s (bound: interval %.0f s + for %.0f s + margin %.0f s = %.0f s)\n",
-              std::chrono::duration<double>(t_change - t0).count(), alert_first_s, alert_received, n_accounts,
-              alert_last_s, kProbeInterval, kFor, kAlertMargin, bound);
+  std::printf(
+      "alert: fixture changed %.1f s into the run; first admin had it after %.3f s, all %d of %d after "
+      "%.3f s (bound: interval %.0f s + for %.0f s + margin %.0f s = %.0f s)\n",
+      std::chrono::duration<double>(t_change - t0).count(), alert_first_s, alert_received, n_accounts, alert_last_s,
+      kProbeInterval, kFor, kAlertMargin, bound);
   const double agent_cpu = after.cpu_s - before.cpu_s;
   std::printf("agent CPU: %.2f s over %.1f s = %.1f%% of one core; VmRSS %ld -> %ld kB, VmHWM %ld -> %ld kB\n",
               agent_cpu, run_s, 100 * agent_cpu / run_s, before.rss_kb, after.rss_kb, before.hwm_kb, after.hwm_kb);
@@ -430,9 +438,12 @@ int run(Options opt) {
               self_after.cpu_s - self_before.cpu_s, 100 * (self_after.cpu_s - self_before.cpu_s) / run_s);
 
   std::vector<std::string> failures;
-  if (alert_received == 0) failures.push_back("the alert never arrived");
-  else if (alert_received < n_accounts) failures.push_back("the alert reached only " + std::to_string(alert_received) + " admins");
-  else if (alert_last_s > bound) failures.push_back("the alert was late");
+  if (alert_received == 0)
+    failures.push_back("the alert never arrived");
+  else if (alert_received < n_accounts)
+    failures.push_back("the alert reached only " + std::to_string(alert_received) + " admins");
+  else if (alert_last_s > bound)
+    failures.push_back("the alert was late");
   if (lost || in_flight) failures.push_back("admin queries went unanswered");
   if (answered == 0) failures.push_back("no admin query was answered");
   if (done_line.empty()) failures.push_back("the flood did not complete");
@@ -449,7 +460,8 @@ void usage() {
       "                 [--alert-after S] [--min-seconds S] [--max-seconds S]\n"
       "N closed-loop admin sessions (default 20) ask `status`, each rotating over K accounts of its own\n"
       "(default 40, enough that the pacing never binds here; 4 with --short), each account paced to\n"
-      "18 queries per 10.5 s (the agent answers 20 per 10 s per admin: K=1 measures that limit). A stranger sends M messages (default\n"
+      "18 queries per 10.5 s (the agent answers 20 per 10 s per admin: K=1 measures that limit). A stranger sends M "
+      "messages (default\n"
       "100000; 10000 with --short). S after the start (default 3) a rule is made to fire; it must reach\n"
       "every admin within 8 s. Sending lasts until the flood is done and at least --min-seconds (20; 10\n"
       "with --short). Exit 1 on a late alert or an unanswered admin query.\n");
@@ -470,13 +482,20 @@ int main(int argc, char** argv) {
       return args[++i];
     };
     try {
-      if (a == "--short") opt.short_mode = true;
-      else if (a == "--sessions") opt.sessions = std::stoi(value());
-      else if (a == "--accounts-per-session") opt.accounts_per_session = std::stoi(value());
-      else if (a == "--messages") opt.messages = std::stol(value());
-      else if (a == "--alert-after") opt.alert_after = std::stod(value());
-      else if (a == "--min-seconds") opt.min_seconds = std::stod(value());
-      else if (a == "--max-seconds") opt.max_seconds = std::stod(value());
+      if (a == "--short")
+        opt.short_mode = true;
+      else if (a == "--sessions")
+        opt.sessions = std::stoi(value());
+      else if (a == "--accounts-per-session")
+        opt.accounts_per_session = std::stoi(value());
+      else if (a == "--messages")
+        opt.messages = std::stol(value());
+      else if (a == "--alert-after")
+        opt.alert_after = std::stod(value());
+      else if (a == "--min-seconds")
+        opt.min_seconds = std::stod(value());
+      else if (a == "--max-seconds")
+        opt.max_seconds = std::stod(value());
       else if (a == "-h" || a == "--help") {
         usage();
         return 0;

@@ -147,11 +147,11 @@ std::string loadavg() {
 
 struct Options {
   long passes = 1'000'000;
-  long warmup = -1;       // default: passes / 10
-  int checkpoints = 20;   // after warm-up
+  long warmup = -1;      // default: passes / 10
+  int checkpoints = 20;  // after warm-up
   long rss_tolerance_kb = 256;
   double max_seconds = 600;
-  std::string base_dir;   // default: /dev/shm, else $TMPDIR, else /tmp
+  std::string base_dir;  // default: /dev/shm, else $TMPDIR, else /tmp
   bool keep = false;
   // Self-tests of the checks: leak this many bytes each pass, or open one
   // descriptor at this pass and keep it. Both must make the soak fail.
@@ -241,7 +241,8 @@ int run(const Options& opt) {
   tmp.keep = opt.keep;
   {
     std::string base = opt.base_dir;
-    if (base.empty()) base = fs::is_directory("/dev/shm") ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+    if (base.empty())
+      base = fs::is_directory("/dev/shm") ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
     std::string tmpl = base + "/imwatch-soak-XXXXXX";
     if (!::mkdtemp(tmpl.data())) {
       std::perror(("soak: mkdtemp in " + base).c_str());
@@ -266,8 +267,9 @@ int run(const Options& opt) {
                          "rule = running: procs_running > 500\n"
                          "repeat = 2m\nflap_changes = 6\nflap_window = 5m\n"
                          "[xmpp]\njid = agent@soak.invalid\npassword_file = "
-                      << tmp.path << "/password\nadmin = alice@soak.invalid\nadmin = bob@soak.invalid\n"
-                                     "admin = carol@soak.invalid\n";
+                      << tmp.path
+                      << "/password\nadmin = alice@soak.invalid\nadmin = bob@soak.invalid\n"
+                         "admin = carol@soak.invalid\n";
 
   std::vector<std::string> probe_names;
   for (const auto& p : probes::make_probes(probes::ProcRoot())) probe_names.emplace_back(p->name());
@@ -305,9 +307,9 @@ int run(const Options& opt) {
   // stranger every 7 passes (3000 distinct ones, past the 1024 remembered).
   const std::vector<std::string> admins = {"alice@soak.invalid/phone", "bob@soak.invalid/laptop",
                                            "Carol@Soak.Invalid/x"};
-  const std::vector<std::string> commands = {"status", "load", "mem",  "vmstat",     "psi",     "alerts",
-                                             "rules",  "help", "ping", "ACK",        "mute 5s load",
-                                             "unmute load",    "mute 5s", "unmute all", "frobnicate"};
+  const std::vector<std::string> commands = {"status",       "load",        "mem",     "vmstat",     "psi",
+                                             "alerts",       "rules",       "help",    "ping",       "ACK",
+                                             "mute 5s load", "unmute load", "mute 5s", "unmute all", "frobnicate"};
   const std::string oversized(5000, 'x');
   std::map<std::string, long> replies;  // by first word
   long chat_sent = 0, chat_answered = 0, strangers_sent = 0, refusals = 0, slow_downs = 0, acks = 0;
@@ -410,18 +412,20 @@ int run(const Options& opt) {
   // ---- report
   std::printf("passes %ld of %ld in %.1f s wall (%.1f us per pass), %.0f fake seconds; daemon exit %d\n", pass,
               opt.passes, wall_s, 1e6 * wall_s / std::max(1L, pass), clock.now() - 1000, rc);
-  std::printf("notifications %ld (%zu bytes): fired %ld, escalated %ld, de-escalated %ld, resolved %ld, "
-              "reminders %ld, flapping %ld, settled %ld, probe failing %ld, recovered %ld\n",
-              notifier.notifications, notifier.text_bytes, notifier.events[agent::Event::fired],
-              notifier.events[agent::Event::escalated], notifier.events[agent::Event::deescalated],
-              notifier.events[agent::Event::resolved], notifier.events[agent::Event::reminder],
-              notifier.events[agent::Event::flapping], notifier.events[agent::Event::settled],
-              notifier.events[agent::Event::probe_failing], notifier.events[agent::Event::probe_recovered]);
+  std::printf(
+      "notifications %ld (%zu bytes): fired %ld, escalated %ld, de-escalated %ld, resolved %ld, "
+      "reminders %ld, flapping %ld, settled %ld, probe failing %ld, recovered %ld\n",
+      notifier.notifications, notifier.text_bytes, notifier.events[agent::Event::fired],
+      notifier.events[agent::Event::escalated], notifier.events[agent::Event::deescalated],
+      notifier.events[agent::Event::resolved], notifier.events[agent::Event::reminder],
+      notifier.events[agent::Event::flapping], notifier.events[agent::Event::settled],
+      notifier.events[agent::Event::probe_failing], notifier.events[agent::Event::probe_recovered]);
   std::printf("state saves seen %ld; reloads %ld; log lines %ld (warnings %ld, errors %ld)\n", state_saves,
               sink->reloads, sink->lines, sink->warnings, sink->errors);
-  std::printf("chat: %ld admin commands, %ld replies (%ld 'slow down', %ld acks); %ld stranger messages, "
-              "%ld refusals\n",
-              chat_sent, chat_answered, slow_downs, acks, strangers_sent, refusals);
+  std::printf(
+      "chat: %ld admin commands, %ld replies (%ld 'slow down', %ld acks); %ld stranger messages, "
+      "%ld refusals\n",
+      chat_sent, chat_answered, slow_downs, acks, strangers_sent, refusals);
   std::printf("%10s %10s %6s\n", "pass", "VmRSS kB", "fds");
   long rss_start = -1, rss_max = -1;
   int fds_start = -1;
@@ -435,21 +439,24 @@ int run(const Options& opt) {
     rss_max = std::max(rss_max, s.rss_kb);
     if (s.fds != fds_start) fd_growth = true;
   }
-  std::printf("RSS after warm-up %ld kB, end %ld kB, max %ld kB (growth %+ld kB, tolerance %ld kB); "
-              "fds %d -> %d; load average %s\n",
-              rss_start, rss_end, rss_max, rss_max - rss_start, opt.rss_tolerance_kb, fds_start,
-              samples.empty() ? -1 : samples.back().fds, loadavg().c_str());
+  std::printf(
+      "RSS after warm-up %ld kB, end %ld kB, max %ld kB (growth %+ld kB, tolerance %ld kB); "
+      "fds %d -> %d; load average %s\n",
+      rss_start, rss_end, rss_max, rss_max - rss_start, opt.rss_tolerance_kb, fds_start,
+      samples.empty() ? -1 : samples.back().fds, loadavg().c_str());
 
   std::vector<std::string> failures;
   if (timed_out) failures.push_back("did not finish within --max-seconds");
-  if (pass != opt.passes) failures.push_back("ran " + std::to_string(pass) + " passes, not " + std::to_string(opt.passes));
+  if (pass != opt.passes)
+    failures.push_back("ran " + std::to_string(pass) + " passes, not " + std::to_string(opt.passes));
   if (samples.size() < 2) failures.push_back("fewer than two samples");
   if (rss_max - rss_start > opt.rss_tolerance_kb) failures.push_back("RSS grew beyond the tolerance after warm-up");
   if (fd_growth) failures.push_back("the number of open descriptors changed after warm-up");
   for (int k : {agent::Event::fired, agent::Event::escalated, agent::Event::deescalated, agent::Event::resolved,
                 agent::Event::reminder, agent::Event::probe_failing, agent::Event::probe_recovered})
     if (notifier.events[k] == 0) failures.push_back("no event of kind " + std::to_string(k));
-  if (opt.passes >= 2700 && (notifier.events[agent::Event::flapping] == 0 || notifier.events[agent::Event::settled] == 0))
+  if (opt.passes >= 2700 &&
+      (notifier.events[agent::Event::flapping] == 0 || notifier.events[agent::Event::settled] == 0))
     failures.push_back("never flapped and settled");
   if (state_saves < 2) failures.push_back("no state saves seen");
   if (opt.passes > 5000 && sink->reloads == 0) failures.push_back("no reload happened");
@@ -488,15 +495,24 @@ int main(int argc, char** argv) {
       }
       return a[++i];
     };
-    if (a[i] == "--passes") opt.passes = std::atol(value().c_str());
-    else if (a[i] == "--warmup") opt.warmup = std::atol(value().c_str());
-    else if (a[i] == "--checkpoints") opt.checkpoints = std::atoi(value().c_str());
-    else if (a[i] == "--rss-tolerance-kb") opt.rss_tolerance_kb = std::atol(value().c_str());
-    else if (a[i] == "--max-seconds") opt.max_seconds = std::atof(value().c_str());
-    else if (a[i] == "--dir") opt.base_dir = value();
-    else if (a[i] == "--keep") opt.keep = true;
-    else if (a[i] == "--self-test-leak-bytes") opt.leak_bytes = std::atol(value().c_str());
-    else if (a[i] == "--self-test-leak-fd-at") opt.leak_fd_at = std::atol(value().c_str());
+    if (a[i] == "--passes")
+      opt.passes = std::atol(value().c_str());
+    else if (a[i] == "--warmup")
+      opt.warmup = std::atol(value().c_str());
+    else if (a[i] == "--checkpoints")
+      opt.checkpoints = std::atoi(value().c_str());
+    else if (a[i] == "--rss-tolerance-kb")
+      opt.rss_tolerance_kb = std::atol(value().c_str());
+    else if (a[i] == "--max-seconds")
+      opt.max_seconds = std::atof(value().c_str());
+    else if (a[i] == "--dir")
+      opt.base_dir = value();
+    else if (a[i] == "--keep")
+      opt.keep = true;
+    else if (a[i] == "--self-test-leak-bytes")
+      opt.leak_bytes = std::atol(value().c_str());
+    else if (a[i] == "--self-test-leak-fd-at")
+      opt.leak_fd_at = std::atol(value().c_str());
     else if (a[i] == "-h" || a[i] == "--help") {
       usage();
       return 0;

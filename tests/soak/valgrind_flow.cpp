@@ -67,9 +67,9 @@ class Flow {
         << "proc-root = " << dir << "/proc\nstate-dir = " << dir << "/state\nhostname = web1\nlog-level = info\n"
         << "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n[probe.vmstat]\ninterval = 1s\n"
         << "[probe.pressure]\ninterval = 1s\n[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n"
-        << "[xmpp]\njid = agent@test.local\npassword_file = " << dir << "/password\nhost = 127.0.0.1\nport = "
-        << server.port() << "\nresource = web1\nadmin = alice@test.local\nca_file = " << server.ca_file()
-        << "\nping_interval = 2s\n";
+        << "[xmpp]\njid = agent@test.local\npassword_file = " << dir
+        << "/password\nhost = 127.0.0.1\nport = " << server.port()
+        << "\nresource = web1\nadmin = alice@test.local\nca_file = " << server.ca_file() << "\nping_interval = 2s\n";
   }
 
   // The agent's stderr is a pipe: read it while waiting for anything else,
@@ -188,8 +188,7 @@ int run() {
   f.agent->signal(SIGTERM);
   int status = f.agent->wait_exit(120 * g_scale);  // valgrind's leak check takes a while
   check(status == 0, "agent exited 0 on SIGTERM (exit status " + std::to_string(status) + ")");
-  std::printf("flow took %.1f s\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::printf("flow took %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (g_failures) std::printf("agent log (last lines):\n%s", f.log_tail().c_str());
   return g_failures ? 1 : 0;
 }

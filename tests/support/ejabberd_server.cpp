@@ -77,9 +77,8 @@ int exit_code(int status) {
 // parent. Never returns.
 // `cleanup_dir`, if not null, is removed when the test process died
 // without removing it itself.
-[[noreturn]] void guard_main(pid_t test_pid, int pipe_r, char* const* argv, char* const* envp,
-                             const char* output, const char* cwd, bool drop, uid_t uid, gid_t gid,
-                             const char* cleanup_dir) {
+[[noreturn]] void guard_main(pid_t test_pid, int pipe_r, char* const* argv, char* const* envp, const char* output,
+                             const char* cwd, bool drop, uid_t uid, gid_t gid, const char* cleanup_dir) {
   setpgid(0, 0);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   struct sigaction sa {};
@@ -218,8 +217,8 @@ EjabberdServer::~EjabberdServer() {
   }
 }
 
-EjabberdServer::Guarded EjabberdServer::spawn_guarded(const std::vector<std::string>& argv,
-                                                      const std::string& output, bool owns_dir) {
+EjabberdServer::Guarded EjabberdServer::spawn_guarded(const std::vector<std::string>& argv, const std::string& output,
+                                                      bool owns_dir) {
   // Everything the forked side needs, prepared before fork().
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -227,8 +226,8 @@ EjabberdServer::Guarded EjabberdServer::spawn_guarded(const std::vector<std::str
   std::vector<std::string> env_text;
   for (char** e = environ; *e; ++e) {
     std::string_view v(*e);
-    if (v.starts_with("HOME=") || v.starts_with("PATH=") || v.starts_with("ERL_") ||
-        v.starts_with("EJABBERD") || v.starts_with("ERLANG_"))
+    if (v.starts_with("HOME=") || v.starts_with("PATH=") || v.starts_with("ERL_") || v.starts_with("EJABBERD") ||
+        v.starts_with("ERLANG_"))
       continue;
     env_text.emplace_back(v);
   }
@@ -244,8 +243,8 @@ EjabberdServer::Guarded EjabberdServer::spawn_guarded(const std::vector<std::str
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0)
-    guard_main(parent, p[0], args.data(), env.data(), output.c_str(), dir_.c_str(), drop_privileges_,
-               uid_, gid_, owns_dir ? dir_.c_str() : nullptr);
+    guard_main(parent, p[0], args.data(), env.data(), output.c_str(), dir_.c_str(), drop_privileges_, uid_, gid_,
+               owns_dir ? dir_.c_str() : nullptr);
   close(p[0]);
   if (pid < 0) {
     close(p[1]);
@@ -287,16 +286,15 @@ void EjabberdServer::kill_guarded(Guarded& g) {
 }
 
 std::vector<std::string> EjabberdServer::ctl_argv(const std::vector<std::string>& command) const {
-  std::vector<std::string> argv = {kEjabberdctl,     "--config-dir", dir_ + "/conf",
-                                   "--config",       config_file_,   "--ctl-config",
-                                   ctl_config_file_, "--logs",       dir_ + "/logs",
-                                   "--spool",        dir_ + "/spool"};
+  std::vector<std::string> argv = {kEjabberdctl,   "--config-dir", dir_ + "/conf",   "--config",
+                                   config_file_,   "--ctl-config", ctl_config_file_, "--logs",
+                                   dir_ + "/logs", "--spool",      dir_ + "/spool"};
   argv.insert(argv.end(), command.begin(), command.end());
   return argv;
 }
 
-bool EjabberdServer::run(const std::vector<std::string>& argv, const std::string& what,
-                         bool as_server_user, milliseconds timeout) {
+bool EjabberdServer::run(const std::vector<std::string>& argv, const std::string& what, bool as_server_user,
+                         milliseconds timeout) {
   const std::string output = dir_ + "/command.out";
   std::filesystem::remove(output);
   const bool drop = drop_privileges_;
@@ -356,8 +354,8 @@ bool EjabberdServer::write_config() {
          "hide_sensitive_log_data: true\n"
          "certfiles:\n"
          "  - "
-      << yaml_string(c + "good.pem") << "\n  - " << yaml_string(c + "good.key") << "\n  - "
-      << yaml_string(c + "ca.pem") << "\n"
+      << yaml_string(c + "good.pem") << "\n  - " << yaml_string(c + "good.key") << "\n  - " << yaml_string(c + "ca.pem")
+      << "\n"
       << "acme:\n  auto: false\n"
          "listen:\n"
          "  -\n"
@@ -502,8 +500,7 @@ bool EjabberdServer::register_user(const std::string& user, const std::string& p
     error_ = "register " + user + ": ejabberd is not running";
     return false;
   }
-  return run(ctl_argv({"register", user, domain_, password}), "ejabberdctl register " + user,
-             true);
+  return run(ctl_argv({"register", user, domain_, password}), "ejabberdctl register " + user, true);
 }
 
 }  // namespace imwatch::test

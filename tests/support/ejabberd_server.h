@@ -100,8 +100,7 @@ class EjabberdServer {
   std::vector<std::string> ctl_argv(const std::vector<std::string>& command) const;
   // Runs argv under a guard; `owns_dir`: the guard also removes dir() if
   // the test process dies without doing so.
-  Guarded spawn_guarded(const std::vector<std::string>& argv, const std::string& output,
-                        bool owns_dir = false);
+  Guarded spawn_guarded(const std::vector<std::string>& argv, const std::string& output, bool owns_dir = false);
   // Waits at most `timeout` for the guard to exit; its status, or -1.
   static int wait_guard(Guarded& g, std::chrono::milliseconds timeout);
   static void kill_guarded(Guarded& g);

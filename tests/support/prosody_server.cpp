@@ -109,8 +109,7 @@ ProsodyServer::~ProsodyServer() {
   }
 }
 
-bool ProsodyServer::run(const std::vector<std::string>& argv, const std::string& what,
-                        milliseconds timeout) {
+bool ProsodyServer::run(const std::vector<std::string>& argv, const std::string& what, milliseconds timeout) {
   const std::string output = dir_ + "/command.out";
   std::filesystem::remove(output);
   pid_t pid = spawn(argv, output);
@@ -142,12 +141,8 @@ bool ProsodyServer::generate_certificates() {
 
 std::string ProsodyServer::ca_file() const { return dir_ + "/certs/ca.pem"; }
 std::string ProsodyServer::other_ca_file() const { return dir_ + "/certs/other_ca.pem"; }
-std::string ProsodyServer::cert_file(CertKind kind) const {
-  return dir_ + "/certs/" + cert_name(kind) + ".pem";
-}
-std::string ProsodyServer::key_file(CertKind kind) const {
-  return dir_ + "/certs/" + cert_name(kind) + ".key";
-}
+std::string ProsodyServer::cert_file(CertKind kind) const { return dir_ + "/certs/" + cert_name(kind) + ".pem"; }
+std::string ProsodyServer::key_file(CertKind kind) const { return dir_ + "/certs/" + cert_name(kind) + ".key"; }
 
 std::string ProsodyServer::pin_of(CertKind kind) const {
   std::string err;
@@ -226,15 +221,14 @@ bool ProsodyServer::start(milliseconds timeout) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      error_ = "prosody exited during startup (status " + std::to_string(status) +
-               "); log tail:\n" + log_tail();
+      error_ = "prosody exited during startup (status " + std::to_string(status) + "); log tail:\n" + log_tail();
       return false;
     }
     if (loopback_port_accepts(port_)) return true;
     if (Clock::now() >= deadline) {
       stop();
-      error_ = "prosody did not open c2s port " + std::to_string(port_) + " within " +
-               std::to_string(timeout.count()) + " ms; log tail:\n" + log_tail();
+      error_ = "prosody did not open c2s port " + std::to_string(port_) + " within " + std::to_string(timeout.count()) +
+               " ms; log tail:\n" + log_tail();
       return false;
     }
     std::this_thread::sleep_for(milliseconds(20));

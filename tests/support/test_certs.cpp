@@ -4,32 +4,28 @@
 
 namespace imwatch::test {
 
-std::vector<std::vector<std::string>> test_certificate_commands(const std::string& certs_dir,
-                                                                 CertSet set) {
+std::vector<std::vector<std::string>> test_certificate_commands(const std::string& certs_dir, CertSet set) {
   const std::string c = certs_dir + "/";
   const std::string openssl = "/usr/bin/openssl";
   auto req = [&](std::vector<std::string> argv) {
-    std::vector<std::string> full = {openssl,  "req",        "-newkey", "ec", "-pkeyopt",
-                                     "ec_paramgen_curve:P-256", "-nodes"};
+    std::vector<std::string> full = {openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"};
     full.insert(full.end(), argv.begin(), argv.end());
     return full;
   };
   auto ca = [&](const std::string& name, const std::string& cn) {
-    return req({"-x509", "-keyout", c + name + ".key", "-out", c + name + ".pem", "-days", "2",
-                "-subj", "/CN=" + cn, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign"});
+    return req({"-x509", "-keyout", c + name + ".key", "-out", c + name + ".pem", "-days", "2", "-subj", "/CN=" + cn,
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
   };
   auto sign = [&](const std::string& name, const std::string& ext, const std::string& serial) {
-    return std::vector<std::string>{openssl, "x509", "-req", "-in", c + name + ".csr", "-CA",
-                                    c + "ca.pem", "-CAkey", c + "ca.key", "-set_serial", serial,
-                                    "-days", "2", "-extfile", c + ext, "-out", c + name + ".pem"};
+    return std::vector<std::string>{
+        openssl,       "x509", "-req",  "-in", c + name + ".csr", "-CA",   c + "ca.pem", "-CAkey",         c + "ca.key",
+        "-set_serial", serial, "-days", "2",   "-extfile",        c + ext, "-out",       c + name + ".pem"};
   };
   auto csr = [&](const std::string& name, const std::string& cn) {
     return req({"-keyout", c + name + ".key", "-out", c + name + ".csr", "-subj", "/CN=" + cn});
   };
 
-  const std::string san_test =
-      "subjectAltName=DNS:test.local,DNS:*.test.local,DNS:localhost,IP:127.0.0.1";
+  const std::string san_test = "subjectAltName=DNS:test.local,DNS:*.test.local,DNS:localhost,IP:127.0.0.1";
   const std::string leaf_ext =
       "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
       "extendedKeyUsage=serverAuth\n";
@@ -58,13 +54,20 @@ std::vector<std::vector<std::string>> test_certificate_commands(const std::strin
       csr("wrong_name", "other.example"),
       sign("wrong_name", "other.ext", "3"),
       // self_signed: test.local with the right names, but no CA.
-      req({"-x509", "-keyout", c + "self_signed.key", "-out", c + "self_signed.pem", "-days", "2",
-           "-subj", "/CN=test.local", "-addext", san_test}),
+      req({"-x509", "-keyout", c + "self_signed.key", "-out", c + "self_signed.pem", "-days", "2", "-subj",
+           "/CN=test.local", "-addext", san_test}),
       // expired: test.local signed by the CA, valid during 2023 only.
       csr("expired", "test.local"),
-      {openssl, "ca", "-batch", "-notext", "-config", c + "ca.cnf", "-cert", c + "ca.pem",
-       "-keyfile", c + "ca.key", "-in", c + "expired.csr", "-out", c + "expired.pem", "-startdate",
-       "20230101000000Z", "-enddate", "20240101000000Z", "-extfile", c + "test.ext"},
+      {openssl,      "ca",
+       "-batch",     "-notext",
+       "-config",    c + "ca.cnf",
+       "-cert",      c + "ca.pem",
+       "-keyfile",   c + "ca.key",
+       "-in",        c + "expired.csr",
+       "-out",       c + "expired.pem",
+       "-startdate", "20230101000000Z",
+       "-enddate",   "20240101000000Z",
+       "-extfile",   c + "test.ext"},
   };
   steps.insert(steps.end(), variants.begin(), variants.end());
   return steps;

@@ -18,7 +18,6 @@ enum class CertSet {
 // IP 127.0.0.1) except wrong_name (other.example only); keys are EC P-256,
 // generated in milliseconds, unlike RSA; everything is valid for two days
 // except expired (2023 only).
-std::vector<std::vector<std::string>> test_certificate_commands(const std::string& certs_dir,
-                                                                 CertSet set);
+std::vector<std::vector<std::string>> test_certificate_commands(const std::string& certs_dir, CertSet set);
 
 }  // namespace imwatch::test

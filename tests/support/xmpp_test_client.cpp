@@ -26,8 +26,7 @@ using Clock = std::chrono::steady_clock;
 std::string unique_token() {
   static std::atomic<unsigned> counter{0};
   static const unsigned salt = std::random_device{}();
-  return std::to_string(getpid()) + "-" + std::to_string(salt) + "-" +
-         std::to_string(++counter);
+  return std::to_string(getpid()) + "-" + std::to_string(salt) + "-" + std::to_string(++counter);
 }
 
 const char* show_name(gloox::Presence::PresenceType t) {
@@ -63,16 +62,14 @@ constexpr int kRecvSliceUs = 20'000;
 
 }  // namespace
 
-TestClient::TestClient(const std::string& jid, const std::string& password,
-                       ProsodyServer& server, TestClientTls tls) {
+TestClient::TestClient(const std::string& jid, const std::string& password, ProsodyServer& server, TestClientTls tls) {
   gloox::JID full(jid);
   if (full.resource().empty()) full.setResource("test-" + unique_token());
   jid_ = full.full();
   client_ = std::make_unique<gloox::Client>(full, password);
   // Dial the loopback address but keep the JID's domain for the stream and
   // the certificate check.
-  connection_ = new gloox::ConnectionTCPClient(client_.get(), client_->logInstance(),
-                                               "127.0.0.1", server.port());
+  connection_ = new gloox::ConnectionTCPClient(client_.get(), client_->logInstance(), "127.0.0.1", server.port());
   client_->setConnectionImpl(connection_);
   agent::TlsOptions options;
   options.domain = full.server();
@@ -164,8 +161,7 @@ bool TestClient::wait_until(const std::function<bool()>& condition, Duration tim
     if (Clock::now() >= deadline) return false;
     if (client_->state() == gloox::StateDisconnected) {
       // Nothing can arrive; just let the time pass without spinning.
-      std::this_thread::sleep_for(std::min<Clock::duration>(deadline - Clock::now(),
-                                                            std::chrono::milliseconds(10)));
+      std::this_thread::sleep_for(std::min<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(10)));
     } else {
       client_->recv(kRecvSliceUs);
     }
@@ -192,9 +188,7 @@ void TestClient::subscribe(const std::string& bare_jid) {
 
 std::string TestClient::tls_failure() const { return tls_ ? tls_->failure_reason() : ""; }
 
-bool TestClient::tls_certificate_refused() const {
-  return tls_ && tls_->certificate_refused();
-}
+bool TestClient::tls_certificate_refused() const { return tls_ && tls_->certificate_refused(); }
 
 std::string TestClient::tls_protocol() const { return tls_ ? tls_->protocol() : ""; }
 
@@ -237,8 +231,7 @@ void TestClient::handlePresence(const gloox::Presence& presence) {
 
 void TestClient::handleSubscription(const gloox::Subscription& subscription) {
   if (subscription.subtype() == gloox::Subscription::Subscribe) {
-    client_->send(
-        gloox::Subscription(gloox::Subscription::Subscribed, subscription.from().bareJID()));
+    client_->send(gloox::Subscription(gloox::Subscription::Subscribed, subscription.from().bareJID()));
   }
 }
 

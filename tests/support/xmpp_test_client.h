@@ -36,7 +36,7 @@ class ConnectionTCPClient;
 namespace imwatch::test {
 
 struct ReceivedMessage {
-  std::string from;         // full JID
+  std::string from;  // full JID
   std::string body;
   std::string id;
   std::string delay_stamp;  // XEP-0203 stamp, empty when delivered live
@@ -63,8 +63,7 @@ class TestClient : gloox::ConnectionListener,
   using Duration = std::chrono::milliseconds;
 
   // `jid` may be bare ("admin@test.local"); a unique resource is added.
-  TestClient(const std::string& jid, const std::string& password, ProsodyServer& server,
-             TestClientTls tls = {});
+  TestClient(const std::string& jid, const std::string& password, ProsodyServer& server, TestClientTls tls = {});
   ~TestClient() override;
   TestClient(const TestClient&) = delete;
   TestClient& operator=(const TestClient&) = delete;
@@ -83,12 +82,10 @@ class TestClient : gloox::ConnectionListener,
 
   // Drives the client until a received chat message matching `predicate`
   // arrives (messages already recorded count too), or `timeout` passes.
-  std::optional<ReceivedMessage> wait_for_message(
-      const std::function<bool(const ReceivedMessage&)>& predicate,
-      Duration timeout = std::chrono::seconds(5));
+  std::optional<ReceivedMessage> wait_for_message(const std::function<bool(const ReceivedMessage&)>& predicate,
+                                                  Duration timeout = std::chrono::seconds(5));
   // Drives the client until `condition()` holds or `timeout` passes.
-  bool wait_until(const std::function<bool()>& condition,
-                  Duration timeout = std::chrono::seconds(5));
+  bool wait_until(const std::function<bool()>& condition, Duration timeout = std::chrono::seconds(5));
   // Drives the client for `duration` (e.g. to prove that nothing arrives).
   void pump(Duration duration);
 

@@ -70,8 +70,7 @@ class TlsTest : public ::testing::Test {
 TEST_F(TlsTest, CaSignedCertificateConnectsWithTls13) {
   start(CertKind::good);
   TestClient client(kAdmin, kPassword, server_);
-  ASSERT_TRUE(client.connect()) << "reason " << client.disconnect_reason() << ": "
-                                << client.tls_failure();
+  ASSERT_TRUE(client.connect()) << "reason " << client.disconnect_reason() << ": " << client.tls_failure();
   EXPECT_EQ(client.tls_protocol(), "TLS1.3");
   EXPECT_EQ(client.tls_failure(), "");
   // The stream really works: a message to ourselves comes back.
@@ -86,15 +85,13 @@ TEST_F(TlsTest, CaSignedCertificateConnectsWithTls12) {
   // channel binding, so this also checks channelBinding().
   start(CertKind::good);
   TestClient client(kAdmin, kPassword, server_, with_max_version(TlsMaxVersion::tls12));
-  ASSERT_TRUE(client.connect()) << "reason " << client.disconnect_reason() << ": "
-                                << client.tls_failure();
+  ASSERT_TRUE(client.connect()) << "reason " << client.disconnect_reason() << ": " << client.tls_failure();
   EXPECT_EQ(client.tls_protocol(), "TLS1.2");
 }
 
 TEST_F(TlsTest, UnrelatedCaIsRefused) {
   start(CertKind::good);
-  expect_refused(with_ca(server_.other_ca_file()),
-                 "not signed by a CA in " + server_.other_ca_file());
+  expect_refused(with_ca(server_.other_ca_file()), "not signed by a CA in " + server_.other_ca_file());
 }
 
 TEST_F(TlsTest, DefaultSystemCaBundleDoesNotTrustTheTestCa) {
@@ -109,8 +106,7 @@ TEST_F(TlsTest, UnreadableCaFilePreventsConnecting) {
   TestClient client(kAdmin, kPassword, server_, with_ca(missing));
   EXPECT_FALSE(client.connect());
   EXPECT_EQ(client.disconnect_reason(), gloox::ConnTlsNotAvailable);
-  EXPECT_NE(client.tls_failure().find("no CA certificate could be loaded from " + missing),
-            std::string::npos)
+  EXPECT_NE(client.tls_failure().find("no CA certificate could be loaded from " + missing), std::string::npos)
       << client.tls_failure();
 }
 
@@ -129,16 +125,14 @@ TEST_F(TlsTest, SelfSignedWithMatchingPinConnects) {
   const std::string pin = server_.pin_of_server_cert();
   ASSERT_EQ(pin.rfind("sha256:", 0), 0u) << pin;
   TestClient client(kAdmin, kPassword, server_, with_pin(pin));
-  EXPECT_TRUE(client.connect()) << "reason " << client.disconnect_reason() << ": "
-                                << client.tls_failure();
+  EXPECT_TRUE(client.connect()) << "reason " << client.disconnect_reason() << ": " << client.tls_failure();
   EXPECT_EQ(client.tls_failure(), "");
 }
 
 TEST_F(TlsTest, CaValidCertificateWithOtherPinIsRefused) {
   start(CertKind::good);
   // The pin of another key: a pin overrides the CA, also to refuse.
-  expect_refused(with_pin(server_.pin_of(CertKind::self_signed)),
-                 "public key does not match pin");
+  expect_refused(with_pin(server_.pin_of(CertKind::self_signed)), "public key does not match pin");
 }
 
 TEST_F(TlsTest, ExpiredCertificateIsRefused) {
@@ -167,8 +161,8 @@ TEST_F(TlsTest, SameClientReconnectsTwentyTimes) {
   start(CertKind::good);
   TestClient client(kAdmin, kPassword, server_);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(client.connect()) << "attempt " << i << ": reason " << client.disconnect_reason()
-                                  << ": " << client.tls_failure();
+    ASSERT_TRUE(client.connect()) << "attempt " << i << ": reason " << client.disconnect_reason() << ": "
+                                  << client.tls_failure();
     const std::string body = "round " + std::to_string(i);
     const std::string id = client.send_chat("admin@test.local", body);
     auto got = client.wait_for_message([&](const ReceivedMessage& m) { return m.id == id; });
@@ -189,9 +183,7 @@ TEST_F(TlsTest, SameClientReconnectsAfterServerKillAndRestart) {
   // own presence last): data the client sends after the server died makes
   // the kernel answer with a reset, which gloox reports as ConnIoError
   // instead of the close this test is about.
-  auto settle = [&] {
-    return client.wait_until([&] { return client.last_presence(kAdmin).has_value(); });
-  };
+  auto settle = [&] { return client.wait_until([&] { return client.last_presence(kAdmin).has_value(); }); };
   ASSERT_TRUE(settle());
 
   // Killed mid-session: the TLS layer sees the TCP stream end without a
@@ -241,10 +233,8 @@ TEST_F(TlsTest, PinHelperMatchesTheDocumentedOpensslPipeline) {
   const std::string d = server_.dir() + "/";
   const std::string cert = server_.cert_file(CertKind::self_signed);
   ASSERT_TRUE(run({"openssl", "x509", "-in", cert, "-pubkey", "-noout", "-out", d + "pub.pem"}));
-  ASSERT_TRUE(run({"openssl", "pkey", "-pubin", "-in", d + "pub.pem", "-outform", "der", "-out",
-                   d + "pub.der"}));
-  ASSERT_TRUE(
-      run({"openssl", "dgst", "-sha256", "-binary", "-out", d + "pub.sha256", d + "pub.der"}));
+  ASSERT_TRUE(run({"openssl", "pkey", "-pubin", "-in", d + "pub.pem", "-outform", "der", "-out", d + "pub.der"}));
+  ASSERT_TRUE(run({"openssl", "dgst", "-sha256", "-binary", "-out", d + "pub.sha256", d + "pub.der"}));
   ASSERT_TRUE(run({"openssl", "base64", "-A", "-in", d + "pub.sha256", "-out", d + "pin.txt"}));
   std::ifstream in(d + "pin.txt");
   std::string expected;
