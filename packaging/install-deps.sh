@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config
+  # tests/tidy.sh, stage 1 of tests/run.sh
+  clang-tidy
   libboost-program-options-dev libspdlog-dev libfmt-dev libgloox-dev libgnutls28-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: free(1) for the live comparison, a real XMPP server and client,

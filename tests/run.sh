@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #  1. a normal build and its tests (unit, end-to-end, XMPP against real
-#     prosody and ejabberd);
+#     prosody and ejabberd), clang-tidy (tests/tidy.sh);
 #  1b. evidence, short versions: fault injection (tests/fault/run.sh
 #      --short), the 1M-pass soak, memcheck through the XMPP flow, chat load
 #      (tests/soak, tests/load), and the footprint next to monit and collectd
@@ -29,6 +29,8 @@ build_and_test() {  # DIR CMAKE-ARGS...
 
 stage "tests (RelWithDebInfo)"
 build_and_test build
+stage "clang-tidy (.clang-tidy) over agent/ and probes/: any finding fails"
+tests/tidy.sh build
 
 stage "the README's demo: agent, private prosody, admin client"
 packaging/demo.sh

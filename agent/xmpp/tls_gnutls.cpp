@@ -241,10 +241,15 @@ struct TlsGnutls::Impl {
     info.status = gloox_status(status);
     info.chain = !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA));
     if (status == 0) return {};
+    return refusal(status, leaf.get(), count, not_before, not_after);
+  }
 
+  // Why GnuTLS' verification status refuses the certificate, in words an
+  // admin can act on ("expired on 2024-01-31; name mismatch (...)").
+  std::string refusal(unsigned status, gnutls_x509_crt_t leaf, unsigned count, time_t not_before, time_t not_after) {
     std::vector<std::string> reasons;
     if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
-      bool self_signed = count == 1 && gnutls_x509_crt_check_issuer(leaf.get(), leaf.get()) == 1;
+      bool self_signed = count == 1 && gnutls_x509_crt_check_issuer(leaf, leaf) == 1;
       reasons.push_back(self_signed ? "self-signed" : "not signed by a CA in " + owner.options_.ca_file);
     }
     if (status & GNUTLS_CERT_EXPIRED) reasons.push_back("expired on " + utc_date(not_after));
@@ -252,7 +257,7 @@ struct TlsGnutls::Impl {
       reasons.push_back("not valid before " + utc_date(not_before));
     }
     if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
-      reasons.push_back("name mismatch (certificate is for " + certificate_names(leaf.get()) + ", expected " +
+      reasons.push_back("name mismatch (certificate is for " + certificate_names(leaf) + ", expected " +
                         owner.options_.domain + ")");
     }
     if (status & GNUTLS_CERT_REVOKED) reasons.push_back("revoked");
@@ -306,6 +311,17 @@ struct TlsGnutls::Impl {
     incoming.clear();
     outgoing.clear();
     broken = false;
+  }
+
+  // After gnutls_record_recv() said GNUTLS_E_AGAIN: whether to read again.
+  // AGAIN only means "no application data in what was processed": a TLS 1.3
+  // session ticket can be followed by a record that is still in `incoming`
+  // or already decrypted inside GnuTLS. Reading again is worth it only when
+  // the last call consumed or decrypted something (else it would spin).
+  bool more_to_read(size_t before_incoming, size_t before_pending) const {
+    const size_t pending = gnutls_record_check_pending(session);
+    const bool progress = incoming.size() != before_incoming || pending != before_pending;
+    return (!incoming.empty() || pending > 0) && progress;
   }
 
   // Hands queued ciphertext to gloox. False when that tore the session down.
@@ -437,6 +453,16 @@ bool TlsGnutls::encrypt(const std::string& data) {
   return impl_->flush();
 }
 
+namespace {
+// A gnutls_record_recv() result after which reading simply goes on: an
+// interrupted call, a renegotiation request (a client may ignore it, and
+// this one does), a warning alert.
+bool read_again(ssize_t rc) {
+  return rc == GNUTLS_E_INTERRUPTED || rc == GNUTLS_E_REHANDSHAKE ||
+         (rc < 0 && !gnutls_error_is_fatal(static_cast<int>(rc)));
+}
+}  // namespace
+
 int TlsGnutls::decrypt(const std::string& data) {
   const int consumed = static_cast<int>(data.size());
   if (impl_->broken) return consumed;
@@ -446,9 +472,7 @@ int TlsGnutls::decrypt(const std::string& data) {
   if (!m_secure) {
     if (!handshake() || gen != impl_->generation || !m_secure) return consumed;
   }
-  // Read every complete record. GNUTLS_E_AGAIN only means "no application
-  // data in what was processed": a TLS 1.3 session ticket can be followed by
-  // a record that is still in `incoming` or already decrypted inside GnuTLS.
+  // Read every complete record (see more_to_read() for when AGAIN is not the end).
   for (;;) {
     if (gen != impl_->generation || !impl_->session) return consumed;
     const size_t before_incoming = impl_->incoming.size();
@@ -460,14 +484,11 @@ int TlsGnutls::decrypt(const std::string& data) {
       continue;
     }
     if (rc == GNUTLS_E_AGAIN) {
-      const size_t pending = gnutls_record_check_pending(impl_->session);
-      const bool progress = impl_->incoming.size() != before_incoming || pending != before_pending;
-      if ((!impl_->incoming.empty() || pending > 0) && progress) continue;
+      if (impl_->more_to_read(before_incoming, before_pending)) continue;
       return consumed;
     }
-    if (rc == GNUTLS_E_INTERRUPTED || rc == GNUTLS_E_REHANDSHAKE) continue;
+    if (read_again(rc)) continue;
     if (rc == 0) return consumed;  // close_notify; the TCP close that follows ends the stream
-    if (!gnutls_error_is_fatal(static_cast<int>(rc))) continue;  // warning alert
     impl_->broken = true;
     failure_reason_ = "TLS error from " + options_.domain + ": " + gnutls_strerror(static_cast<int>(rc));
     return consumed;
