@@ -32,8 +32,9 @@ void print_file_options(std::ostream& os) {
   for (const Option& o : kOptions) {
     if (o.where != Where::file) continue;
     FileKey k = split_file_key(o.key);
+    if (o.key == kProbeIntervalKey) k.section = "probe.NAME";
     std::string line = "  [" + k.section + "] " + k.name + " = " + std::string(o.value_name);
-    line.resize(std::max<size_t>(line.size() + 1, 46), ' ');
+    line.resize(std::max<size_t>(line.size() + 1, 40), ' ');
     os << line << o.help;
     if (std::string d = default_string(o); !d.empty()) os << " (default " << d << ")";
     os << "\n";
