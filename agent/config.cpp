@@ -117,10 +117,15 @@ struct Descriptions {
       to.add_options()(name.c_str(), po::value<std::string>()->value_name(std::string(o.value_name)), help.c_str());
   }
 
-  // Whether `word` is, or nearly is, the name of an option: only such text
-  // of a malformed line is ever quoted, since anything else could be a
-  // password pasted in the wrong place.
+  // Only text that names an option is ever quoted from a line that failed
+  // to parse, since anything else could be a password in the wrong place:
+  // the key of a line with '=' when it is an option's name or a typo of
+  // one (for "did you mean"), the start of a line without '=' only when it
+  // is exactly an option's name.
   bool names_an_option(std::string_view word) const { return !word.empty() && !nearest(word, names, 1).empty(); }
+  bool is_option_name(std::string_view word) const {
+    return std::find(names.begin(), names.end(), word) != names.end();
+  }
 };
 
 bool is_key_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
@@ -131,7 +136,7 @@ std::string malformed_line(const Descriptions& d, std::string_view t) {
   size_t n = 0;
   while (n < t.size() && n < 64 && is_key_char(t[n])) ++n;
   std::string msg = "expected 'key = value' or '[section]'";
-  if (!d.names_an_option(t.substr(0, n))) return msg + " (the line is not shown: it may hold a secret)";
+  if (!d.is_option_name(t.substr(0, n))) return msg + " (the line is not shown: it may hold a secret)";
   if (n < t.size() && std::ispunct(static_cast<unsigned char>(t[n]))) ++n;
   return msg + ", got a line starting " + quote(t.substr(0, n)) + " (rest not shown)";
 }
@@ -376,7 +381,8 @@ template <class Int>
 void check_integer(Parse& p, const Option& o, const std::string& key, const std::string& v, Int& dest) {
   long n = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || ptr != v.data() + v.size() || n < o.min || n > o.max)
+  if (ec != std::errc() || ptr != v.data() + v.size() || static_cast<double>(n) < o.min ||
+      static_cast<double>(n) > o.max)
     p.error(key, key + ": expected a whole number from " + std::to_string(static_cast<long>(o.min)) + " to " +
                      std::to_string(static_cast<long>(o.max)) + ", got " + quote(v));
   else
@@ -441,17 +447,22 @@ void apply_options(Parse& p) {
     else if (!std::holds_alternative<std::monostate>(dest))
       check_value(p, o, key, p.vm[key].as<std::string>(), dest);
   }
+}
+
+// [probe.NAME] interval, for every probe, given or not.
+void apply_probe_intervals(Parse& p) {
   const Option& interval = option(kProbeIntervalKey);
   for (const auto& name : p.probe_names) {
     double& d = p.cfg.probe_interval[name] = interval.number;
     const std::string key = "probe." + name + ".interval";
     if (const std::string* v = p.given(key)) check_duration(p, interval, key, *v, d);
   }
-  if (p.cfg.hostname.empty()) {
-    char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) == 0) p.cfg.hostname = buf;
-    if (p.cfg.hostname.empty()) p.cfg.hostname = "localhost";
-  }
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
+  return "localhost";
 }
 
 // "mode 0644" of a file others can read, or "" (also when it cannot be stat'ed).
@@ -543,6 +554,8 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
   if (auto r = read_modes(p)) return *r;
   if (!read_config_file(p)) return ParseResult::exit_usage;
   apply_options(p);
+  apply_probe_intervals(p);
+  if (cfg.hostname.empty()) cfg.hostname = host_name();
   check_xmpp(p);
   return errors.empty() ? ParseResult::run : ParseResult::exit_usage;
 }
