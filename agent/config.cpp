@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <ostream>
+#include <set>
 #include <variant>
 
 #include "agent/jid.h"
@@ -85,7 +86,8 @@ struct Descriptions {
   po::options_description common{"Options (also in the config file)"};
   po::options_description file_only{"Config file only"};
   po::options_description cmdline, in_file;
-  std::vector<std::string> names;  // every file key and its name within its section, for "did you mean"
+  std::vector<std::string> names;     // every file key, for "did you mean"
+  std::set<std::string> short_names;  // and its name within its section
 
   explicit Descriptions(const std::vector<std::string>& probe_names) {
     for (const Option& o : kOptions) {
@@ -99,7 +101,7 @@ struct Descriptions {
     in_file.add(common).add(file_only);
     for (const auto& d : in_file.options()) {
       names.push_back(d->long_name());
-      names.push_back(split_file_key(d->long_name()).name);
+      short_names.insert(split_file_key(d->long_name()).name);
     }
   }
 
@@ -122,9 +124,8 @@ struct Descriptions {
   // the key of a line with '=' when it is an option's name or a typo of
   // one (for "did you mean"), the start of a line without '=' only when it
   // is exactly an option's name.
-  bool names_an_option(std::string_view word) const { return !word.empty() && !nearest(word, names, 1).empty(); }
   bool is_option_name(std::string_view word) const {
-    return std::find(names.begin(), names.end(), word) != names.end();
+    return short_names.count(std::string(word)) > 0 || std::find(names.begin(), names.end(), word) != names.end();
   }
 };
 
@@ -159,11 +160,10 @@ void read_assignment(const Descriptions& d, const std::string& section, const st
   if (key.empty()) return errors.push_back(at.str() + ": missing key before '='");
   std::string full = section.empty() ? key : section + "." + key;
   if (!find_known(d.in_file, full)) {
-    if (!d.names_an_option(full) && !d.names_an_option(key))
-      return errors.push_back(at.str() + ": unknown option (not shown: it is like no option's name)");
-    std::string msg = at.str() + ": unknown option " + quote(full);
-    if (auto near = nearest(full, d.names, 3); !near.empty()) msg += " (did you mean " + join_quoted(near) + "?)";
-    return errors.push_back(msg);
+    auto near = nearest(full, d.names, 3);
+    if (near.empty()) return errors.push_back(at.str() + ": unknown option (not shown: it is like no option's name)");
+    return errors.push_back(at.str() + ": unknown option " + quote(full) + " (did you mean " + join_quoted(near) +
+                            "?)");
   }
   const Option* o = find_option(full);
   if (!o || !repeatable(*o)) {
