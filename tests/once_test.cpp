@@ -125,10 +125,12 @@ TEST(CheckConfig, NeverShowsThePasswordAndWarnsWhenOthersCanReadIt) {
   EXPECT_EQ((r.out + r.err).find("Hunter2"), std::string::npos) << r.out << r.err;
 
   std::ofstream(conf) << "[xmpp]\njid = agent@example.org\npassword = " << secret
-                      << "\nadmin = agent@example.org\nadmin = a b@c\npin = sha256:" << secret << "\n"
-                      << secret << "\n";
+                      << "\nadmin = agent@example.org\nadmin = a b@c\nca_file = /nonexistent.pem\npassword_file = x\n";
   r = run_process({kBinary, "--check-config", "--config", conf});
   EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("c.conf:4: xmpp.admin: 'agent@example.org' is the agent's own account"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("c.conf:7: set xmpp.password or xmpp.password_file, not both"), std::string::npos) << r.err;
   EXPECT_EQ((r.out + r.err).find("Hunter2"), std::string::npos) << r.out << r.err;
 
   std::ofstream(conf) << "[xmpp]\njid = agent@example.org\npassword = " << secret << "\nadmin = alice@example.org\n";
