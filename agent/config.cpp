@@ -88,6 +88,7 @@ struct Descriptions {
   po::options_description cmdline, in_file;
   std::vector<std::string> names;     // every file key, for "did you mean"
   std::set<std::string> short_names;  // and its name within its section
+  std::vector<std::string> short_list;
 
   explicit Descriptions(const std::vector<std::string>& probe_names) {
     for (const Option& o : kOptions) {
@@ -103,6 +104,7 @@ struct Descriptions {
       names.push_back(d->long_name());
       short_names.insert(split_file_key(d->long_name()).name);
     }
+    short_list.assign(short_names.begin(), short_names.end());
   }
 
   static void add(po::options_description& to, const Option& o, std::string_view key) {
@@ -121,9 +123,10 @@ struct Descriptions {
 
   // Only text that names an option is ever quoted from a line that failed
   // to parse, since anything else could be a password in the wrong place:
-  // the key of a line with '=' when it is an option's name or a typo of
-  // one (for "did you mean"), the start of a line without '=' only when it
-  // is exactly an option's name.
+  // the key of a line with '=' when it is an option's name (within a
+  // section) or a typo of one, for "did you mean"; the start of a line
+  // without '=' only when it is exactly an option's name.
+  bool near_an_option_name(const std::string& key) const { return !nearest(key, short_list, 1).empty(); }
   bool is_option_name(std::string_view word) const {
     return short_names.count(std::string(word)) > 0 || std::find(names.begin(), names.end(), word) != names.end();
   }
@@ -160,10 +163,11 @@ void read_assignment(const Descriptions& d, const std::string& section, const st
   if (key.empty()) return errors.push_back(at.str() + ": missing key before '='");
   std::string full = section.empty() ? key : section + "." + key;
   if (!find_known(d.in_file, full)) {
-    auto near = nearest(full, d.names, 3);
-    if (near.empty()) return errors.push_back(at.str() + ": unknown option (not shown: it is like no option's name)");
-    return errors.push_back(at.str() + ": unknown option " + quote(full) + " (did you mean " + join_quoted(near) +
-                            "?)");
+    if (!d.near_an_option_name(key))
+      return errors.push_back(at.str() + ": unknown option (not shown: it is like no option's name)");
+    std::string msg = at.str() + ": unknown option " + quote(full);
+    if (auto near = nearest(full, d.names, 3); !near.empty()) msg += " (did you mean " + join_quoted(near) + "?)";
+    return errors.push_back(msg);
   }
   const Option* o = find_option(full);
   if (!o || !repeatable(*o)) {

@@ -177,6 +177,12 @@ TEST_F(ConfigTest, MalformedLinesNeverEchoWhatCouldBeASecret) {
   EXPECT_EQ(parse("[xmpp]\n" + secret + " = 1\n"), ParseResult::exit_usage);
   EXPECT_EQ(errors_[0], path_ + ":2: unknown option (not shown: it is like no option's name)");
 
+  // A key in the wrong section, or a typo, is an option's name: shown.
+  EXPECT_EQ(parse("[alert]\nport = 5222\n"), ParseResult::exit_usage);
+  EXPECT_EQ(errors_[0], path_ + ":2: unknown option 'alert.port'");
+  EXPECT_EQ(parse("[xmpp]\nHunt = 1\n"), ParseResult::exit_usage);  // "host" is 3 edits away: not a typo
+  EXPECT_EQ(errors_[0], path_ + ":2: unknown option (not shown: it is like no option's name)");
+
   // The value of a secret option is never echoed, whatever else is wrong.
   EXPECT_EQ(parse("[xmpp]\njid = agent@example.org\npassword = " + secret + "\npassword_file = /nonexistent\n"),
             ParseResult::exit_usage);
