@@ -8,6 +8,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "agent/jid.h"
 #include "agent/report.h"
 #include "agent/text_util.h"
 
@@ -127,10 +128,21 @@ ChatHandler::ChatHandler(std::vector<std::string> admins, ChatLimits limits) : l
   for (auto& a : admins) admins_.push_back(bare(a));
 }
 
-std::string ChatHandler::bare(std::string_view jid) { return to_lower(jid.substr(0, jid.find('/'))); }
+// The server stamps senders in stringprep form, and the config stores
+// admins in it (agent/jid.h), so both are compared that way: nodeprep
+// case-folds Unicode, where to_lower folds only ASCII. What does not prep
+// (a domain-only JID such as the server's own) falls back to ASCII lower
+// case: that can never equal an admin, because ASCII case is all it differs
+// in and such a string would have prepped.
+std::string ChatHandler::bare(std::string_view jid) {
+  std::string_view b = jid.substr(0, jid.find('/'));
+  if (auto prepped = prep_bare_jid(b)) return *prepped;
+  return to_lower(b);
+}
 
 bool ChatHandler::is_admin(std::string_view from) const {
-  return std::find(admins_.begin(), admins_.end(), bare(from)) != admins_.end();
+  const std::string who = bare(from);
+  return std::find(admins_.begin(), admins_.end(), who) != admins_.end();
 }
 
 std::optional<std::string> ChatHandler::handle(std::string_view from, std::string_view body, double now,

@@ -37,8 +37,8 @@ class ChatHandler {
  public:
   ChatHandler(std::vector<std::string> admins, ChatLimits limits = {});
 
-  // Normalises a JID for comparison: the bare part, lower-cased (node and
-  // domain are case-insensitive for every JID an admin would use).
+  // Normalises a JID for comparison: the bare part, in the stringprep form
+  // the server compares (agent/jid.h).
   static std::string bare(std::string_view jid);
   bool is_admin(std::string_view from) const;
 

@@ -1,18 +1,23 @@
 #include "agent/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <ostream>
 #include <set>
-#include <sstream>
+#include <variant>
 
+#include "agent/jid.h"
 #include "agent/text_util.h"
 
 namespace po = boost::program_options;
@@ -59,6 +64,11 @@ std::string format_duration(double s) {
   return ec == std::errc() ? std::string(buf, end) + "s" : "?";
 }
 
+double Config::interval_of(const std::string& probe) const {
+  auto it = probe_interval.find(probe);
+  return it != probe_interval.end() ? it->second : default_number(kProbeIntervalKey);
+}
+
 namespace {
 
 struct Entry {
@@ -66,13 +76,111 @@ struct Entry {
   Origin origin;
 };
 
-// Options that may be given more than once in the file.
-bool repeatable(const std::string& key) { return key == "alert.rule" || key == "xmpp.admin"; }
+bool repeatable(const Option& o) { return o.check == Check::rule_list || o.check == Check::jid_list; }
+
+// The Boost descriptions the table makes: the modes and the options of both
+// places for the command line; those of both and the file-only ones (one
+// probe.NAME.interval per probe) for the file.
+struct Descriptions {
+  po::options_description modes{"Modes"};
+  po::options_description common{"Options (also in the config file)"};
+  po::options_description file_only{"Config file only"};
+  po::options_description cmdline, in_file;
+  std::vector<std::string> names;     // every file key, for "did you mean"
+  std::set<std::string> short_names;  // and its name within its section
+  std::vector<std::string> short_list;
+
+  explicit Descriptions(const std::vector<std::string>& probe_names) {
+    for (const Option& o : kOptions) {
+      if (o.key != kProbeIntervalKey) {
+        add(o.where == Where::command_line ? modes : o.where == Where::both ? common : file_only, o, o.key);
+        continue;
+      }
+      for (const auto& p : probe_names) add(file_only, o, "probe." + p + ".interval");
+    }
+    cmdline.add(modes).add(common);
+    in_file.add(common).add(file_only);
+    for (const auto& d : in_file.options()) {
+      names.push_back(d->long_name());
+      short_names.insert(split_file_key(d->long_name()).name);
+    }
+    short_list.assign(short_names.begin(), short_names.end());
+  }
+
+  static void add(po::options_description& to, const Option& o, std::string_view key) {
+    std::string name(key);
+    if (o.short_name) name += std::string(",") + o.short_name;
+    std::string help(o.help);
+    if (std::string d = default_string(o); !d.empty()) help += " (default " + d + ")";
+    if (o.check == Check::flag)
+      to.add_options()(name.c_str(), help.c_str());
+    else if (repeatable(o))
+      to.add_options()(name.c_str(), po::value<std::vector<std::string>>()->value_name(std::string(o.value_name)),
+                       help.c_str());
+    else
+      to.add_options()(name.c_str(), po::value<std::string>()->value_name(std::string(o.value_name)), help.c_str());
+  }
+
+  // Only text that names an option is ever quoted from a line that failed
+  // to parse, since anything else could be a password in the wrong place:
+  // the key of a line with '=' when it is an option's name (within a
+  // section) or a typo of one, for "did you mean"; the start of a line
+  // without '=' only when it is exactly an option's name.
+  bool near_an_option_name(const std::string& key) const { return !nearest(key, short_list, 1).empty(); }
+  bool is_option_name(std::string_view word) const {
+    return short_names.count(std::string(word)) > 0 || std::find(names.begin(), names.end(), word) != names.end();
+  }
+};
+
+bool is_key_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
+
+// "expected 'key = value'": the line is shown only as far as it names an
+// option ("password:" of "password: Hunter2"), never its rest.
+std::string malformed_line(const Descriptions& d, std::string_view t) {
+  size_t n = 0;
+  while (n < t.size() && n < 64 && is_key_char(t[n])) ++n;
+  std::string msg = "expected 'key = value' or '[section]'";
+  if (!d.is_option_name(t.substr(0, n))) return msg + " (the line is not shown: it may hold a secret)";
+  if (n < t.size() && std::ispunct(static_cast<unsigned char>(t[n]))) ++n;
+  return msg + ", got a line starting " + quote(t.substr(0, n)) + " (rest not shown)";
+}
+
+// The entry of a file key, or nullptr. find_nothrow still throws for an
+// ambiguous name; nothing from the file may escape as an exception.
+const po::option_description* find_known(const po::options_description& known, const std::string& key) {
+  try {
+    return known.find_nothrow(key, false);
+  } catch (const po::error&) {
+    return nullptr;
+  }
+}
+
+// One `key = value` line (t is trimmed, has an '='), or an error.
+void read_assignment(const Descriptions& d, const std::string& section, const std::string& t, const Origin& at,
+                     std::map<std::string, int>& seen, std::vector<Entry>& out, std::vector<std::string>& errors) {
+  size_t eq = t.find('=');
+  std::string key = trim(t.substr(0, eq));
+  if (key.empty()) return errors.push_back(at.str() + ": missing key before '='");
+  std::string full = section.empty() ? key : section + "." + key;
+  if (!find_known(d.in_file, full)) {
+    if (!d.near_an_option_name(key))
+      return errors.push_back(at.str() + ": unknown option (not shown: it is like no option's name)");
+    std::string msg = at.str() + ": unknown option " + quote(full);
+    if (auto near = nearest(full, d.names, 3); !near.empty()) msg += " (did you mean " + join_quoted(near) + "?)";
+    return errors.push_back(msg);
+  }
+  const Option* o = find_option(full);
+  if (!o || !repeatable(*o)) {
+    if (auto [it, fresh] = seen.emplace(full, at.line); !fresh)
+      return errors.push_back(at.str() + ": " + quote(full) + " is already set on line " + std::to_string(it->second));
+  }
+  out.push_back({full, trim(t.substr(eq + 1)), at});
+}
 
 // Reads the INI file: `key = value` lines, `[section]` headers, full-line
 // comments starting with '#' or ';'. No inline comments: a password may
 // contain '#'.
-bool read_ini(const std::string& path, const po::options_description& known, std::vector<Entry>& out,
+bool read_ini(const std::string& path, const Descriptions& d, std::vector<Entry>& out,
               std::vector<std::string>& errors) {
   std::ifstream in(path);
   if (!in) {
@@ -85,276 +193,374 @@ bool read_ini(const std::string& path, const po::options_description& known, std
     Origin at{path, n};
     std::string t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
-    if (t[0] == '[') {
-      if (t.back() != ']' || t.size() < 3) {
-        errors.push_back(at.str() + ": bad section header " + quote(t));
-        continue;
-      }
+    if (t[0] == '[' && (t.back() != ']' || t.size() < 3))
+      errors.push_back(at.str() + ": bad section header (expected '[name]'; the line is not shown)");
+    else if (t[0] == '[')
       section = trim(t.substr(1, t.size() - 2));
-      continue;
-    }
-    size_t eq = t.find('=');
-    if (eq == std::string::npos) {
-      errors.push_back(at.str() + ": expected 'key = value' or '[section]', got " + quote(t));
-      continue;
-    }
-    std::string key = trim(t.substr(0, eq));
-    if (key.empty()) {
-      errors.push_back(at.str() + ": missing key before '=' in " + quote(t));
-      continue;
-    }
-    std::string full = section.empty() ? key : section + "." + key;
-    // find_nothrow still throws for an ambiguous name; nothing from the
-    // file may escape as an exception.
-    const po::option_description* known_option = nullptr;
-    try {
-      known_option = known.find_nothrow(full, false);
-    } catch (const po::error&) {
-      known_option = nullptr;
-    }
-    if (!known_option) {
-      std::vector<std::string> names;
-      for (const auto& o : known.options()) names.push_back(o->long_name());
-      std::string msg = at.str() + ": unknown option " + quote(full);
-      if (auto near = nearest(full, names, 3); !near.empty()) msg += " (did you mean " + join_quoted(near) + "?)";
-      errors.push_back(msg);
-      continue;
-    }
-    if (!repeatable(full)) {
-      if (auto [it, fresh] = seen.emplace(full, n); !fresh) {
-        errors.push_back(at.str() + ": " + quote(full) + " is already set on line " + std::to_string(it->second));
-        continue;
-      }
-    }
-    out.push_back({full, trim(t.substr(eq + 1)), at});
+    else if (t.find('=') == std::string::npos)
+      errors.push_back(at.str() + ": " + malformed_line(d, t));
+    else
+      read_assignment(d, section, t, at, seen, out, errors);
   }
   return true;
 }
 
-}  // namespace
-
-ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names, Config& cfg,
-                         std::vector<std::string>& errors, std::ostream& os) {
-  po::options_description modes("Modes");
-  modes.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
-      "once", "take one sample of every probe, print it and exit (1 if a probe failed)")(
-      "format", po::value<std::string>()->value_name("text|json"), "output of --once (default text)")(
-      "check-config", "print the rules as understood and exit (2 on any error)")(
-      "test-alert", "send a test message to every admin and exit once the server accepted it")(
-      "dry-run", "write notifications to stderr instead of sending them over XMPP")(
-      "config,c", po::value<std::string>()->value_name("FILE"),
-      "configuration file (default /etc/imwatch/imwatch.conf)");
-  po::options_description common("Options (also in the config file)");
-  common.add_options()("proc-root", po::value<std::string>()->value_name("DIR"), "where /proc is (default /proc)")(
-      "state-dir", po::value<std::string>()->value_name("DIR"),
-      "where alert state and the outbox live (default /var/lib/imwatch)")(
-      "log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info, warn or error (default info)")(
-      "hostname", po::value<std::string>()->value_name("NAME"), "name used in messages (default: the host name)");
-  po::options_description file_only("Config file only");
-  for (const auto& p : probe_names)
-    file_only.add_options()(("probe." + p + ".interval").c_str(), po::value<std::string>(), "");
-  file_only.add_options()("alert.rule", po::value<std::vector<std::string>>(), "")(
-      "alert.repeat", po::value<std::string>(), "")("alert.flap_changes", po::value<std::string>(), "")(
-      "alert.flap_window", po::value<std::string>(), "")("xmpp.jid", po::value<std::string>(), "")(
-      "xmpp.password", po::value<std::string>(), "")("xmpp.password_file", po::value<std::string>(), "")(
-      "xmpp.host", po::value<std::string>(), "")("xmpp.port", po::value<std::string>(), "")(
-      "xmpp.resource", po::value<std::string>(), "")("xmpp.admin", po::value<std::vector<std::string>>(), "")(
-      "xmpp.ca_file", po::value<std::string>(), "")("xmpp.pin", po::value<std::string>(), "")(
-      "xmpp.ping_interval", po::value<std::string>(), "")("xmpp.outbox_max", po::value<std::string>(), "");
-
-  po::options_description cmdline;
-  cmdline.add(modes).add(common);
-  po::options_description in_file;
-  in_file.add(common).add(file_only);
-
+// Everything parse_config carries from one step to the next.
+struct Parse {
+  Parse(const std::vector<std::string>& names, Config& c, std::vector<std::string>& e)
+      : probe_names(names), cfg(c), errors(e) {}
+  const std::vector<std::string>& probe_names;
+  Config& cfg;
+  std::vector<std::string>& errors;
+  Descriptions desc{probe_names};
   po::variables_map vm;
+  std::map<std::string, std::vector<Origin>> origins;  // of what the file set
+
+  // Where a value came from: "file:line", "--key", or the file for a default.
+  std::string where(const std::string& key) const {
+    if (auto it = origins.find(key); it != origins.end() && !it->second.empty()) return it->second.front().str();
+    const Option* o = find_option(key);
+    return o && o->where == Where::file ? cfg.config_file : "--" + key;
+  }
+  const std::string* given(const std::string& key) const {
+    return vm.count(key) ? &vm[key].as<std::string>() : nullptr;
+  }
+  void error(const std::string& key, const std::string& what) { errors.push_back(where(key) + ": " + what); }
+};
+
+// The command line; the help and the version. A result ends the parse.
+std::optional<ParseResult> parse_command_line(int argc, const char* const argv[], Parse& p, std::ostream& os) {
   try {
-    po::store(po::command_line_parser(argc, argv).options(cmdline).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(p.desc.cmdline).run(), p.vm);
   } catch (const po::error& e) {
-    errors.push_back(std::string("imwatch: ") + e.what() + " (see --help)");
+    p.errors.push_back(std::string("imwatch: ") + e.what() + " (see --help)");
     return ParseResult::exit_usage;
   }
-  if (vm.count("help")) {
+  if (p.vm.count("help")) {
     os << "Usage: imwatch [--config FILE] [OPTIONS]\n"
           "Watches the kernel's load, memory and vmstat counters and tells admins over XMPP.\n\n"
-       << modes << "\n"
-       << common
-       << "\nSignals: SIGTERM and SIGINT stop the agent; SIGHUP reloads the config.\n"
+       << p.desc.modes << "\n"
+       << p.desc.common << "\n";
+    print_file_options(os);
+    os << "\nSignals: SIGTERM and SIGINT stop the agent; SIGHUP reloads the config.\n"
           "See imwatch(8) and imwatch.conf(5).\n";
     return ParseResult::exit_ok;
   }
-  if (vm.count("version")) {
+  if (p.vm.count("version")) {
     os << "imwatch " << IMWATCH_VERSION << "\n";
     return ParseResult::exit_ok;
   }
-  cfg.once = vm.count("once");
-  cfg.check_config = vm.count("check-config");
-  cfg.test_alert = vm.count("test-alert");
-  cfg.dry_run = vm.count("dry-run");
+  return std::nullopt;
+}
+
+// "trace, debug, info, warn or error"
+std::string choice_list(std::string_view choices) {
+  std::vector<std::string> words = split_words(choices);
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+  return out;
+}
+
+bool is_choice(const Option& o, const std::string& v) {
+  auto words = split_words(o.choices);
+  return std::find(words.begin(), words.end(), v) != words.end();
+}
+
+// --once, --check-config, --test-alert, --dry-run, --format. A result ends the parse.
+std::optional<ParseResult> read_modes(Parse& p) {
+  Config& cfg = p.cfg;
+  cfg.once = p.vm.count("once");
+  cfg.check_config = p.vm.count("check-config");
+  cfg.test_alert = p.vm.count("test-alert");
+  cfg.dry_run = p.vm.count("dry-run");
   if (cfg.once + cfg.check_config + cfg.test_alert > 1) {
-    errors.push_back("imwatch: --once, --check-config and --test-alert exclude each other");
+    p.errors.push_back("imwatch: --once, --check-config and --test-alert exclude each other");
     return ParseResult::exit_usage;
   }
-  if (vm.count("format")) {
-    cfg.format = vm["format"].as<std::string>();
-    if (cfg.format != "text" && cfg.format != "json") {
-      errors.push_back("imwatch: --format: expected 'text' or 'json', got " + quote(cfg.format));
+  if (const std::string* f = p.given("format")) {
+    cfg.format = *f;
+    if (!is_choice(option("format"), cfg.format)) {
+      p.errors.push_back("imwatch: --format: expected " + choice_list(option("format").choices) + ", got " +
+                         quote(cfg.format));
       return ParseResult::exit_usage;
     }
     if (!cfg.once) {
-      errors.push_back("imwatch: --format only applies to --once");
+      p.errors.push_back("imwatch: --format only applies to --once");
       return ParseResult::exit_usage;
     }
   }
+  return std::nullopt;
+}
 
-  // The config file: the one named, or the default one if it exists.
-  bool explicit_config = vm.count("config");
-  if (explicit_config) cfg.config_file = vm["config"].as<std::string>();
+// The config file, the one named or the default one if it exists, stored
+// after the command line: store() keeps the first value it sees, so the
+// command line wins.
+bool read_config_file(Parse& p) {
+  Config& cfg = p.cfg;
+  bool explicit_config = p.vm.count("config");
+  if (explicit_config) cfg.config_file = p.vm["config"].as<std::string>();
   std::vector<Entry> entries;
   bool exists = explicit_config || ::access(cfg.config_file.c_str(), F_OK) == 0;
   // `imwatch --once` is also run by users who may not read the 0640 default
   // config; it needs nothing from it that it cannot do without.
   bool optional = !explicit_config && cfg.once && ::access(cfg.config_file.c_str(), R_OK) != 0;
   if (exists && !optional) {
-    size_t before = errors.size();
-    cfg.config_read = read_ini(cfg.config_file, in_file, entries, errors);
-    if (errors.size() > before) return ParseResult::exit_usage;
+    size_t before = p.errors.size();
+    cfg.config_read = read_ini(cfg.config_file, p.desc, entries, p.errors);
+    if (p.errors.size() > before) return false;
   }
+  po::parsed_options parsed(&p.desc.in_file);
+  for (const auto& e : entries) {
+    parsed.options.emplace_back(e.key, std::vector<std::string>{e.value});
+    p.origins[e.key].push_back(e.origin);
+  }
+  try {
+    po::store(parsed, p.vm);
+    po::notify(p.vm);
+  } catch (const po::error& e) {
+    p.errors.push_back(cfg.config_file + ": " + e.what());
+    return false;
+  }
+  return true;
+}
 
-  // Everything from the file goes through Boost too, so that the command
-  // line wins: store() keeps the first value it sees for an option.
-  std::map<std::string, Origin> origin;
-  std::map<std::string, std::vector<Origin>> origins;  // repeatable options
-  {
-    po::parsed_options parsed(&in_file);
-    for (const auto& e : entries) {
-      parsed.options.emplace_back(e.key, std::vector<std::string>{e.value});
-      origin.emplace(e.key, e.origin);
-      origins[e.key].push_back(e.origin);
-    }
-    try {
-      po::store(parsed, vm);
-      po::notify(vm);
-    } catch (const po::error& e) {
-      errors.push_back(cfg.config_file + ": " + e.what());
-      return ParseResult::exit_usage;
-    }
+// "sha256:" and the canonical base64 of exactly 32 bytes: 43 characters of
+// the alphabet, the last with its two unused bits 0, and one '='.
+bool valid_pin(std::string_view pin) {
+  constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (!pin.starts_with("sha256:")) return false;
+  std::string_view b64 = pin.substr(7);
+  if (b64.size() != 44 || b64[43] != '=') return false;
+  for (size_t i = 0; i < 43; ++i) {
+    size_t v = kAlphabet.find(b64[i]);
+    if (v == std::string_view::npos || (i == 42 && (v & 3) != 0)) return false;
   }
-  auto where = [&](const std::string& key) {
-    auto it = origin.find(key);
-    return it != origin.end() ? it->second.str() : "--" + key;
+  return true;
+}
+
+using Destination =
+    std::variant<std::monostate, std::string*, double*, int*, size_t*, std::vector<Located<std::string>>*>;
+
+// Where the value of each option of the file goes in Config. Every option
+// of the table that is not a mode has its line here; password_file is read
+// by check_password().
+Destination destination(Config& c, std::string_view key) {
+  XmppConfig& x = c.xmpp;
+  const std::pair<std::string_view, Destination> map[] = {
+      {"proc-root", &c.proc_root},
+      {"state-dir", &c.state_dir},
+      {"log-level", &c.log_level},
+      {"hostname", &c.hostname},
+      {"alert.rule", &c.rules},
+      {"alert.repeat", &c.repeat},
+      {"alert.flap_changes", &c.flap_changes},
+      {"alert.flap_window", &c.flap_window},
+      {"xmpp.jid", &x.jid},
+      {"xmpp.password", &x.password},
+      {"xmpp.host", &x.host},
+      {"xmpp.port", &x.port},
+      {"xmpp.resource", &x.resource},
+      {"xmpp.admin", &x.admins},
+      {"xmpp.ca_file", &x.ca_file},
+      {"xmpp.pin", &x.pin},
+      {"xmpp.ping_interval", &x.ping_interval},
+      {"xmpp.outbox_max", &x.outbox_max},
   };
-  auto str = [&](const std::string& key, std::string& dest) {
-    if (vm.count(key)) dest = vm[key].as<std::string>();
-  };
-  // min > 0 with allow_zero: 0 means "off" (reminders), anything else must be >= min.
-  auto duration = [&](const std::string& key, double& dest, double min, bool allow_zero = false) {
-    if (!vm.count(key)) return;
-    const std::string& v = vm[key].as<std::string>();
-    auto d = parse_duration(v);
-    if (!d)
-      errors.push_back(where(key) + ": " + key + ": bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
-    else if (*d < min && !(allow_zero && *d == 0))
-      errors.push_back(where(key) + ": " + key + ": " + quote(v) + " is below the minimum " + format_duration(min));
-    else
-      dest = *d;
-  };
-  auto integer = [&](const std::string& key, long min, long max, auto& dest) {
-    if (!vm.count(key)) return;
-    const std::string& v = vm[key].as<std::string>();
-    long n = 0;
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || ptr != v.data() + v.size() || n < min || n > max)
-      errors.push_back(where(key) + ": " + key + ": expected a whole number from " + std::to_string(min) + " to " +
-                       std::to_string(max) + ", got " + quote(v));
-    else
-      dest = static_cast<std::remove_reference_t<decltype(dest)>>(n);
-  };
+  for (const auto& [k, d] : map)
+    if (k == key) return d;
+  return std::monostate{};
+}
 
-  str("proc-root", cfg.proc_root);
-  str("state-dir", cfg.state_dir);
-  str("log-level", cfg.log_level);
-  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
-  if (!levels.count(cfg.log_level))
-    errors.push_back(where("log-level") + ": log-level: expected trace, debug, info, warn or error, got " +
-                     quote(cfg.log_level));
-  str("hostname", cfg.hostname);
-  if (cfg.hostname.empty()) {
-    char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) == 0) cfg.hostname = buf;
-    if (cfg.hostname.empty()) cfg.hostname = "localhost";
-  }
+void check_duration(Parse& p, const Option& o, const std::string& key, const std::string& v, double& dest) {
+  auto d = parse_duration(v);
+  if (!d)
+    p.error(key, key + ": bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
+  else if (*d < o.min && !(o.zero_off && *d == 0))
+    p.error(key, key + ": " + quote(v) + " is below the minimum " + format_duration(o.min));
+  else
+    dest = *d;
+}
 
-  for (const auto& p : probe_names) {
-    double& d = cfg.probe_interval[p] = 10;
-    duration("probe." + p + ".interval", d, 0.1);
-  }
+template <class Int>
+void check_integer(Parse& p, const Option& o, const std::string& key, const std::string& v, Int& dest) {
+  long n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || ptr != v.data() + v.size() || static_cast<double>(n) < o.min ||
+      static_cast<double>(n) > o.max)
+    p.error(key, key + ": expected a whole number from " + std::to_string(static_cast<long>(o.min)) + " to " +
+                     std::to_string(static_cast<long>(o.max)) + ", got " + quote(v));
+  else
+    dest = static_cast<Int>(n);
+}
 
-  if (vm.count("alert.rule")) {
-    const auto& v = vm["alert.rule"].as<std::vector<std::string>>();
-    const auto& o = origins["alert.rule"];
-    for (size_t i = 0; i < v.size(); ++i) cfg.rules.push_back({v[i], i < o.size() ? o[i] : Origin{}});
-  }
-  duration("alert.repeat", cfg.repeat, 1, true);
-  integer("alert.flap_changes", 2, 1000, cfg.flap_changes);
-  duration("alert.flap_window", cfg.flap_window, 60);
+std::string jid_example(const std::string& key) {
+  return key == "xmpp.jid" ? "agent@example.org" : "admin@example.org";
+}
 
-  XmppConfig& x = cfg.xmpp;
-  str("xmpp.jid", x.jid);
-  str("xmpp.host", x.host);
-  integer("xmpp.port", 1, 65535, x.port);
-  str("xmpp.resource", x.resource);
-  str("xmpp.ca_file", x.ca_file);
-  str("xmpp.pin", x.pin);
-  duration("xmpp.ping_interval", x.ping_interval, 1);
-  integer("xmpp.outbox_max", 10, 1000000, x.outbox_max);
-  if (vm.count("xmpp.admin")) {
-    const auto& v = vm["xmpp.admin"].as<std::vector<std::string>>();
-    const auto& o = origins["xmpp.admin"];
-    for (size_t i = 0; i < v.size(); ++i) x.admins.push_back({v[i], i < o.size() ? o[i] : Origin{}});
+// A single-valued option, checked as the table says, into `dest`.
+void check_value(Parse& p, const Option& o, const std::string& key, const std::string& v, Destination dest) {
+  auto* str = std::get_if<std::string*>(&dest);
+  switch (o.check) {
+    case Check::duration: return check_duration(p, o, key, v, *std::get<double*>(dest));
+    case Check::integer:
+      if (auto* i = std::get_if<int*>(&dest)) return check_integer(p, o, key, v, **i);
+      return check_integer(p, o, key, v, *std::get<size_t*>(dest));
+    case Check::choice:
+      if (!is_choice(o, v)) return p.error(key, key + ": expected " + choice_list(o.choices) + ", got " + quote(v));
+      break;
+    case Check::pin:
+      if (!valid_pin(v))
+        return p.error(key, key + ": expected sha256: and the base64 of 32 bytes (44 characters), got " + quote(v));
+      break;
+    case Check::jid:
+      if (auto prepped = prep_bare_jid(v)) return void(**str = *prepped);
+      return p.error(key, key + ": expected a bare JID like " + jid_example(key) + ", got " + quote(v));
+    default: break;
   }
-  if (!x.jid.empty()) {
-    if (x.jid.find('@') == std::string::npos || x.jid.find('/') != std::string::npos)
-      errors.push_back(where("xmpp.jid") + ": xmpp.jid: expected a bare JID like agent@example.org, got " +
-                       quote(x.jid));
-    for (const auto& a : x.admins)
-      if (a.value.find('@') == std::string::npos || a.value.find('/') != std::string::npos)
-        errors.push_back(a.origin.str() + ": xmpp.admin: expected a bare JID like admin@example.org, got " +
-                         quote(a.value));
-    if (x.admins.empty())
-      errors.push_back(where("xmpp.jid") + ": xmpp: no 'admin =' line: nobody would get the alerts");
-    if (!x.pin.empty() && (!x.pin.starts_with("sha256:") || x.pin.size() != 7 + 44))
-      errors.push_back(where("xmpp.pin") + ": xmpp.pin: expected sha256: and 44 base64 characters");
-    // The password: from the config, a file, or systemd's LoadCredential=.
-    bool inline_pw = vm.count("xmpp.password");
-    std::string pw_file;
-    str("xmpp.password_file", pw_file);
-    if (inline_pw && !pw_file.empty())
-      errors.push_back(where("xmpp.password_file") + ": set xmpp.password or xmpp.password_file, not both");
-    if (inline_pw) {
-      x.password = vm["xmpp.password"].as<std::string>();
-      x.password_origin = origin["xmpp.password"];
-    } else {
-      const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
-      std::string path = !pw_file.empty() ? pw_file : creds ? std::string(creds) + "/xmpp-password" : "";
-      if (path.empty()) {
-        errors.push_back(where("xmpp.jid") +
-                         ": xmpp: no password (set xmpp.password, xmpp.password_file, "
-                         "or LoadCredential=xmpp-password in the systemd unit)");
-      } else if (!pw_file.empty() && creds && pw_file.find('/') == std::string::npos) {
-        path = std::string(creds) + "/" + pw_file;  // a credential's name
+  if (str) **str = v;
+}
+
+// A repeatable option: every line with its origin; JIDs prepped.
+void check_list(Parse& p, const Option& o, const std::string& key, std::vector<Located<std::string>>& dest) {
+  const auto& values = p.vm[key].as<std::vector<std::string>>();
+  const auto& from = p.origins[key];
+  for (size_t i = 0; i < values.size(); ++i) {
+    Located<std::string> item{values[i], i < from.size() ? from[i] : Origin{p.where(key)}};
+    if (o.check == Check::jid_list) {
+      auto prepped = prep_bare_jid(item.value);
+      if (!prepped) {
+        p.errors.push_back(item.origin.str() + ": " + key + ": expected a bare JID like " + jid_example(key) +
+                           ", got " + quote(item.value));
+        continue;
       }
-      if (!path.empty()) {
-        std::ifstream in(path);
-        if (!in || !std::getline(in, x.password) || x.password.empty())
-          errors.push_back((pw_file.empty() ? path : where("xmpp.password_file")) + ": cannot read the password from " +
-                           quote(path));
-        x.password_origin = {path, 0};
-      }
+      item.value = *prepped;
     }
-  } else if (!x.admins.empty()) {
-    errors.push_back(x.admins.front().origin.str() + ": xmpp.admin is set but xmpp.jid is not");
+    dest.push_back(std::move(item));
   }
+}
+
+// Every option of the table that was given, into Config.
+void apply_options(Parse& p) {
+  for (const Option& o : kOptions) {
+    if (o.where == Where::command_line || o.key == kProbeIntervalKey) continue;
+    const std::string key(o.key);
+    if (!p.vm.count(key)) continue;
+    Destination dest = destination(p.cfg, key);
+    if (auto* list = std::get_if<std::vector<Located<std::string>>*>(&dest))
+      check_list(p, o, key, **list);
+    else if (!std::holds_alternative<std::monostate>(dest))
+      check_value(p, o, key, p.vm[key].as<std::string>(), dest);
+  }
+}
+
+// [probe.NAME] interval, for every probe, given or not.
+void apply_probe_intervals(Parse& p) {
+  const Option& interval = option(kProbeIntervalKey);
+  for (const auto& name : p.probe_names) {
+    double& d = p.cfg.probe_interval[name] = interval.number;
+    const std::string key = "probe." + name + ".interval";
+    if (const std::string* v = p.given(key)) check_duration(p, interval, key, *v, d);
+  }
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
+  return "localhost";
+}
+
+// "mode 0644" of a file others can read, or "" (also when it cannot be stat'ed).
+std::string readable_by_others(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !(st.st_mode & S_IROTH)) return "";
+  char mode[16];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return std::string("mode ") + mode;
+}
+
+// The first line of a password file, without the CR, spaces and tabs an
+// editor or another OS leaves at its end (they would fail the login with no
+// hint): a note says so, never showing the password.
+bool read_password_file(Parse& p, const std::string& path, const std::string& where) {
+  std::ifstream in(path);
+  std::string pw;
+  if (!in || !std::getline(in, pw)) return false;
+  size_t end = pw.find_last_not_of(" \t\r\n\v\f");
+  if (end + 1 != pw.size()) {
+    pw.erase(end == std::string::npos ? 0 : end + 1);
+    if (!pw.empty())
+      p.cfg.warnings.push_back(
+          where + ": note: trailing whitespace (a CR, space or tab) removed from the password in " + quote(path));
+  }
+  p.cfg.xmpp.password = std::move(pw);
+  if (auto mode = readable_by_others(path); !mode.empty())
+    p.cfg.warnings.push_back(where + ": warning: the password file " + quote(path) + " is readable by others (" + mode +
+                             "): chmod o-r it");
+  return !p.cfg.xmpp.password.empty();
+}
+
+// The password: from the config, a file, or systemd's LoadCredential=.
+void check_password(Parse& p) {
+  XmppConfig& x = p.cfg.xmpp;
+  bool inline_pw = p.vm.count("xmpp.password");
+  const std::string* pw_file_given = p.given("xmpp.password_file");
+  std::string pw_file = pw_file_given ? *pw_file_given : "";
+  if (inline_pw && !pw_file.empty()) p.error("xmpp.password_file", "set xmpp.password or xmpp.password_file, not both");
+  if (inline_pw) {
+    x.password_origin = p.origins["xmpp.password"].front();
+    if (auto mode = readable_by_others(p.cfg.config_file); !mode.empty())
+      p.cfg.warnings.push_back(x.password_origin.str() + ": warning: xmpp.password is in a file others can read (" +
+                               mode + "): chmod o-r " + p.cfg.config_file + ", or use password_file");
+    return;
+  }
+  const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+  std::string path = !pw_file.empty() ? pw_file : creds ? std::string(creds) + "/xmpp-password" : "";
+  if (path.empty())
+    return p.error("xmpp.jid",
+                   "xmpp: no password (set xmpp.password, xmpp.password_file, "
+                   "or LoadCredential=xmpp-password in the systemd unit)");
+  if (!pw_file.empty() && creds && pw_file.find('/') == std::string::npos)
+    path = std::string(creds) + "/" + pw_file;  // a credential's name
+  std::string where = pw_file.empty() ? path : p.where("xmpp.password_file");
+  if (!read_password_file(p, path, where)) p.errors.push_back(where + ": cannot read the password from " + quote(path));
+  x.password_origin = {path, 0};
+}
+
+// What the XMPP side will need at run time, checked now: admins, not the
+// agent itself among them, the CA file, the password.
+void check_xmpp(Parse& p) {
+  XmppConfig& x = p.cfg.xmpp;
+  if (x.jid.empty() && !p.vm.count("xmpp.jid")) {
+    if (!x.admins.empty())
+      p.errors.push_back(x.admins.front().origin.str() + ": xmpp.admin is set but xmpp.jid is not");
+    return;
+  }
+  if (x.admins.empty() && !p.vm.count("xmpp.admin"))
+    p.error("xmpp.jid", "xmpp: no 'admin =' line: nobody would get the alerts");
+  for (const auto& a : x.admins)
+    if (a.value == x.jid)
+      p.errors.push_back(a.origin.str() + ": xmpp.admin: " + quote(a.value) +
+                         " is the agent's own account (it would chat with itself)");
+  // With a pin the CA list plays no part, and the transport does not load it.
+  if (x.pin.empty()) {
+    std::ifstream ca(x.ca_file);
+    if (!ca) p.error("xmpp.ca_file", "xmpp.ca_file: cannot read " + quote(x.ca_file) + ": " + std::strerror(errno));
+  }
+  check_password(p);
+}
+
+}  // namespace
+
+ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names, Config& cfg,
+                         std::vector<std::string>& errors, std::ostream& os) {
+  Parse p(probe_names, cfg, errors);
+  if (auto r = parse_command_line(argc, argv, p, os)) return *r;
+  if (auto r = read_modes(p)) return *r;
+  if (!read_config_file(p)) return ParseResult::exit_usage;
+  apply_options(p);
+  apply_probe_intervals(p);
+  if (cfg.hostname.empty()) cfg.hostname = host_name();
+  check_xmpp(p);
   return errors.empty() ? ParseResult::run : ParseResult::exit_usage;
 }
 

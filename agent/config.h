@@ -1,9 +1,10 @@
 // Command line and configuration file.
 //
-// Boost.Program_options holds the options; the INI file is read by our own
-// small reader so that every mistake can be reported as `file:line: message`
-// (Boost's parse_config_file knows no line numbers). Every option can be set
-// in the file; the command line wins.
+// The options, their defaults and their checks are declared once, in the
+// table of agent/options.h. Boost.Program_options holds the values; the INI
+// file is read by our own small reader so that every mistake can be reported
+// as `file:line: message` (Boost's parse_config_file knows no line numbers).
+// The command line wins over the file.
 #pragma once
 
 #include <iosfwd>
@@ -11,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "agent/options.h"
 
 namespace imwatch::agent {
 
@@ -31,39 +34,45 @@ struct XmppConfig {
   std::string jid;
   std::string password;  // never logged
   Origin password_origin;
-  std::string host;      // empty: DNS SRV of the JID's domain
-  int port = 0;          // 0: 5222 or what SRV says
-  std::string resource;  // empty: the host name
-  std::vector<Located<std::string>> admins;
-  std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  std::string host;                          // empty: DNS SRV of the JID's domain
+  int port = 0;                              // 0: 5222 or what SRV says
+  std::string resource;                      // empty: the host name
+  std::vector<Located<std::string>> admins;  // bare JIDs in stringprep form (agent/jid.h)
+  std::string ca_file{default_text("xmpp.ca_file")};
   std::string pin;  // "sha256:BASE64" of the server's public key, or empty
-  double ping_interval = 60;
-  size_t outbox_max = 1000;
+  double ping_interval = default_number("xmpp.ping_interval");
+  size_t outbox_max = static_cast<size_t>(default_number("xmpp.outbox_max"));
   bool configured() const { return !jid.empty(); }
 };
 
 struct Config {
   // Modes.
   bool once = false, check_config = false, test_alert = false, dry_run = false;
-  std::string format = "text";
+  std::string format{default_text("format")};
 
-  std::string config_file = "/etc/imwatch/imwatch.conf";
+  std::string config_file{default_text("config")};
   bool config_read = false;
-  std::string proc_root = "/proc";
-  std::string state_dir = "/var/lib/imwatch";
-  std::string log_level = "info";
+  std::string proc_root{default_text("proc-root")};
+  std::string state_dir{default_text("state-dir")};
+  std::string log_level{default_text("log-level")};
   std::string hostname;  // default: gethostname()
 
   // [probe.NAME] interval, in seconds, for every known probe.
   std::map<std::string, double> probe_interval;
+  // The interval of `probe`: its entry above, or the default.
+  double interval_of(const std::string& probe) const;
 
   // [alert]
   std::vector<Located<std::string>> rules;
-  double repeat = 3600;  // reminders while firing; 0 turns them off
-  int flap_changes = 6;  // more state changes than this within flap_window
-  double flap_window = 3600;
+  double repeat = default_number("alert.repeat");  // reminders while firing; 0 turns them off
+  int flap_changes = static_cast<int>(default_number("alert.flap_changes"));
+  double flap_window = default_number("alert.flap_window");
 
   XmppConfig xmpp;
+
+  // What is not wrong but unwise (a password in a file others can read),
+  // one line each: --check-config prints them, the daemon logs them.
+  std::vector<std::string> warnings;
 };
 
 enum class ParseResult { run, exit_ok, exit_usage };
@@ -71,6 +80,9 @@ enum class ParseResult { run, exit_ok, exit_usage };
 // Parses argv and the config file into `out`. Help and version go to `out_stream`;
 // every error goes to `errors` as one line ("file:line: message" where it
 // comes from the file). `probe_names` are the probes that take an interval.
+// No error quotes a line that could hold a secret (a line that is no
+// `key = value` shows at most the option name it starts with) nor the value
+// of a secret option.
 ParseResult parse_config(int argc, const char* const argv[], const std::vector<std::string>& probe_names, Config& out,
                          std::vector<std::string>& errors, std::ostream& out_stream);
 

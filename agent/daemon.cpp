@@ -84,9 +84,7 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
     for (auto& p : probes_)
       if (probes::find_metric(*p, engine_.rules()[r].metric)) engine_.set_metric_owner(r, std::string(p->name()));
   for (size_t i = 0; i < probes_.size(); ++i) {
-    double every = cfg_.probe_interval.count(std::string(probes_[i]->name()))
-                       ? cfg_.probe_interval.at(std::string(probes_[i]->name()))
-                       : 10.0;
+    double every = cfg_.interval_of(std::string(probes_[i]->name()));
     jobs_.push_back(loop_.add_job(every, [this, i] { sample(i); }));
   }
 }
@@ -146,6 +144,7 @@ bool Daemon::reload() {
     spdlog::error("reload rejected: keeping the configuration in force");
     return false;
   }
+  for (const auto& w : next.warnings) spdlog::warn("{}", w);
   if (next.state_dir != cfg_.state_dir) spdlog::warn("state-dir changes take effect at the next start");
   next.state_dir = cfg_.state_dir;
   apply(std::move(next), std::move(rules));

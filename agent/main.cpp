@@ -1,4 +1,6 @@
 // imwatch: wiring only. The modes live in agent/modes.h.
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -20,11 +22,16 @@ int main(int argc, char** argv) {
   agent::Config cfg;
   std::vector<std::string> errors;
   auto r = agent::parse_config(argc, argv, probe_names, cfg, errors, std::cout);
+  if (r == agent::ParseResult::exit_usage)
+    for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s\n", w.c_str());
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (r == agent::ParseResult::exit_ok) return 0;
   if (r == agent::ParseResult::exit_usage) return 2;
 
   agent::setup_logging(cfg.log_level);
+  // --check-config prints them with its report; every other mode logs them.
+  if (!cfg.check_config)
+    for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
   if (cfg.once) return agent::run_once(cfg);
   if (cfg.check_config) return agent::run_check_config(cfg);
   if (cfg.test_alert) return agent::run_test_alert(cfg);

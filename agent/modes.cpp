@@ -13,6 +13,7 @@ namespace imwatch::agent {
 int run_check_config(const Config& cfg) {
   std::vector<std::string> errors;
   auto rules = compile_rules(cfg, metric_catalogue(), errors);
+  for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s\n", w.c_str());
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!errors.empty()) return 2;
   std::printf("%s: %zu rules\n", cfg.config_read ? cfg.config_file.c_str() : "(no config file)", rules.size());

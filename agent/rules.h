@@ -100,10 +100,10 @@ struct ProbeHealth {
   double failing_since = 0;   // wall
 };
 
-struct AlertSettings {
-  double repeat = 3600;
-  int flap_changes = 6;
-  double flap_window = 3600;
+struct AlertSettings {  // defaults: the table of options
+  double repeat = default_number("alert.repeat");
+  int flap_changes = static_cast<int>(default_number("alert.flap_changes"));
+  double flap_window = default_number("alert.flap_window");
 };
 
 // Turns samples into events. Owns rule state, alert ids and mutes; knows

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config
   # tests/tidy.sh, stage 1 of tests/run.sh
   clang-tidy
-  libboost-program-options-dev libspdlog-dev libfmt-dev libgloox-dev libgnutls28-dev
+  libboost-program-options-dev libspdlog-dev libfmt-dev libgloox-dev libgnutls28-dev libidn-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: free(1) for the live comparison, a real XMPP server and client,
   # memcheck for the integration flow (tests/soak/valgrind_flow.sh)

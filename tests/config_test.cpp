@@ -1,10 +1,16 @@
 #include "agent/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+
+#include "agent/chat.h"
+#include "agent/jid.h"
+#include "agent/options.h"
 
 using namespace imwatch::agent;
 namespace fs = std::filesystem;
@@ -32,10 +38,30 @@ class ConfigTest : public ::testing::Test {
     return parse_config(static_cast<int>(argv.size()), argv.data(), kProbes, cfg_, errors_, out);
   }
 
+  // Every error and warning, one per line.
+  std::string all_output() const {
+    std::string out;
+    for (const auto& e : errors_) out += e + "\n";
+    for (const auto& w : cfg_.warnings) out += w + "\n";
+    return out;
+  }
+  // The file with a password, readable by its owner only (so no warning).
+  ParseResult parse_private(const std::string& file_text) {
+    std::ofstream(path_) << file_text;
+    ::chmod(path_.c_str(), 0600);
+    std::vector<const char*> argv = {"imwatch", "--config", path_.c_str()};
+    errors_.clear();
+    cfg_ = Config{};
+    std::ostringstream out;
+    return parse_config(static_cast<int>(argv.size()), argv.data(), kProbes, cfg_, errors_, out);
+  }
+
   std::string dir_, path_;
   Config cfg_;
   std::vector<std::string> errors_;
 };
+
+const std::string kXmpp = "[xmpp]\njid = agent@example.org\npassword = pw\n";  // lines 1-3
 
 TEST_F(ConfigTest, ReadsSectionsAndDefaults) {
   ASSERT_EQ(parse("# comment\n; another\nproc-root = /fixture\n\n[probe.meminfo]\ninterval = 30s\n"
@@ -123,6 +149,252 @@ TEST_F(ConfigTest, XmppNeedsAdminsAndAPassword) {
   EXPECT_EQ(parse("[xmpp]\njid = agent@example.org/res\npassword = hunter2\nadmin = a@example.org\n"),
             ParseResult::exit_usage);
   for (const auto& e : errors_) EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+}
+
+// A line that is no `key = value` may be a password pasted in the wrong
+// place: at most the option name it starts with is quoted, never the rest.
+TEST_F(ConfigTest, MalformedLinesNeverEchoWhatCouldBeASecret) {
+  const std::string secret = "Hunter2-Secret";
+  EXPECT_EQ(parse("[xmpp]\njid = agent@example.org\nadmin = a@example.org\npassword: " + secret + "\n"),
+            ParseResult::exit_usage);
+  ASSERT_FALSE(errors_.empty());
+  EXPECT_EQ(errors_[0], path_ +
+                            ":4: expected 'key = value' or '[section]', got a line starting 'password:' "
+                            "(rest not shown)");
+  EXPECT_EQ(all_output().find("Hunter2"), std::string::npos) << all_output();
+
+  // The secret alone on a line, as a key, after '=' with no key, as a section: never shown.
+  for (const std::string& text : {secret + "\n", secret + "=x\n", "= " + secret + "\n", "[" + secret + "\n",
+                                  "[xmpp]\n" + secret + " = 1\n", "[xmpp]\nadmin " + secret + "\n"}) {
+    EXPECT_EQ(parse(text), ParseResult::exit_usage) << text;
+    ASSERT_FALSE(errors_.empty()) << text;
+    EXPECT_EQ(all_output().find("Hunter2"), std::string::npos) << all_output();
+    EXPECT_EQ(errors_[0].rfind(path_ + ":", 0), 0u) << errors_[0];
+  }
+  EXPECT_EQ(parse(secret + "\n"), ParseResult::exit_usage);
+  EXPECT_EQ(errors_[0],
+            path_ + ":1: expected 'key = value' or '[section]' (the line is not shown: it may hold a secret)");
+  EXPECT_EQ(parse("[xmpp]\n" + secret + " = 1\n"), ParseResult::exit_usage);
+  EXPECT_EQ(errors_[0], path_ + ":2: unknown option (not shown: it is like no option's name)");
+
+  // A key in the wrong section, or a typo, is an option's name: shown.
+  EXPECT_EQ(parse("[alert]\nport = 5222\n"), ParseResult::exit_usage);
+  EXPECT_EQ(errors_[0], path_ + ":2: unknown option 'alert.port'");
+  EXPECT_EQ(parse("[xmpp]\nHunt = 1\n"), ParseResult::exit_usage);  // "host" is 3 edits away: not a typo
+  EXPECT_EQ(errors_[0], path_ + ":2: unknown option (not shown: it is like no option's name)");
+
+  // The value of a secret option is never echoed, whatever else is wrong.
+  EXPECT_EQ(parse("[xmpp]\njid = agent@example.org\npassword = " + secret + "\npassword_file = /nonexistent\n"),
+            ParseResult::exit_usage);
+  EXPECT_EQ(all_output().find("Hunter2"), std::string::npos) << all_output();
+}
+
+TEST_F(ConfigTest, JidsAreCheckedAfterStringprep) {
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {kXmpp + "admin = @\n", ":4: xmpp.admin: expected a bare JID like admin@example.org, got '@'"},
+           {kXmpp + "admin = alice@\n", ":4: xmpp.admin: expected a bare JID like admin@example.org, got 'alice@'"},
+           {kXmpp + "admin = a b@c\n", ":4: xmpp.admin: expected a bare JID like admin@example.org, got 'a b@c'"},
+           {kXmpp + "admin = example.org\n", ":4: xmpp.admin: expected a bare JID"},
+           {kXmpp + "admin = alice@example.org/phone\n", ":4: xmpp.admin: expected a bare JID"},
+           {"[xmpp]\njid = @\npassword = pw\nadmin = a@example.org\n",
+            ":2: xmpp.jid: expected a bare JID like agent@example.org, got '@'"},
+           {"[xmpp]\njid = agent@exa mple.org\npassword = pw\nadmin = a@example.org\n", ":2: xmpp.jid: expected"},
+       }) {
+    EXPECT_EQ(parse_private(c.text), ParseResult::exit_usage) << c.text;
+    ASSERT_EQ(errors_.size(), 1u) << all_output();
+    EXPECT_EQ(errors_[0].rfind(path_ + c.error, 0), 0u) << errors_[0];
+  }
+
+  // Nodeprep case-folds Unicode: the admin is stored as the server stamps her.
+  ASSERT_EQ(parse_private(kXmpp + "admin = Ålice@Example.ORG\n"), ParseResult::run) << all_output();
+  ASSERT_EQ(cfg_.xmpp.admins.size(), 1u);
+  EXPECT_EQ(cfg_.xmpp.admins[0].value, "ålice@example.org");
+  EXPECT_EQ(cfg_.xmpp.admins[0].origin.str(), path_ + ":4");
+  ChatHandler chat({cfg_.xmpp.admins[0].value});
+  EXPECT_TRUE(chat.is_admin("ålice@example.org/gajim"));
+  EXPECT_TRUE(chat.is_admin("ÅLICE@EXAMPLE.ORG/phone"));
+  EXPECT_FALSE(chat.is_admin("alice@example.org"));
+  EXPECT_FALSE(chat.is_admin("example.org"));
+}
+
+TEST_F(ConfigTest, TheAgentsOwnAccountIsNoAdmin) {
+  EXPECT_EQ(parse_private(kXmpp + "admin = a@example.org\nadmin = Agent@Example.org\n"), ParseResult::exit_usage);
+  ASSERT_EQ(errors_.size(), 1u) << all_output();
+  EXPECT_EQ(errors_[0], path_ +
+                            ":5: xmpp.admin: 'agent@example.org' is the agent's own account (it would chat with "
+                            "itself)");
+}
+
+TEST_F(ConfigTest, CaFileMustBeReadableUnlessPinned) {
+  EXPECT_EQ(parse_private(kXmpp + "admin = a@example.org\nca_file = " + dir_ + "/missing.pem\n"),
+            ParseResult::exit_usage);
+  ASSERT_EQ(errors_.size(), 1u) << all_output();
+  EXPECT_EQ(errors_[0], path_ + ":5: xmpp.ca_file: cannot read '" + dir_ + "/missing.pem': No such file or directory");
+
+  const std::string pin = "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";  // of an empty key: any 32 bytes
+  EXPECT_EQ(parse_private(kXmpp + "admin = a@example.org\nca_file = " + dir_ + "/missing.pem\npin = " + pin + "\n"),
+            ParseResult::run)
+      << all_output();
+  EXPECT_EQ(cfg_.xmpp.pin, pin);
+}
+
+TEST_F(ConfigTest, PinIsSha256AndTheBase64Of32Bytes) {
+  for (const std::string& bad :
+       {std::string("sha256:") + std::string(44, '!'), std::string("sha256:") + std::string(43, '*') + "=",
+        std::string("sha1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+        std::string("sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"),   // no '='
+        std::string("sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV="),  // not canonical
+        std::string("sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuA=="),  // 31 bytes
+        std::string("sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSu FU=")}) {
+    EXPECT_EQ(parse_private(kXmpp + "admin = a@example.org\npin = " + bad + "\n"), ParseResult::exit_usage) << bad;
+    ASSERT_EQ(errors_.size(), 1u) << all_output();
+    EXPECT_EQ(errors_[0].rfind(path_ + ":5: xmpp.pin: expected sha256: and the base64 of 32 bytes", 0), 0u)
+        << errors_[0];
+  }
+}
+
+TEST_F(ConfigTest, PasswordFileWithCrlfWorksWithANote) {
+  const std::string pw = dir_ + "/pw";
+  std::ofstream(pw) << "Hunter2-Secret \r\n";
+  ::chmod(pw.c_str(), 0600);
+  ASSERT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword_file = " + pw + "\nadmin = a@example.org\n"),
+            ParseResult::run)
+      << all_output();
+  EXPECT_EQ(cfg_.xmpp.password, "Hunter2-Secret");
+  ASSERT_EQ(cfg_.warnings.size(), 1u);
+  EXPECT_EQ(cfg_.warnings[0],
+            path_ + ":3: note: trailing whitespace (a CR, space or tab) removed from the password in '" + pw + "'");
+  EXPECT_EQ(all_output().find("Hunter2"), std::string::npos);
+
+  // A plain newline is no news; a file others can read is.
+  std::ofstream(pw) << "Hunter2-Secret\n";
+  ::chmod(pw.c_str(), 0644);
+  ASSERT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword_file = " + pw + "\nadmin = a@example.org\n"),
+            ParseResult::run);
+  ASSERT_EQ(cfg_.warnings.size(), 1u);
+  EXPECT_EQ(cfg_.warnings[0],
+            path_ + ":3: warning: the password file '" + pw + "' is readable by others (mode 0644): chmod o-r it");
+}
+
+TEST_F(ConfigTest, InlinePasswordInAFileOthersCanReadIsWarnedAbout) {
+  const std::string text = kXmpp + "admin = a@example.org\n";
+  ASSERT_EQ(parse_private(text), ParseResult::run);
+  EXPECT_TRUE(cfg_.warnings.empty());
+  ::chmod(path_.c_str(), 0644);
+  std::vector<const char*> argv = {"imwatch", "--config", path_.c_str()};
+  std::ostringstream out;
+  cfg_ = Config{};
+  ASSERT_EQ(parse_config(3, argv.data(), kProbes, cfg_, errors_, out), ParseResult::run);
+  ASSERT_EQ(cfg_.warnings.size(), 1u);
+  EXPECT_EQ(cfg_.warnings[0], path_ +
+                                  ":3: warning: xmpp.password is in a file others can read (mode 0644): chmod o-r " +
+                                  path_ + ", or use password_file");
+}
+
+TEST(Jid, PrepBareJid) {
+  EXPECT_EQ(prep_bare_jid("Alice@Example.ORG"), "alice@example.org");
+  EXPECT_EQ(prep_bare_jid("Ålice@example.org"), "ålice@example.org");
+  EXPECT_EQ(prep_bare_jid("STRASSE@example.org"), "strasse@example.org");
+  for (const char* bad : {"", "@", "alice@", "@example.org", "a b@c", "alice@exa mple.org", "alice@example.org/r",
+                          "example.org", "al\"ice@example.org", "alice@.example.org", "alice@example..org",
+                          "alice@example.org.", "alice@ex@ample.org", "al:ice@example.org", "\xff@example.org"})
+    EXPECT_FALSE(prep_bare_jid(bad)) << bad;
+  EXPECT_FALSE(prep_bare_jid(std::string_view("a\0b@example.org", 15)));
+  EXPECT_TRUE(prep_bare_jid(std::string(kMaxJidPart, 'a') + "@example.org"));
+  EXPECT_FALSE(prep_bare_jid(std::string(kMaxJidPart + 1, 'a') + "@example.org"));
+}
+
+// Defaults live in the table only: Config and the table agree.
+TEST(Options, DefaultsComeFromTheTable) {
+  Config c;
+  EXPECT_EQ(c.repeat, 3600);
+  EXPECT_EQ(c.flap_changes, 6);
+  EXPECT_EQ(c.flap_window, 3600);
+  EXPECT_EQ(c.interval_of("loadavg"), 10);
+  EXPECT_EQ(c.xmpp.ping_interval, 60);
+  EXPECT_EQ(c.xmpp.outbox_max, 1000u);
+  EXPECT_EQ(c.xmpp.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_EQ(c.proc_root, "/proc");
+  EXPECT_EQ(default_string(*find_option("probe.meminfo.interval")), "10s");
+  EXPECT_EQ(find_option("probe..interval"), nullptr);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Whether `text` is the option's default as a file or page writes it ("60s"
+// and "1m" are the same duration).
+bool is_default(const Option& o, const std::string& text) {
+  if (o.check == Check::duration) return parse_duration(text) == o.number;
+  return text == default_string(o);
+}
+
+// The docs cannot drift from the table: every option of the file is in the
+// shipped imwatch.conf (commented, with its default) and in imwatch.conf(5)
+// (with its default); every command-line option is in imwatch(8).
+TEST(Options, EveryOptionIsInTheShippedConfigAndTheManPages) {
+  const std::string root = IMWATCH_SOURCE_DIR;
+  // "section.name" -> the values of its lines, commented or not.
+  std::map<std::string, std::vector<std::string>> conf;
+  {
+    std::istringstream in(slurp(root + "/packaging/imwatch.conf"));
+    std::string line, section;
+    while (std::getline(in, line)) {
+      if (line.starts_with("[")) section = line.substr(1, line.find(']') - 1);
+      std::string body = line.starts_with("#") ? line.substr(1) : line;
+      size_t eq = body.find(" =");
+      if (eq == std::string::npos || eq == 0 || body.find(' ') < eq) continue;
+      std::string value = eq + 3 <= body.size() ? body.substr(eq + 3) : "";
+      conf[(section.empty() ? "" : section + ".") + body.substr(0, eq)].push_back(value);
+    }
+  }
+  const std::string page = slurp(root + "/packaging/man/imwatch.conf.5");
+  const std::string page8 = slurp(root + "/packaging/man/imwatch.8");
+  auto man = [](std::string_view s) {
+    std::string out;
+    for (char c : s) out += c == '-' ? "\\-" : std::string(1, c);
+    return out;
+  };
+  for (const Option& o : kOptions) {
+    if (o.where != Where::file) {
+      EXPECT_NE(page8.find("\\-\\-" + man(o.key)), std::string::npos) << "imwatch.8 lacks --" << o.key;
+      if (o.where == Where::command_line) continue;
+    }
+    std::vector<std::string> keys;
+    if (o.key == kProbeIntervalKey)
+      for (const auto& p : kProbes) keys.push_back("probe." + p + ".interval");
+    else
+      keys.push_back(std::string(o.key));
+    for (const auto& key : keys) {
+      auto it = conf.find(key);
+      ASSERT_NE(it, conf.end()) << "packaging/imwatch.conf lacks " << key;
+      if (default_string(o).empty()) continue;
+      bool found = false;
+      for (const auto& v : it->second) found |= is_default(o, v);
+      EXPECT_TRUE(found) << "packaging/imwatch.conf: " << key << " is not at its default " << default_string(o);
+    }
+    // The page: ".BI name" and, in that entry (up to the next .TP or .SH), the default.
+    const std::string name = split_file_key(o.key).name;
+    size_t at = page.find(".BI " + man(name) + " \"");
+    ASSERT_NE(at, std::string::npos) << "imwatch.conf.5 lacks " << o.key;
+    if (default_string(o).empty()) continue;
+    size_t end = std::min(page.find("\n.TP", at), page.find("\n.SH", at));
+    std::string entry = page.substr(at, end - at);
+    std::vector<std::string> forms = {man(default_string(o))};
+    if (o.check == Check::duration) forms.push_back(std::to_string(static_cast<long>(o.number)) + "s");
+    bool found = false;
+    for (const auto& f : forms) found |= entry.find(f) != std::string::npos;
+    EXPECT_TRUE(found) << "imwatch.conf.5: the entry of " << o.key << " does not give its default "
+                       << default_string(o);
+  }
 }
 
 TEST(Duration, ParseAndFormat) {

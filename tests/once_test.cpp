@@ -2,6 +2,7 @@
 // diffed against a checked-in golden output, and against procps' free(1) on
 // the live machine. IMWATCH_UPDATE_GOLDEN=1 rewrites the golden files.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -104,6 +105,66 @@ TEST(CheckConfig, EveryErrorWithFileLineAndExitTwo) {
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("c.conf:3: rule 'b': bad duration '5'"), std::string::npos) << r.err;
+}
+
+// The real binary never shows the password: not for a line that fails to
+// parse, not for a config full of other mistakes; and it warns about a
+// password in a config others can read.
+TEST(CheckConfig, NeverShowsThePasswordAndWarnsWhenOthersCanReadIt) {
+  char tmpl[] = "/tmp/imwatch-check-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  const std::string conf = dir + "/c.conf";
+  const std::string secret = "Hunter2-Secret";
+  std::ofstream(conf) << "[xmpp]\njid = agent@example.org\nadmin = alice@example.org\npassword: " << secret << "\n";
+  auto r = run_process({kBinary, "--check-config", "--config", conf});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("c.conf:4: expected 'key = value' or '[section]', got a line starting 'password:' (rest not "
+                       "shown)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ((r.out + r.err).find("Hunter2"), std::string::npos) << r.out << r.err;
+
+  std::ofstream(conf) << "[xmpp]\njid = agent@example.org\npassword = " << secret
+                      << "\nadmin = agent@example.org\nadmin = a b@c\nca_file = /nonexistent.pem\npassword_file = x\n";
+  r = run_process({kBinary, "--check-config", "--config", conf});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("c.conf:4: xmpp.admin: 'agent@example.org' is the agent's own account"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("c.conf:7: set xmpp.password or xmpp.password_file, not both"), std::string::npos) << r.err;
+  EXPECT_EQ((r.out + r.err).find("Hunter2"), std::string::npos) << r.out << r.err;
+
+  std::ofstream(conf) << "[xmpp]\njid = agent@example.org\npassword = " << secret << "\nadmin = alice@example.org\n";
+  ::chmod(conf.c_str(), 0644);
+  r = run_process({kBinary, "--check-config", "--config", conf});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("c.conf:3: warning: xmpp.password is in a file others can read (mode 0644)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ((r.out + r.err).find("Hunter2"), std::string::npos) << r.out << r.err;
+  ::chmod(conf.c_str(), 0600);
+  r = run_process({kBinary, "--check-config", "--config", conf});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+// What would fail at run time fails --check-config, with file:line.
+TEST(CheckConfig, RejectsWhatWouldFailAtRunTime) {
+  char tmpl[] = "/tmp/imwatch-check-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  const std::string conf = dir + "/c.conf";
+  std::ofstream(conf) << "[xmpp]\njid = @\npassword = pw\nadmin = @\nadmin = alice@\nadmin = a b@c\nca_file = " << dir
+                      << "/none.pem\npin = sha256:" << std::string(43, '!') << "=\n";
+  ::chmod(conf.c_str(), 0600);
+  auto r = run_process({kBinary, "--check-config", "--config", conf});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.status, 2);
+  for (const char* e :
+       {"c.conf:2: xmpp.jid: expected a bare JID like agent@example.org, got '@'",
+        "c.conf:4: xmpp.admin: expected a bare JID like admin@example.org, got '@'",
+        "c.conf:5: xmpp.admin: expected a bare JID like admin@example.org, got 'alice@'",
+        "c.conf:6: xmpp.admin: expected a bare JID like admin@example.org, got 'a b@c'",
+        "c.conf:7: xmpp.ca_file: cannot read '", "c.conf:8: xmpp.pin: expected sha256: and the base64 of 32 bytes"})
+    EXPECT_NE(r.err.find(e), std::string::npos) << e << "\n" << r.err;
 }
 
 // A number from "key":value in our JSON.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/config.h"
+#include "agent/jid.h"
 #include "fuzz_util.h"
 #include "probes/probes.h"
 
@@ -81,6 +82,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     IMWATCH_FUZZ_CHECK(cfg.xmpp.port >= 0 && cfg.xmpp.port <= 65535, text);
     IMWATCH_FUZZ_CHECK(!cfg.xmpp.configured() || !cfg.xmpp.admins.empty(), text);
     IMWATCH_FUZZ_CHECK(!cfg.hostname.empty(), text);
+    // Admins are stored in stringprep form (what the server stamps), and the
+    // agent's own account is never one of them.
+    for (const auto& a : cfg.xmpp.admins) {
+      IMWATCH_FUZZ_CHECK(imwatch::agent::prep_bare_jid(a.value) == a.value, a.value);
+      IMWATCH_FUZZ_CHECK(a.value != cfg.xmpp.jid, a.value);
+    }
   }
   return 0;
 }

@@ -13,7 +13,7 @@ fixtures=../fixtures/proc
 # The order in which probes_fuzz.cpp's framing lists a scenario's files.
 files=(loadavg stat vmstat uptime meminfo sys/vm/min_free_kbytes pressure/cpu pressure/memory pressure/io)
 
-generated=(loadavg meminfo stat vmstat uptime pressure config duration probes rule chat)
+generated=(loadavg meminfo stat vmstat uptime pressure config duration jid probes rule chat)
 for d in "${generated[@]}"; do rm -rf "corpus/$d"; mkdir -p "corpus/$d"; done
 
 # One file of one scenario per seed, for the parser targets.
@@ -117,6 +117,14 @@ CONF
 [[ -f ../../packaging/imwatch.conf ]] && cp ../../packaging/imwatch.conf corpus/config/packaged
 
 for d in 0 30s 5m 2h 1d 500ms 1.5h 0.1s; do printf '%s' "$d" >"corpus/duration/$d"; done
+
+# JIDs: plain, case and Unicode folding (Å, ß), IDNA, and near misses.
+n=0
+for j in 'alice@example.org' 'Ålice@Example.ORG' 'STRASSE@example.org' 'a b@c' '@' 'alice@' 'ß@bücher.example' \
+  'admin@xn--bcher-kva.example' 'agent@example.org/res' 'x@[::1]' 'Ǆ@ᾼ.example' 'al\ice@example.org'; do
+  n=$((n + 1))
+  printf '%s' "$j" >"corpus/jid/seed$n"
+done
 
 # Rules: the packaged defaults, every clause, and near misses.
 n=0
