@@ -118,9 +118,10 @@ std::string Outbox::new_id() { return fmt::format("{}-{}", prefix_, ++counter_);
 
 size_t Outbox::file_limit() const {
   // One message is one pass's events: a line is 50-150 bytes, so 4 KiB a
-  // message leaves room for storms of 30 lines each on average. Past 64 MiB
-  // the parse alone would hold the loop (and SIGTERM) for too long.
-  return std::clamp<size_t>(max_ * 4096, size_t{1} << 20, size_t{64} << 20);
+  // message leaves room for storms of 30 lines each on average. The parse
+  // holds the loop (and SIGTERM) for about 40 ms per MiB at worst, so 16 MiB
+  // at most.
+  return std::clamp<size_t>(max_ * 4096, size_t{1} << 20, size_t{16} << 20);
 }
 
 void Outbox::drop_over_limit() {

@@ -88,7 +88,7 @@ class Outbox {
   // said once in the log and then replaced at the next save.
   void load(const std::string& path);
   // The largest file load() reads: 4 KiB per message of the limit, at least
-  // 1 MiB, at most 64 MiB (4 MiB for the default outbox_max 1000).
+  // 1 MiB, at most 16 MiB (4,096,000 bytes for the default outbox_max 1000).
   size_t file_limit() const;
 
   std::string new_id();
