@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "agent/jid.h"
+#include "agent/messages.h"
 #include "agent/report.h"
 #include "agent/text_util.h"
 
@@ -26,54 +27,6 @@ const char* const kHelp =
     "unmute [RULE|all]\n"
     "ack N - no more reminders for alert #N\n"
     "ping";
-
-std::string ago(double seconds) {
-  auto s = static_cast<long long>(std::max(seconds, 0.0));
-  if (s < 60) return fmt::format("{}s", s);
-  if (s < 3600) return fmt::format("{}m", s / 60);
-  if (s < 86400) return fmt::format("{}h {}m", s / 3600, s % 3600 / 60);
-  return fmt::format("{}d {}h", s / 86400, s % 86400 / 3600);
-}
-
-std::string value_text(const std::optional<double>& v) {
-  if (!v) return "unknown";
-  std::string s = fmt::format("{:.2f}", *v);
-  while (s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  return s;
-}
-
-std::string alerts_text(ChatContext& ctx) {
-  std::string out;
-  for (const auto& r : ctx.engine.rules()) {
-    const RuleState& s = ctx.engine.states().at(r.name);
-    if (s.severity == Severity::ok) continue;
-    double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
-    out += fmt::format("#{} {} {}: {} {} {} {} for {}{}{}\n", s.id, severity_text(s.severity), r.name, r.metric,
-                       value_text(s.value), op_text(r.op), value_text(threshold), ago(ctx.wall - s.fired_at),
-                       s.acked ? ", acked" : "", s.flapping ? ", flapping" : "");
-  }
-  for (const auto& [probe, h] : ctx.engine.probes())
-    if (h.told_failing) out += fmt::format("probe {} failing for {}\n", probe, ago(ctx.wall - h.failing_since));
-  for (const auto& [rule, until] : ctx.engine.mutes())
-    if (until > ctx.wall)
-      out += fmt::format("muted: {} for {} more\n", rule.empty() ? "all" : rule, ago(until - ctx.wall));
-  if (out.empty()) return "no alerts";
-  out.pop_back();
-  return out;
-}
-
-std::string rules_text(ChatContext& ctx) {
-  if (ctx.engine.rules().empty()) return "no rules configured";
-  std::string out;
-  for (const auto& r : ctx.engine.rules()) {
-    const RuleState& s = ctx.engine.states().at(r.name);
-    out += fmt::format("{} [{}{}]\n", r.canonical(), severity_text(s.severity),
-                       ctx.engine.muted(r.name, ctx.wall) ? ", muted" : "");
-  }
-  out.pop_back();
-  return out;
-}
 
 std::string trim_newline(std::string s) {
   while (!s.empty() && s.back() == '\n') s.pop_back();
@@ -192,11 +145,12 @@ std::string ChatHandler::command(std::string_view body, ChatContext& ctx) {
     std::string p = format_pressure(s);
     return p.empty() ? "pressure stall information is not available on this kernel" : trim_newline(p);
   }
-  if (cmd == "alerts") return alerts_text(ctx);
-  if (cmd == "rules") return rules_text(ctx);
+  if (cmd == "alerts") return alerts_listing(ctx.engine, ctx.wall);
+  if (cmd == "rules") return rules_listing(ctx.engine, ctx.wall);
   if (cmd == "status") {
-    std::string up = ctx.uptime ? "up " + ago(*ctx.uptime) : "uptime unknown";
-    return fmt::format("{}, {}\n{}{}{}", ctx.host, up, format_load(s), format_memory(s), alerts_text(ctx));
+    std::string up = ctx.uptime ? "up " + human_duration(*ctx.uptime) : "uptime unknown";
+    return fmt::format("{}, {}\n{}{}{}", ctx.host, up, format_load(s), format_memory(s),
+                       alerts_listing(ctx.engine, ctx.wall));
   }
   if (cmd == "mute") return mute(args, ctx);
   if (cmd == "unmute") return unmute(args, ctx);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 #include "agent/snapshot.h"
 
 namespace imwatch::agent {

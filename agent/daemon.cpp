@@ -1,5 +1,6 @@
 #include "agent/daemon.h"
 
+#include "agent/messages.h"
 #include "probes/vmstat.h"
 
 #include <signal.h>
@@ -79,10 +80,12 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
     snapshot_.probes.clear();
     for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false});
   }
-  engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window});
-  for (size_t r = 0; r < engine_.rules().size(); ++r)
+  auto probe_of = [this](const std::string& metric) {
     for (auto& p : probes_)
-      if (probes::find_metric(*p, engine_.rules()[r].metric)) engine_.set_metric_owner(r, std::string(p->name()));
+      if (probes::find_metric(*p, metric)) return std::string(p->name());
+    return std::string();
+  };
+  engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
   for (size_t i = 0; i < probes_.size(); ++i) {
     double every = cfg_.interval_of(std::string(probes_[i]->name()));
     jobs_.push_back(loop_.add_job(every, [this, i] { sample(i); }));
@@ -109,11 +112,8 @@ void Daemon::flush() {
   const double wall = clock_.wall();
   engine_.remind(wall);
   if (engine_.has_events()) {
-    Notification n;
-    n.wall = wall;
-    n.events = engine_.take_events();
-    n.text = format_notification(cfg_.hostname, n.events);
-    spdlog::debug("notify: {}", n.text);
+    Notification n{wall, cfg_.hostname, engine_.take_events()};
+    if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("notify: {}", notification_text(n));
     notifier_->notify(n);
   }
   if (engine_.take_dirty() && store_) store_->save(engine_);

@@ -10,7 +10,7 @@
 #include "agent/config.h"
 #include "agent/event_loop.h"
 #include "agent/notifier.h"
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 #include "agent/snapshot.h"
 #include "agent/state_store.h"
 #include "probes/probes.h"

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "agent/daemon.h"
+#include "agent/messages.h"
 #include "agent/modes.h"
 #include "agent/xmpp/xmpp_transport.h"
 
@@ -27,25 +28,13 @@ int run_check_config(const Config& cfg) {
 
 namespace {
 
-// Presence at a glance: dnd with the critical rules, away with the warnings,
-// available "OK" when nothing fires.
-std::pair<PresenceShow, std::string> health(const AlertEngine& engine) {
-  std::vector<std::string> crit, warn;
-  for (const auto& [name, s] : engine.states()) {
-    if (s.severity == Severity::critical)
-      crit.push_back(name);
-    else if (s.severity == Severity::warning)
-      warn.push_back(name);
+PresenceShow show_of(Presence::Show s) {
+  switch (s) {
+    case Presence::Show::dnd: return PresenceShow::dnd;
+    case Presence::Show::away: return PresenceShow::away;
+    case Presence::Show::available: break;
   }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
-    return out;
-  };
-  if (!crit.empty())
-    return {PresenceShow::dnd, "CRITICAL: " + join(crit) + (warn.empty() ? "" : "; WARNING: " + join(warn))};
-  if (!warn.empty()) return {PresenceShow::away, "WARNING: " + join(warn)};
-  return {PresenceShow::available, "OK"};
+  return PresenceShow::available;
 }
 
 }  // namespace
@@ -66,8 +55,8 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
         [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
     d.set_notifier(xmpp.get());
     d.set_on_flush([&] {
-      auto [show, status] = health(d.engine());
-      xmpp->set_presence(show, status);
+      Presence p = presence_for(d.engine());
+      xmpp->set_presence(show_of(p.show), p.status);
     });
     xmpp->start();
   } else if (cfg.xmpp.configured()) {
@@ -97,10 +86,9 @@ int run_test_alert(const Config& cfg) {
   {
     XmppTransport xmpp(cfg.xmpp, cfg.hostname, dir, loop, clock,
                        [](const std::string&, const std::string&) { return std::optional<std::string>(); });
-    Notification n;
-    n.wall = clock.wall();
-    n.text = cfg.hostname + ": test alert from imwatch. If you read this, alerts reach you.";
-    xmpp.notify(n);
+    Event test;
+    test.kind = Event::test;
+    xmpp.notify(Notification{clock.wall(), cfg.hostname, {test}});
     xmpp.start();
     const double deadline = clock.now() + 30;
     while (clock.now() < deadline && xmpp.pending() > 0) {

@@ -2,10 +2,13 @@
 
 #include <string_view>
 
+#include "agent/messages.h"
+
 namespace imwatch::agent {
 
 void ConsoleNotifier::notify(const Notification& n) {
-  std::string_view rest = n.text;
+  const std::string text = notification_text(n);
+  std::string_view rest = text;
   while (!rest.empty()) {
     size_t nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);

@@ -1,10 +1,11 @@
 // Where notifications go. The console notifier is the fallback without XMPP
-// (and with --dry-run); the XMPP notifier is the real one.
+// (and with --dry-run); the XMPP notifier is the real one. Notifications
+// arrive structured; each notifier renders them (agent/messages.h).
 #pragma once
 
 #include <cstdio>
 
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 
 namespace imwatch::agent {
 

@@ -1,20 +1,24 @@
 #include "agent/outbox.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
-#include <fmt/ranges.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "agent/messages.h"
 #include "agent/state_store.h"
 #include "agent/text_util.h"
 
@@ -34,12 +38,29 @@ std::string random_id_prefix() {
 
 namespace {
 
-std::string event_tag(const Event& e) {
-  switch (e.kind) {
-    case Event::fired: return fmt::format("fired:{}", e.id);
-    case Event::resolved: return fmt::format("resolved:{}", e.id);
-    default: return e.id ? fmt::format("other:{}", e.id) : "";
-  }
+constexpr std::string_view kHeaderV1 = "imwatch-outbox 1";
+constexpr std::string_view kHeader = "imwatch-outbox 2";
+
+template <class T>
+bool to_num(std::string_view s, T& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+bool to_wall(std::string_view s, double& v) { return to_num(s, v) && std::isfinite(v); }
+
+bool to_severity(std::string_view s, Severity& v) {
+  int n = 0;
+  if (!to_num(s, n) || n < 0 || n > 2) return false;
+  v = static_cast<Severity>(n);
+  return true;
+}
+
+std::string render(const OutboxMessage& m) {
+  std::vector<std::string> texts;
+  texts.reserve(m.lines.size());
+  for (const auto& l : m.lines) texts.push_back(l.text);
+  return notification_text(m.host, texts);
 }
 
 std::string escape(std::string_view s) {
@@ -95,79 +116,67 @@ Outbox::Outbox(std::string host, size_t max, std::string id_prefix)
 
 std::string Outbox::new_id() { return fmt::format("{}-{}", prefix_, ++counter_); }
 
-std::string Outbox::render(const std::vector<std::string>& lines) const {
-  if (lines.size() == 1) return host_ + ": " + lines[0];
-  std::string out = fmt::format("{}: {} changes", host_, lines.size());
-  for (const auto& l : lines) out += "\n" + l;
-  return out;
+size_t Outbox::file_limit() const {
+  // One message is one pass's events: a line is 50-150 bytes, so 4 KiB a
+  // message leaves room for storms of 30 lines each on average. The parse
+  // holds the loop (and SIGTERM) for about 15 ms per MiB at worst (many tiny
+  // records): 60 ms at the default limit, 200 ms at 16 MiB, the most.
+  return std::clamp<size_t>(max_ * 4096, size_t{1} << 20, size_t{16} << 20);
+}
+
+void Outbox::drop_over_limit() {
+  // Bounded: drop the oldest unsent ones and count them, in one pass (a
+  // loaded file may be thousands over).
+  if (messages_.size() <= max_) return;
+  const size_t excess = messages_.size() - max_;
+  size_t n = 0;
+  std::erase_if(messages_, [&](const OutboxMessage& m) {
+    if (n == excess || m.sent_in != 0) return false;
+    if (dropped_ == 0) dropped_since_ = m.wall;
+    ++dropped_;
+    ++n;
+    return true;
+  });
 }
 
 void Outbox::add(const Notification& n) {
+  if (n.events.empty()) return;
   OutboxMessage m;
   m.id = new_id();
   m.wall = n.wall;
-  m.text = n.text;
-  for (const auto& e : n.events) m.tags.push_back(event_tag(e));
-  // The per-event lines, to re-render after folding.
-  std::string_view t = n.text;
-  auto lines = split(t, '\n');
-  if (n.events.size() == 1 && lines.size() == 1) {
-    std::string_view l = lines[0];
-    if (l.starts_with(host_ + ": ")) l.remove_prefix(host_.size() + 2);
-    m.lines.emplace_back(l);
-  } else {
-    for (size_t i = 1; i < lines.size(); ++i) m.lines.emplace_back(lines[i]);
-  }
-  if (m.lines.size() != m.tags.size()) m.tags.assign(m.lines.size(), "");
+  m.host = n.host.empty() ? host_ : n.host;
+  for (const auto& e : n.events) m.lines.push_back({e.kind, e.id, e.rule, e.severity, event_line(e)});
+  m.text = render(m);
   messages_.push_back(std::move(m));
-  // Bounded: drop the oldest unsent ones and count them.
-  while (messages_.size() > max_) {
-    auto it = std::find_if(messages_.begin(), messages_.end(), [](const auto& x) { return x.sent_in == 0; });
-    if (it == messages_.end()) break;
-    if (dropped_ == 0) dropped_since_ = it->wall;
-    ++dropped_;
-    messages_.erase(it);
-  }
+  drop_over_limit();
 }
 
 std::vector<OutboxMessage*> Outbox::to_send(double wall) {
   // Fold: an alert that fired and resolved while both messages are unsent.
-  std::set<std::string> fired, resolved;
+  std::set<uint64_t> fired, resolved, both;
   for (const auto& m : messages_)
     if (m.sent_in == 0)
-      for (const auto& t : m.tags) {
-        if (t.starts_with("fired:")) fired.insert(t.substr(6));
-        if (t.starts_with("resolved:")) resolved.insert(t.substr(9));
+      for (const auto& l : m.lines) {
+        if (l.alert != 0 && l.kind == Event::fired) fired.insert(l.alert);
+        if (l.alert != 0 && l.kind == Event::resolved) resolved.insert(l.alert);
       }
-  std::vector<std::string> both;
-  for (const auto& id : fired)
-    if (resolved.count(id)) both.push_back(id);
+  for (uint64_t id : fired)
+    if (resolved.count(id)) both.insert(id);
   if (!both.empty()) {
-    std::vector<std::string> names;
+    std::vector<std::pair<std::string, uint64_t>> alerts;
     double first = 0;
     for (auto& m : messages_) {
       if (m.sent_in != 0) continue;
-      for (size_t i = 0; i < m.tags.size();) {
-        std::string_view t = m.tags[i];
-        auto colon = t.find(':');
-        bool fold =
-            colon != std::string_view::npos && std::find(both.begin(), both.end(), t.substr(colon + 1)) != both.end();
-        if (!fold) {
-          ++i;
-          continue;
-        }
-        if (t.starts_with("fired:")) {
-          // "WARNING load: ..." -> "load #12"
-          std::string_view l = m.lines[i];
-          size_t sp = l.find(' '), c = l.find(':');
-          names.push_back(fmt::format(
-              "{} #{}", sp < c && c != std::string_view::npos ? l.substr(sp + 1, c - sp - 1) : l, t.substr(colon + 1)));
+      size_t before = m.lines.size();
+      std::erase_if(m.lines, [&](const OutboxLine& l) {
+        if (!both.count(l.alert)) return false;
+        if (l.kind == Event::fired) {
+          alerts.emplace_back(l.rule, l.alert);
           if (first == 0 || m.wall < first) first = m.wall;
         }
-        m.tags.erase(m.tags.begin() + static_cast<long>(i));
-        m.lines.erase(m.lines.begin() + static_cast<long>(i));
-      }
-      if (!m.lines.empty()) m.text = render(m.lines);
+        return true;
+      });
+      if (m.lines.size() != before && !m.lines.empty()) m.text = render(m);
     }
     std::vector<std::string> replaced;
     for (const auto& m : messages_)
@@ -177,20 +186,18 @@ std::vector<OutboxMessage*> Outbox::to_send(double wall) {
     s.replaces = std::move(replaced);
     s.id = new_id();
     s.wall = first;
-    s.lines = {fmt::format("while undelivered, {} alert{} fired and resolved: {}", names.size(),
-                           names.size() == 1 ? "" : "s", fmt::join(names, ", "))};
-    s.tags = {""};
-    s.text = render(s.lines);
+    s.host = host_;
+    s.lines = {{Event::folded, 0, "", Severity::ok, folded_line(alerts)}};
+    s.text = render(s);
     messages_.insert(messages_.begin(), std::move(s));
   }
   if (dropped_ > 0) {
     OutboxMessage d;
     d.id = new_id();
     d.wall = dropped_since_ > 0 ? dropped_since_ : wall;
-    d.lines = {fmt::format("{} notification{} dropped while the link was down (outbox limit {})", dropped_,
-                           dropped_ == 1 ? "" : "s", max_)};
-    d.tags = {""};
-    d.text = render(d.lines);
+    d.host = host_;
+    d.lines = {{Event::dropped, 0, "", Severity::ok, dropped_line(dropped_, max_)}};
+    d.text = render(d);
     messages_.insert(messages_.begin(), std::move(d));
     dropped_ = 0;
   }
@@ -218,13 +225,44 @@ void Outbox::link_lost() {
 std::string Outbox::serialize() const {
   std::ostringstream o;
   o.precision(17);
-  o << "imwatch-outbox 1\ncounter\t" << counter_ << "\ndropped\t" << dropped_ << "\t" << dropped_since_ << "\n";
+  o << kHeader << "\ncounter\t" << counter_ << "\ndropped\t" << dropped_ << "\t" << dropped_since_ << "\n";
   for (const auto& m : messages_) {
-    o << "msg\t" << m.id << "\t" << m.wall << "\t" << escape(m.text);
-    for (size_t i = 0; i < m.lines.size(); ++i) o << "\t" << escape(m.tags[i]) << "\t" << escape(m.lines[i]);
-    o << "\n";
+    o << "msg\t" << m.id << "\t" << m.wall << "\t" << escape(m.host) << "\n";
+    for (const auto& l : m.lines)
+      o << "line\t" << kind_name(l.kind) << "\t" << l.alert << "\t" << static_cast<int>(l.severity) << "\t"
+        << escape(l.rule) << "\t" << escape(l.text) << "\n";
   }
   return o.str();
+}
+
+// Version 1: "msg ID WALL TEXT (TAG LINE)..." with tags "fired:12",
+// "resolved:12", "other:12" or "".
+std::string Outbox::parse_v1(const std::vector<std::string_view>& records, std::vector<OutboxMessage>& out) const {
+  for (size_t n = 0; n < records.size(); ++n) {
+    auto f = split(records[n], '\t');
+    if (f[0] != "msg") continue;  // counter and dropped: read as in version 2
+    if (f.size() < 6 || f.size() % 2 != 0) return fmt::format("line {}: malformed", n + 2);
+    OutboxMessage m;
+    m.id = std::string(f[1]);
+    m.host = host_;
+    if (m.id.empty() || !to_wall(f[2], m.wall) || !unescape(f[3])) return fmt::format("line {}: malformed", n + 2);
+    for (size_t i = 4; i + 1 < f.size(); i += 2) {
+      auto tag = unescape(f[i]), text = unescape(f[i + 1]);
+      if (!tag || !text) return fmt::format("line {}: malformed", n + 2);
+      OutboxLine l;
+      l.text = *text;
+      std::string_view t = *tag;
+      auto colon = t.find(':');
+      if (colon != std::string_view::npos) {
+        if (!to_num(t.substr(colon + 1), l.alert)) return fmt::format("line {}: malformed", n + 2);
+        t = t.substr(0, colon);
+        l.kind = t == "fired" ? Event::fired : t == "resolved" ? Event::resolved : Event::converted;
+      }
+      m.lines.push_back(std::move(l));
+    }
+    out.push_back(std::move(m));
+  }
+  return {};
 }
 
 std::string Outbox::parse(std::string_view text) {
@@ -232,41 +270,54 @@ std::string Outbox::parse(std::string_view text) {
   uint64_t counter = 0;
   size_t dropped = 0;
   double since = 0;
-  auto lines = split(text, '\n');
-  if (lines.empty() || lines[0] != "imwatch-outbox 1") return "not an imwatch outbox file";
-  if (!lines.back().empty()) return "truncated (no final newline)";
-  for (size_t n = 1; n + 1 < lines.size(); ++n) {
-    auto f = split(lines[n], '\t');
-    auto bad = [&] { return fmt::format("line {}: malformed", n + 1); };
-    auto num = [](std::string_view s, auto& v) {
-      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-    };
+  auto records = split(text, '\n');
+  const bool v1 = records[0] == kHeaderV1;
+  if (!v1 && records[0] != kHeader) return "not an imwatch outbox file (version 2)";
+  if (!records.back().empty()) return "truncated (no final newline)";
+  records.pop_back();
+  records.erase(records.begin());
+  for (size_t n = 0; n < records.size(); ++n) {
+    auto f = split(records[n], '\t');
+    auto bad = [&] { return fmt::format("line {}: malformed", n + 2); };
     if (f[0] == "counter" && f.size() == 2) {
-      if (!num(f[1], counter)) return bad();
+      if (!to_num(f[1], counter)) return bad();
     } else if (f[0] == "dropped" && f.size() == 3) {
-      if (!num(f[1], dropped) || !num(f[2], since) || !std::isfinite(since)) return bad();
-    } else if (f[0] == "msg" && f.size() >= 6 && f.size() % 2 == 0) {
+      if (!to_num(f[1], dropped) || !to_wall(f[2], since)) return bad();
+    } else if (v1 && f[0] == "msg") {
+      continue;  // below
+    } else if (f[0] == "msg" && f.size() == 4) {
+      if (!msgs.empty() && msgs.back().lines.empty()) return fmt::format("line {}: a message without lines", n + 1);
       OutboxMessage m;
       m.id = std::string(f[1]);
-      auto t = unescape(f[3]);
-      if (m.id.empty() || !num(f[2], m.wall) || !std::isfinite(m.wall) || !t) return bad();
-      m.text = *t;
-      for (size_t i = 4; i + 1 < f.size(); i += 2) {
-        auto tag = unescape(f[i]), line = unescape(f[i + 1]);
-        if (!tag || !line) return bad();
-        m.tags.push_back(*tag);
-        m.lines.push_back(*line);
-      }
+      auto host = unescape(f[3]);
+      if (m.id.empty() || !to_wall(f[2], m.wall) || !host) return bad();
+      m.host = *host;
       msgs.push_back(std::move(m));
+    } else if (!v1 && f[0] == "line" && f.size() == 6 && !msgs.empty()) {
+      OutboxLine l;
+      auto kind = kind_from_name(f[1]);
+      auto rule = unescape(f[4]), body = unescape(f[5]);
+      if (!kind || !to_num(f[2], l.alert) || !to_severity(f[3], l.severity) || !rule || !body) return bad();
+      l.kind = *kind;
+      l.rule = *rule;
+      l.text = *body;
+      msgs.back().lines.push_back(std::move(l));
     } else {
       return bad();
     }
   }
+  if (v1) {
+    if (auto err = parse_v1(records, msgs); !err.empty()) return err;
+  } else if (!msgs.empty() && msgs.back().lines.empty()) {
+    return "the last message has no lines";
+  }
+  for (auto& m : msgs) m.text = render(m);
   messages_ = std::move(msgs);
   counter_ = std::max(counter_, counter);
   dropped_ = dropped;
   dropped_since_ = since;
+  drop_over_limit();
+  dropped_by_parse_ = dropped_ - dropped;
   return {};
 }
 
@@ -294,17 +345,51 @@ void Outbox::save(const std::string& path) {
 }
 
 void Outbox::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  if (auto err = parse(text); !err.empty()) {
-    spdlog::warn("outbox {}: {}; ignoring it", path, err);
+  // O_NONBLOCK: a FIFO planted there must not wedge the agent in open().
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno != ENOENT) spdlog::warn("outbox {}: cannot read ({}); starting empty", path, std::strerror(errno));
     return;
   }
-  last_saved_ = text;
+  const size_t limit = file_limit();
+  struct stat st {};
+  std::string text;
+  std::string refused;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    refused = "not a regular file";
+  } else if (static_cast<uint64_t>(st.st_size) > limit) {
+    refused =
+        fmt::format("{} bytes, over the limit of {} (4 KiB per message of outbox_max {})", st.st_size, limit, max_);
+  } else {
+    // At most limit + 1 bytes, whatever the size said: the file may grow.
+    text.resize(limit + 1);
+    size_t got = 0;
+    while (got < text.size()) {
+      ssize_t r = ::read(fd, text.data() + got, text.size() - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    text.resize(got);
+    if (got > limit) refused = fmt::format("over the limit of {} bytes", limit);
+  }
+  ::close(fd);
+  if (!refused.empty()) {
+    spdlog::error("outbox {}: {}; not read: the notifications in it are lost and the file will be replaced", path,
+                  refused);
+    return;
+  }
+  const bool v1 = text.starts_with(kHeaderV1);
+  if (auto err = parse(text); !err.empty()) {
+    spdlog::warn("outbox {}: {}; ignoring it (it will be replaced)", path, err);
+    return;
+  }
+  if (v1) spdlog::info("outbox {}: converted from version 1", path);
+  last_saved_ = v1 ? std::string() : text;
   for (auto& m : messages_) m.announced = true;  // announced by the process that queued them
+  if (dropped_by_parse_ > 0)
+    spdlog::warn("outbox {}: {} messages over outbox_max {}: the oldest dropped and counted", path, dropped_by_parse_,
+                 max_);
   if (!messages_.empty()) spdlog::info("outbox {}: {} undelivered notifications to send", path, messages_.size());
 }
 

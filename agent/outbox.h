@@ -8,6 +8,21 @@
 // oldest are dropped and counted, and the count goes out as one line. Alerts
 // that fired and resolved while nothing could be delivered are summarised in
 // one line instead of two stale messages.
+//
+// Each message keeps its lines structured (kind, alert id, rule, severity)
+// beside their rendered text: folding reads the fields, never the words, and
+// the message body is rendered again from the lines (agent/messages.h).
+//
+// The file (version 2), one record per line, fields separated by tabs, text
+// fields with \\, \t and \n escaped:
+//   imwatch-outbox 2
+//   counter COUNT
+//   dropped COUNT SINCE
+//   msg ID WALL HOST                          (then its lines, at least one)
+//   line KIND ALERT SEVERITY RULE TEXT        (KIND as kind_name(); SEVERITY 0-2)
+// A version 1 file (one "msg" record per message with "fired:12"-style
+// tags) is converted on load: kinds fired and resolved and their ids are
+// kept, other lines become kind "converted", rule names are left empty.
 #pragma once
 
 #include <cstdint>
@@ -15,18 +30,25 @@
 #include <string>
 #include <vector>
 
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 
 namespace imwatch::agent {
+
+struct OutboxLine {
+  Event::Kind kind = Event::converted;
+  uint64_t alert = 0;  // alert id, 0 for none
+  std::string rule;
+  Severity severity = Severity::ok;
+  std::string text;  // event_line(): without the host
+};
 
 struct OutboxMessage {
   std::string id;   // stanza id, unique across processes, kept on resend
   double wall = 0;  // when it was raised: XEP-0203 delay on late delivery
-  std::string text;
-  // "fired:12", "resolved:12", ... for the outage summary; "" for others.
-  std::vector<std::string> tags;
-  std::vector<std::string> lines;  // one per event (without the host prefix)
-  uint64_t sent_in = 0;            // round trip it was sent before; 0: unsent
+  std::string host;
+  std::vector<OutboxLine> lines;  // at least one
+  std::string text;               // the body: notification_text(host, lines' texts)
+  uint64_t sent_in = 0;           // round trip it was sent before; 0: unsent
   // Not saved: whether the "queued" log line was written, and for a summary
   // the ids it replaced (they will never be sent themselves).
   bool announced = false;
@@ -53,18 +75,27 @@ class Outbox {
   const std::vector<OutboxMessage>& messages() const { return messages_; }
 
   std::string serialize() const;
-  std::string parse(std::string_view text);  // "" or an error; on error unchanged
+  // "" or an error; on error unchanged. Applies the limit: past it the
+  // oldest messages are dropped and counted, as at run time.
+  [[nodiscard]] std::string parse(std::string_view text);
   // Saves to `path` when changed; says once that it cannot, and when it can again.
   // Then logs "outbox: queued ID" once for each message new since the last
   // save: after the write, so that a logged id survives a kill -9 (unless
   // the state dir cannot be written). Fault tests count notifications by it.
   void save(const std::string& path);
+  // Restores a saved outbox. A file larger than file_limit() is refused
+  // unread, and so is anything but a regular file; what cannot be used is
+  // said once in the log and then replaced at the next save.
   void load(const std::string& path);
+  // The largest file load() reads: 4 KiB per message of the limit, at least
+  // 1 MiB, at most 16 MiB (4,096,000 bytes for the default outbox_max 1000).
+  size_t file_limit() const;
 
   std::string new_id();
 
  private:
-  std::string render(const std::vector<std::string>& lines) const;
+  void drop_over_limit();
+  std::string parse_v1(const std::vector<std::string_view>& records, std::vector<OutboxMessage>& out) const;
 
   std::string host_;
   size_t max_;
@@ -72,6 +103,7 @@ class Outbox {
   uint64_t counter_ = 0;
   std::vector<OutboxMessage> messages_;
   size_t dropped_ = 0;
+  size_t dropped_by_parse_ = 0;  // of dropped_: by the last parse(), for load()'s log line
   double dropped_since_ = 0;
   std::string last_saved_;
   bool save_failing_ = false;

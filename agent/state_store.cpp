@@ -127,20 +127,9 @@ std::string parse_state(std::string_view text, AlertEngine& engine) {
   if (!header) return "empty file";
 
   engine.set_next_id(next_id);
-  for (auto& r : rules) {
-    auto it = engine.states().find(r.name);
-    // A rule whose definition changed while we were down starts afresh.
-    if (it == engine.states().end() || it->second.fingerprint != r.fingerprint) continue;
-    RuleState& s = it->second;
-    s.severity = r.s.severity;
-    s.id = r.s.id;
-    s.fired_at = r.s.fired_at;
-    s.last_notified = r.s.last_notified;
-    s.acked = r.s.acked;
-    s.flapping = r.s.flapping;
-    s.told = r.s.told;
-    if (s.id >= engine.next_id()) engine.set_next_id(s.id + 1);
-  }
+  // By name: a rule changed while we were down keeps its alert, one removed
+  // is closed with REMOVED (AlertEngine::restore).
+  for (auto& r : rules) engine.restore(r.name, r.s);
   for (auto& [rule, until] : mutes) engine.mute(rule, until);
   for (auto& [probe, since] : probes) {
     ProbeHealth& h = engine.probes()[probe];

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 
 namespace imwatch::agent {
 
@@ -26,7 +26,7 @@ class StateStore {
   const std::string& path() const { return path_; }
 
   // Restores what the file holds into an engine already configured with the
-  // current rules; rules whose definition changed start afresh.
+  // current rules (AlertEngine::restore: kept by rule name).
   void load(AlertEngine& engine);
   // Saves if the text changed. Says once that it cannot persist, and once
   // that it can again.

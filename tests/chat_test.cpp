@@ -25,7 +25,7 @@ class Chat : public ::testing::Test {
     EXPECT_EQ(parse_rule("load: load1_per_cpu > 0.1 crit 5", metric_catalogue(), r), "");
     Rule m;
     EXPECT_EQ(parse_rule("memory: mem_used_pct > 90", metric_catalogue(), m), "");
-    engine.configure({r, m}, {});
+    engine.configure({r, m}, {}, [](const std::string&) { return std::string("loadavg"); });
     engine.evaluate_rule(0, 0.21, 1, wall);
     engine.take_events();
   }
@@ -87,6 +87,18 @@ TEST_F(Chat, MuteUnmuteAck) {
   EXPECT_EQ(*say("alice@example.org", "ack x"), "not an alert number: 'x'");
   EXPECT_EQ(*say("alice@example.org", "ack #1"), "acknowledged #1: no more reminders until it resolves");
   EXPECT_NE(say("alice@example.org", "alerts")->find(", acked"), std::string::npos);
+}
+
+TEST_F(Chat, ListingsSayHowLongWithOneWordEach) {
+  // The alert fired at `wall`; the listing is read 12m 59s later: its age, rounded down.
+  ChatContext ctx{snap, engine, host, std::nullopt, wall + 779};
+  std::string alerts = ChatHandler::command("alerts", ctx);
+  EXPECT_EQ(alerts, "#1 WARNING load: load1_per_cpu 0.21 > 0.1, firing 12m") << alerts;
+  // A 10-minute mute a second later: what is left, rounded up.
+  EXPECT_EQ(ChatHandler::command("mute 10m memory", ctx), "muted memory for 10m");
+  ChatContext later{snap, engine, host, std::nullopt, wall + 780};
+  EXPECT_NE(ChatHandler::command("alerts", later).find("muted: memory, 10m more"), std::string::npos);
+  EXPECT_NE(ChatHandler::command("rules", later).find("memory: mem_used_pct > 90 [OK, muted]"), std::string::npos);
 }
 
 TEST_F(Chat, StrangersGetNothingButOneRefusalAnHour) {

@@ -21,7 +21,7 @@ AlertEngine engine_with(std::vector<std::string> texts) {
     rules.push_back(r);
   }
   AlertEngine e;
-  e.configure(rules, {3600, 6, 3600});
+  e.configure(rules, {3600, 6, 3600}, [](const std::string&) { return std::string("p"); });
   return e;
 }
 
@@ -68,13 +68,30 @@ TEST_F(StateDir, RestartNeitherReannouncesNorForgets) {
   EXPECT_EQ(ev[0].id, 1u);
 }
 
-TEST_F(StateDir, ChangedRuleStartsAfresh) {
-  AlertEngine e = engine_with({"a: load1 > 1"});
+TEST_F(StateDir, ChangedRuleKeepsItsAlertAndRemovedOneIsClosed) {
+  AlertEngine e = engine_with({"a: load1 > 1", "gone: oom_kills > 0"});
   e.evaluate_rule(0, 5, 10, 1000);
+  e.evaluate_rule(1, 1, 10, 1000);
+  ASSERT_EQ(e.take_events().size(), 2u);
   StateStore(dir).save(e);
+  // Restarted with a's threshold changed and `gone` removed from the config.
   AlertEngine f = engine_with({"a: load1 > 2"});
   StateStore(dir).load(f);
-  EXPECT_EQ(f.states()["a"].severity, Severity::ok);
+  EXPECT_EQ(f.states()["a"].severity, Severity::warning);
+  EXPECT_EQ(f.states()["a"].id, 1u);
+  EXPECT_EQ(f.next_id(), 3u);
+  f.remind(1500);
+  auto ev = f.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::removed);
+  EXPECT_EQ(ev[0].rule, "gone");
+  EXPECT_EQ(ev[0].id, 2u);
+  // Judged by the new threshold: 1.5 is good now, resolved under the old id.
+  f.evaluate_rule(0, 1.5, 20, 1600);
+  ev = f.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::resolved);
+  EXPECT_EQ(ev[0].id, 1u);
 }
 
 TEST_F(StateDir, CorruptOrTruncatedFilesAreIgnored) {

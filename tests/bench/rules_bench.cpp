@@ -4,7 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include "agent/daemon.h"
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 
 namespace {
 
@@ -16,12 +16,11 @@ void BM_EvaluationPass100Rules(benchmark::State& state) {
   for (int i = 0; i < 100; ++i) {
     Rule r;
     const std::string& m = metrics[static_cast<size_t>(i) % metrics.size()];
-    parse_rule("r" + std::to_string(i) + ": " + m + " > 50 crit 90 for 1m clear 40", metrics, r);
+    (void)parse_rule("r" + std::to_string(i) + ": " + m + " > 50 crit 90 for 1m clear 40", metrics, r);
     rules.push_back(r);
   }
   AlertEngine engine;
-  engine.configure(rules, {});
-  for (size_t i = 0; i < rules.size(); ++i) engine.set_metric_owner(i, "p");
+  engine.configure(rules, {}, [](const std::string&) { return std::string("p"); });
   double t = 0;
   // Values wander across the thresholds so that rules really change state.
   auto lookup = [&](const std::string& metric) -> std::optional<double> {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/rules.h"
+#include "agent/alert_engine.h"
 #include "probes/probes.h"
 
 namespace imwatch::fuzz {
@@ -47,6 +47,9 @@ inline std::vector<agent::Rule> fixed_rules() {
   }
   return rules;
 }
+
+// Every rule fed by one probe: the targets call evaluate_rule() directly.
+inline std::string any_probe(const std::string&) { return "p"; }
 
 // Chat refusals and the like are logged: not on every run.
 inline void quiet_logs() { spdlog::set_level(spdlog::level::off); }

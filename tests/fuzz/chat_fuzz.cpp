@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body = nul == std::string_view::npos ? in : in.substr(nul + 1);
 
   AlertEngine engine;
-  engine.configure(s.rules, {3600, 6, 3600});
+  engine.configure(s.rules, {3600, 6, 3600}, imwatch::fuzz::any_probe);
   const double wall = 1'700'000'000;
   engine.evaluate_rule(0, 0.21, 1, wall);  // load fires: alert #1
   engine.take_events();

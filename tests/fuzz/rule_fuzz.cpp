@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "agent/config.h"
-#include "agent/rules.h"
+#include "agent/rule.h"
 #include "agent/text_util.h"
 #include "agent_fixture.h"
 #include "fuzz_util.h"

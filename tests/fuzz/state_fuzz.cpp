@@ -19,7 +19,7 @@ namespace {
 
 AlertEngine engine() {
   AlertEngine e;
-  e.configure(imwatch::fuzz::fixed_rules(), {3600, 6, 3600});
+  e.configure(imwatch::fuzz::fixed_rules(), {3600, 6, 3600}, imwatch::fuzz::any_probe);
   return e;
 }
 

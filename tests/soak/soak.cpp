@@ -56,6 +56,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/event_loop.h"
+#include "agent/messages.h"
 #include "agent/notifier.h"
 #include "probes/probes.h"
 #include "tests/fixture_tree.h"
@@ -94,12 +95,12 @@ class CountingNotifier final : public agent::Notifier {
  public:
   void notify(const agent::Notification& n) override {
     ++notifications;
-    text_bytes += n.text.size();
+    text_bytes += agent::notification_text(n).size();  // rendered at the edge, as a transport does
     for (const auto& e : n.events) ++events[e.kind];
   }
   long notifications = 0;
   size_t text_bytes = 0;
-  long events[agent::Event::probe_recovered + 1] = {};
+  long events[agent::kEventKinds] = {};
 };
 
 // The daemon's log goes nowhere, but every line is still formatted (debug

@@ -1,0 +1,186 @@
+// The alert engine: turns samples into events. Owns rule state, alert ids
+// and mutes; knows nothing of clocks, transports or words (the words are
+// agent/messages.h).
+//
+// Across a reload (configure() again): an unchanged rule keeps everything; a
+// rule whose definition changed under the same name keeps its alert (id,
+// ack, fired_at, severity, what admins were told) and is judged by the new
+// thresholds from the next sample on (its timers restart); a rule removed
+// while its alert is open is closed with one REMOVED event at the next pass.
+//
+// Across a restart (restore() from the state file): the same, and nothing
+// new is said: a rule still bad stays silent, a rule now good resolves as
+// usual, reminders fall due as before. A flapping rule stays flapping (the
+// admins were told "quiet until it settles") and settles once it has been
+// stable for a whole flap window counted from its first known sample after
+// the restart. Nothing is ever said about a value that is unknown.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "agent/rule.h"
+
+namespace imwatch::agent {
+
+// What one evaluation pass found worth telling. Structured until the edge:
+// agent/messages.h turns events into words.
+struct Event {
+  enum Kind {
+    fired,
+    escalated,
+    deescalated,
+    resolved,
+    reminder,
+    flapping,
+    settled,
+    probe_failing,
+    probe_recovered,
+    removed,  // the rule was removed (reload) while its alert was open
+    test,     // --test-alert
+    // Made by the outbox, never by the engine:
+    folded,     // alerts that fired and resolved while undelivered
+    dropped,    // notifications dropped past outbox_max
+    converted,  // a line of a version 1 outbox file: its text only
+  };
+  Kind kind = fired;
+  std::string rule;                  // or the probe's name
+  Severity severity = Severity::ok;  // after the event
+  Severity previous = Severity::ok;  // what admins were told before it
+  uint64_t id = 0;                   // alert id, 0 for probe events
+  std::optional<double> value;
+  double threshold = 0;
+  std::string metric, op;
+  // fired, escalated, de-escalated: how long the condition held; resolved,
+  // reminder, removed: how long the alert has been open; flapping: the
+  // window; probe_recovered: how long the probe failed.
+  double duration = 0;
+  bool was_flapping = false;  // removed: the rule was flapping
+  std::string detail;         // probe error text; flapping: the number of changes
+};
+inline constexpr int kEventKinds = Event::converted + 1;
+
+// "fired", "probe_failing", ...: how the outbox file names a kind.
+std::string_view kind_name(Event::Kind k);
+std::optional<Event::Kind> kind_from_name(std::string_view name);
+
+// One message: all the events of one pass (storm control), from `host`.
+struct Notification {
+  double wall = 0;
+  std::string host;
+  std::vector<Event> events;
+};
+
+// Per-rule state. The fields above the line are saved across restarts.
+struct RuleState {
+  Severity severity = Severity::ok;  // as far as the rule machine is concerned
+  uint64_t id = 0;
+  double fired_at = 0;       // wall
+  double last_notified = 0;  // wall, for reminders
+  bool acked = false;
+  bool flapping = false;
+  Severity told = Severity::ok;  // the state admins were last told
+  std::string fingerprint;       // Rule::canonical() it belongs to
+  // ---- not saved: restart the timers
+  std::optional<double> value;
+  std::optional<double> bad_since, crit_since, noncrit_since, good_since;  // monotonic
+  std::deque<double> changes;                                              // monotonic
+
+  // An alert admins know of: firing, or quiet because flapping.
+  bool open() const { return severity != Severity::ok || flapping; }
+};
+
+struct ProbeHealth {
+  int failures = 0;
+  bool told_failing = false;  // saved
+  double failing_since = 0;   // wall
+};
+
+struct AlertSettings {  // defaults: the table of options
+  double repeat = default_number("alert.repeat");
+  int flap_changes = static_cast<int>(default_number("alert.flap_changes"));
+  double flap_window = default_number("alert.flap_window");
+};
+
+// Which probe feeds a metric: its name, or "" for none.
+using ProbeOf = std::function<std::string(const std::string& metric)>;
+
+class AlertEngine {
+ public:
+  // Everything the engine needs, in one call: the rules, the settings, and
+  // which probe feeds each rule. Again on reload: see the top of this file.
+  void configure(std::vector<Rule> rules, AlertSettings settings, const ProbeOf& probe_of);
+  const std::vector<Rule>& rules() const { return rules_; }
+  const AlertSettings& settings() const { return settings_; }
+  // The probe that feeds rule `index` ("" for none).
+  const std::string& probe_of(size_t index) const { return owner_.at(index); }
+
+  // Evaluates every rule fed by `probe` on one of its samples; lookup(metric)
+  // returns the value or unknown.
+  template <class Lookup>
+  void evaluate(std::string_view probe, const Lookup& lookup, double now, double wall);
+  void evaluate_rule(size_t index, std::optional<double> value, double now, double wall);
+  // After each sample of a probe: "" or its error.
+  void probe_result(const std::string& probe, const std::string& error, double wall);
+  // Once per pass: rules removed while open are closed, reminders due go out.
+  void remind(double wall);
+
+  // Events found since the last take, for one message.
+  std::vector<Event> take_events();
+  bool has_events() const { return !events_.empty(); }
+
+  // Chat: mutes and acknowledgements. "" rule means all.
+  void mute(const std::string& rule, double until_wall);
+  void unmute(const std::string& rule);
+  bool muted(const std::string& rule, double wall) const;
+  bool ack(uint64_t id);
+  const std::map<std::string, double>& mutes() const { return mutes_; }
+
+  // A rule's saved state after a restart, into an engine already configured
+  // with the current rules: kept by name (a changed definition keeps its
+  // alert, as on reload); a rule no longer configured whose alert was open
+  // is closed with REMOVED at the next pass.
+  void restore(const std::string& name, const RuleState& saved);
+
+  std::map<std::string, RuleState>& states() { return states_; }
+  const std::map<std::string, RuleState>& states() const { return states_; }
+  std::map<std::string, ProbeHealth>& probes() { return probes_; }
+  const std::map<std::string, ProbeHealth>& probes() const { return probes_; }
+  uint64_t next_id() const { return next_id_; }
+  void set_next_id(uint64_t id) { next_id_ = std::max<uint64_t>(id, 1); }
+  // True when state worth saving changed since the last call.
+  bool take_dirty();
+
+ private:
+  void transition(const Rule& r, RuleState& s, Event::Kind kind, Severity to, double now, double wall, double held);
+  void settle(const Rule& r, RuleState& s, double wall);
+  Event make_event(const Rule& r, const RuleState& s, Event::Kind kind) const;
+  void emit(Event e, double wall);
+
+  std::vector<Rule> rules_;
+  std::vector<std::string> owner_;  // probe of rules_[i]
+  AlertSettings settings_;
+  std::map<std::string, RuleState> states_;   // by rule name
+  std::map<std::string, RuleState> closing_;  // removed while open: REMOVED at the next pass
+  std::map<std::string, ProbeHealth> probes_;
+  std::map<std::string, double> mutes_;  // rule name or "" (all) -> until, wall
+  uint64_t next_id_ = 1;
+  std::vector<Event> events_;
+  bool dirty_ = false;
+};
+
+template <class Lookup>
+void AlertEngine::evaluate(std::string_view probe, const Lookup& lookup, double now, double wall) {
+  for (size_t i = 0; i < rules_.size(); ++i)
+    if (owner_[i] == probe) evaluate_rule(i, lookup(rules_[i].metric), now, wall);
+}
+
+}  // namespace imwatch::agent

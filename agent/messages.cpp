@@ -1,0 +1,169 @@
+#include "agent/messages.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace imwatch::agent {
+
+namespace {
+
+std::string value_text(const std::optional<double>& v) { return v ? format_value(*v) : "unknown"; }
+
+std::string id_text(uint64_t id) { return id ? fmt::format(" #{}", id) : ""; }
+
+// ", held 5m" when the condition had to hold (a rule with `for`).
+std::string held(double seconds) { return seconds >= 1 ? ", held " + human_duration(seconds) : ""; }
+
+// "mem_used_pct 97 > 95"
+std::string condition(const Event& e) {
+  return fmt::format("{} {} {} {}", e.metric, value_text(e.value), e.op, format_value(e.threshold));
+}
+
+}  // namespace
+
+std::string human_duration(double seconds, Rounding rounding) {
+  const bool up = rounding == Rounding::up;
+  const double x = std::min(std::max(seconds, 0.0), 1e12);  // NaN -> 0
+  auto n = static_cast<long long>(x);                       // x >= 0: truncation is floor
+  if (up && static_cast<double>(n) < x) ++n;
+  if (n < 60) return fmt::format("{}s", n);
+  const long long m = up ? (n + 59) / 60 : n / 60;  // minutes
+  if (m < 60) return fmt::format("{}m", m);
+  if (m < 24 * 60) return m % 60 ? fmt::format("{}h {}m", m / 60, m % 60) : fmt::format("{}h", m / 60);
+  const long long h = up ? (m + 59) / 60 : m / 60;  // hours
+  return h % 24 ? fmt::format("{}d {}h", h / 24, h % 24) : fmt::format("{}d", h / 24);
+}
+
+std::string event_line(const Event& e) {
+  const std::string id = id_text(e.id);
+  const auto sev = severity_text(e.severity);
+  switch (e.kind) {
+    case Event::fired: return fmt::format("{} {}: {}{}{}", sev, e.rule, condition(e), held(e.duration), id);
+    case Event::escalated:
+    case Event::deescalated:
+      return fmt::format("{} {}: {} (was {}){}{}", sev, e.rule, condition(e), severity_text(e.previous),
+                         held(e.duration), id);
+    case Event::resolved:
+      return fmt::format("RESOLVED {}: {} {} after firing {}{}", e.rule, e.metric, value_text(e.value),
+                         human_duration(e.duration), id);
+    case Event::reminder:
+      return fmt::format("still {} {}: {}, firing {}{}", sev, e.rule, condition(e), human_duration(e.duration), id);
+    case Event::flapping:
+      return fmt::format("FLAPPING {}: {} changes within {}, quiet until it settles{}", e.rule, e.detail,
+                         human_duration(e.duration), id);
+    case Event::settled:
+      return e.severity == Severity::ok
+                 ? fmt::format("SETTLED {}: OK, {} {}{}", e.rule, e.metric, value_text(e.value), id)
+                 : fmt::format("SETTLED {}: {} {}{}", e.rule, sev, condition(e), id);
+    case Event::removed:
+      return fmt::format("REMOVED {} (was {}, firing {}){}", e.rule, e.was_flapping ? "FLAPPING" : sev,
+                         human_duration(e.duration), id);
+    case Event::probe_failing: return fmt::format("PROBE {} failing: {}", e.rule, e.detail);
+    case Event::probe_recovered:
+      return fmt::format("PROBE {} recovered after failing {}", e.rule, human_duration(e.duration));
+    case Event::test: return "test alert from imwatch. If you read this, alerts reach you.";
+    case Event::folded:
+    case Event::dropped:
+    case Event::converted: return e.detail;
+  }
+  return {};
+}
+
+std::string notification_text(const std::string& host, const std::vector<std::string>& lines) {
+  if (lines.size() == 1) return host + ": " + lines[0];
+  std::string out = fmt::format("{}: {} changes", host, lines.size());
+  for (const auto& l : lines) out += "\n" + l;
+  return out;
+}
+
+std::string notification_text(const Notification& n) {
+  std::vector<std::string> lines;
+  for (const auto& e : n.events) lines.push_back(event_line(e));
+  return notification_text(n.host, lines);
+}
+
+std::string folded_line(const std::vector<std::pair<std::string, uint64_t>>& alerts) {
+  std::vector<std::string> names;
+  for (const auto& [rule, id] : alerts)
+    names.push_back(rule.empty() ? fmt::format("#{}", id) : fmt::format("{} #{}", rule, id));
+  return fmt::format("while undelivered, {} alert{} fired and resolved: {}", names.size(), names.size() == 1 ? "" : "s",
+                     fmt::join(names, ", "));
+}
+
+std::string dropped_line(size_t dropped, size_t limit) {
+  return fmt::format("{} notification{} dropped while the link was down (outbox limit {})", dropped,
+                     dropped == 1 ? "" : "s", limit);
+}
+
+std::string alerts_listing(const AlertEngine& engine, double wall) {
+  std::string out;
+  for (const auto& r : engine.rules()) {
+    auto it = engine.states().find(r.name);
+    if (it == engine.states().end() || !it->second.open()) continue;
+    const RuleState& s = it->second;
+    std::string acked = s.acked ? ", acked" : "";
+    if (s.flapping) {
+      // Quiet, not gone: the last state admins were told still stands.
+      out += fmt::format("#{} FLAPPING {}: {} {}, last told {}{}\n", s.id, r.name, r.metric, value_text(s.value),
+                         severity_text(s.told), acked);
+      continue;
+    }
+    double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
+    out += fmt::format("#{} {} {}: {} {} {} {}, firing {}{}\n", s.id, severity_text(s.severity), r.name, r.metric,
+                       value_text(s.value), op_text(r.op), format_value(threshold), human_duration(wall - s.fired_at),
+                       acked);
+  }
+  for (const auto& [probe, h] : engine.probes())
+    if (h.told_failing) out += fmt::format("probe {} failing {}\n", probe, human_duration(wall - h.failing_since));
+  for (const auto& [rule, until] : engine.mutes())
+    if (until > wall)
+      out +=
+          fmt::format("muted: {}, {} more\n", rule.empty() ? "all" : rule, human_duration(until - wall, Rounding::up));
+  if (out.empty()) return "no alerts";
+  out.pop_back();
+  return out;
+}
+
+std::string rules_listing(const AlertEngine& engine, double wall) {
+  if (engine.rules().empty()) return "no rules configured";
+  std::string out;
+  for (const auto& r : engine.rules()) {
+    auto it = engine.states().find(r.name);
+    std::string state = "OK";
+    if (it != engine.states().end())
+      state = it->second.flapping ? fmt::format("FLAPPING, last told {}", severity_text(it->second.told))
+                                  : std::string(severity_text(it->second.severity));
+    out += fmt::format("{} [{}{}]\n", r.canonical(), state, engine.muted(r.name, wall) ? ", muted" : "");
+  }
+  out.pop_back();
+  return out;
+}
+
+Presence presence_for(const AlertEngine& engine) {
+  std::vector<std::string> crit, warn, flap;
+  Severity worst = Severity::ok;
+  for (const auto& [name, s] : engine.states()) {
+    if (s.flapping) {
+      // At least away: a flapping rule is never "OK".
+      flap.push_back(name);
+      worst = std::max({worst, s.told, Severity::warning});
+    } else if (s.severity == Severity::critical) {
+      crit.push_back(name);
+      worst = Severity::critical;
+    } else if (s.severity == Severity::warning) {
+      warn.push_back(name);
+      worst = std::max(worst, Severity::warning);
+    }
+  }
+  if (worst == Severity::ok) return {Presence::Show::available, "OK"};
+  std::vector<std::string> parts;
+  if (!crit.empty()) parts.push_back(fmt::format("CRITICAL: {}", fmt::join(crit, ", ")));
+  if (!warn.empty()) parts.push_back(fmt::format("WARNING: {}", fmt::join(warn, ", ")));
+  if (!flap.empty()) parts.push_back(fmt::format("FLAPPING: {}", fmt::join(flap, ", ")));
+  return {worst == Severity::critical ? Presence::Show::dnd : Presence::Show::away,
+          fmt::format("{}", fmt::join(parts, "; "))};
+}
+
+}  // namespace imwatch::agent

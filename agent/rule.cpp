@@ -1,0 +1,178 @@
+#include "agent/rule.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+
+#include "agent/text_util.h"
+
+namespace imwatch::agent {
+
+std::string_view op_text(Op op) {
+  switch (op) {
+    case Op::gt: return ">";
+    case Op::ge: return ">=";
+    case Op::lt: return "<";
+    case Op::le: return "<=";
+  }
+  return "?";
+}
+
+std::string_view severity_text(Severity s) {
+  switch (s) {
+    case Severity::ok: return "OK";
+    case Severity::warning: return "WARNING";
+    case Severity::critical: return "CRITICAL";
+  }
+  return "?";
+}
+
+std::string format_value(double v) {
+  std::string s = fmt::format("{:.2f}", v);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s == "-0" ? "0" : s;
+}
+
+bool Rule::breaches(double v, double t) const {
+  switch (op) {
+    case Op::gt: return v > t;
+    case Op::ge: return v >= t;
+    case Op::lt: return v < t;
+    case Op::le: return v <= t;
+  }
+  return false;
+}
+
+namespace {
+
+std::optional<double> to_number(const std::string& t) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v, std::chars_format::fixed);
+  if (ec != std::errc() || ptr != t.data() + t.size() || t.empty() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+bool valid_name(std::string_view n) {
+  if (n.empty() || n.size() > 64) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+}
+
+}  // namespace
+
+std::string Rule::canonical() const {
+  std::string s = fmt::format("{}: {} {} {}", name, metric, op_text(op), format_value(warn));
+  if (crit) s += " crit " + format_value(*crit);
+  if (for_s > 0) s += " for " + format_duration(for_s);
+  if (clear) s += " clear " + format_value(*clear);
+  if (repeat) s += " repeat " + format_duration(*repeat);
+  return s;
+}
+
+std::string Rule::explain(double default_repeat) const {
+  std::string s = fmt::format("{}: warning when {} {} {}", name, metric, op_text(op), format_value(warn));
+  if (crit) s += fmt::format(", critical when {} {}", op_text(op), format_value(*crit));
+  s += for_s > 0 ? fmt::format(", held for {}", format_duration(for_s)) : ", at once";
+  std::string_view good = op == Op::gt ? "<=" : op == Op::ge ? "<" : op == Op::lt ? ">=" : ">";
+  s += fmt::format("; resolves when {} {}", good, format_value(clear_value()));
+  if (for_s > 0) s += fmt::format(" for {}", format_duration(for_s));
+  double rep = repeat.value_or(default_repeat);
+  s += rep > 0 ? fmt::format("; reminders every {}", format_duration(rep)) : "; no reminders";
+  return s;
+}
+
+std::string parse_rule(std::string_view text, const std::vector<std::string>& metrics, Rule& out) {
+  out = Rule{};
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return "rule: expected 'NAME: METRIC OP VALUE ...', got " + quote(text);
+  out.name = trim(text.substr(0, colon));
+  if (!valid_name(out.name))
+    return "rule: bad name " + quote(out.name) + " (letters, digits, '_', '-', '.'; at most 64)";
+  auto words = split_words(text.substr(colon + 1));
+  auto err = [&](const std::string& m) { return "rule '" + out.name + "': " + m; };
+  if (words.size() < 3) return err("expected 'METRIC OP VALUE' after the name");
+
+  out.metric = words[0];
+  if (std::find(metrics.begin(), metrics.end(), out.metric) == metrics.end()) {
+    std::string m = "unknown metric " + quote(out.metric);
+    if (auto near = nearest(out.metric, metrics, 4); !near.empty()) m += " (did you mean " + join_quoted(near) + "?)";
+    return err(m);
+  }
+  const std::string& op = words[1];
+  if (op == ">")
+    out.op = Op::gt;
+  else if (op == ">=")
+    out.op = Op::ge;
+  else if (op == "<")
+    out.op = Op::lt;
+  else if (op == "<=")
+    out.op = Op::le;
+  else
+    return err("unknown operator " + quote(op) + " (use >, >=, < or <=)");
+  auto warn = to_number(words[2]);
+  if (!warn) return err("bad threshold " + quote(words[2]));
+  out.warn = *warn;
+
+  bool seen_crit = false, seen_for = false, seen_clear = false, seen_repeat = false;
+  for (size_t i = 3; i < words.size(); i += 2) {
+    const std::string& key = words[i];
+    bool* seen = key == "crit"     ? &seen_crit
+                 : key == "for"    ? &seen_for
+                 : key == "clear"  ? &seen_clear
+                 : key == "repeat" ? &seen_repeat
+                                   : nullptr;
+    if (!seen) return err("unexpected " + quote(key) + " (expected crit, for, clear or repeat)");
+    if (*seen) return err(quote(key) + " given twice");
+    *seen = true;
+    if (i + 1 >= words.size()) return err(quote(key) + " needs a value");
+    const std::string& v = words[i + 1];
+    if (key == "crit" || key == "clear") {
+      auto n = to_number(v);
+      if (!n) return err("bad " + key + " value " + quote(v));
+      (key == "crit" ? out.crit : out.clear) = *n;
+    } else {
+      auto d = parse_duration(v);
+      if (!d) return err("bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
+      if (key == "for")
+        out.for_s = *d;
+      else
+        out.repeat = *d;
+    }
+  }
+  bool upward = out.op == Op::gt || out.op == Op::ge;
+  if (out.crit && (upward ? *out.crit < out.warn : *out.crit > out.warn))
+    return err(fmt::format("crit {} must be {} warn {}", format_value(*out.crit),
+                           upward ? ">=" : "<=", format_value(out.warn)));
+  if (out.clear && (upward ? *out.clear > out.warn : *out.clear < out.warn))
+    return err(fmt::format("clear {} must be on the good side of warn {} ({} {})", format_value(*out.clear),
+                           format_value(out.warn), upward ? "<=" : ">=", format_value(out.warn)));
+  return {};
+}
+
+std::vector<Rule> compile_rules(const Config& cfg, const std::vector<std::string>& metrics,
+                                std::vector<std::string>& errors) {
+  std::vector<Rule> rules;
+  std::map<std::string, std::string> seen;
+  for (const auto& line : cfg.rules) {
+    Rule r;
+    if (auto err = parse_rule(line.value, metrics, r); !err.empty()) {
+      errors.push_back(line.origin.str() + ": " + err);
+      continue;
+    }
+    r.origin = line.origin;
+    if (auto [it, fresh] = seen.emplace(r.name, line.origin.str()); !fresh) {
+      errors.push_back(line.origin.str() + ": rule " + quote(r.name) + " is already defined at " + it->second);
+      continue;
+    }
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+}  // namespace imwatch::agent

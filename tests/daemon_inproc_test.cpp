@@ -1,0 +1,226 @@
+// The real Daemon in-process on a fake clock, with a recording notifier:
+// what admins are told across reloads and restarts, and what `alerts`,
+// `rules` and presence say meanwhile. The probes read a private copy of
+// tests/fixtures/proc/current that the tests rewrite; the state dir is real.
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "agent/daemon.h"
+#include "agent/messages.h"
+#include "fakes/fake_clock.h"
+#include "fixture_tree.h"
+#include "probes/probes.h"
+
+using namespace imwatch;
+using namespace imwatch::agent;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keeps every notification, rendered at the edge as a notifier would.
+class RecordingNotifier final : public Notifier {
+ public:
+  void notify(const Notification& n) override {
+    received.push_back(n);
+    texts.push_back(notification_text(n));
+  }
+  std::vector<Notification> received;
+  std::vector<std::string> texts;
+};
+
+const char* const kAdmin = "alice@example.org/phone";
+
+class DaemonInProc : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imwatch-inproc-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    fs::copy(std::string(IMWATCH_FIXTURES) + "/proc/current", dir_ + "/proc", fs::copy_options::recursive);
+    std::ofstream(dir_ + "/password") << "unused\n";
+    test::write_meminfo_used(dir_ + "/proc", 50);
+    spdlog::set_level(spdlog::level::warn);
+  }
+  void TearDown() override {
+    daemon_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void write_config(const std::string& alert_section) {
+    test::replace_file(dir_ + "/imwatch.conf", "proc-root = " + dir_ + "/proc\nstate-dir = " + dir_ +
+                                                   "/state\nhostname = web1\n"
+                                                   "[probe.loadavg]\ninterval = 1s\n[probe.meminfo]\ninterval = 1s\n"
+                                                   "[probe.vmstat]\ninterval = 1s\n[probe.pressure]\ninterval = 1s\n"
+                                                   "[alert]\n" +
+                                                   alert_section +
+                                                   "\n[xmpp]\njid = agent@example.org\npassword_file = " + dir_ +
+                                                   "/password\nadmin = alice@example.org\n");
+  }
+  // A fresh Daemon (a restart when one ran before) on the same state dir.
+  void start() {
+    daemon_.reset();
+    notifier_ = RecordingNotifier{};
+    std::vector<std::string> names;
+    for (const auto& p : probes::make_probes(probes::ProcRoot())) names.emplace_back(p->name());
+    args_ = {"imwatch", "--config", dir_ + "/imwatch.conf"};
+    std::vector<const char*> argv;
+    for (const auto& a : args_) argv.push_back(a.c_str());
+    Config cfg;
+    std::vector<std::string> errors;
+    std::ostringstream ignored;
+    ASSERT_EQ(parse_config(static_cast<int>(argv.size()), argv.data(), names, cfg, errors, ignored), ParseResult::run);
+    daemon_ = std::make_unique<Daemon>(args_, cfg, clock_, clock_);
+    daemon_->set_notifier(&notifier_);
+    ASSERT_TRUE(daemon_->start(errors)) << (errors.empty() ? "" : errors[0]);
+  }
+  // Runs the loop for `seconds` of fake time: samples, rules, one flush a pass.
+  void run_for(double seconds) {
+    const double until = clock_.now() + seconds;
+    while (clock_.now() < until) daemon_->loop().run_once(until - clock_.now());
+  }
+  std::string chat(const std::string& body) { return daemon_->chat(kAdmin, body).value_or("(no reply)"); }
+  void memory(int pct) { test::write_meminfo_used(dir_ + "/proc", pct); }
+  std::vector<std::string> told_since(size_t n) const {
+    return {notifier_.texts.begin() + static_cast<long>(n), notifier_.texts.end()};
+  }
+
+  std::string dir_;
+  std::vector<std::string> args_;
+  test::FakeClock clock_;
+  RecordingNotifier notifier_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(DaemonInProc, ARemovedFiringRuleIsClosedWithOneMessage) {
+  write_config("rule = memtest: mem_used_pct > 80\nrule = load: load1 > 1000");
+  start();
+  memory(85);
+  run_for(3);
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: WARNING memtest: mem_used_pct 85 > 80 #1"});
+  run_for(12 * 60);
+  const size_t before = notifier_.texts.size();
+  write_config("rule = load: load1 > 1000");
+  ASSERT_TRUE(daemon_->reload());
+  run_for(10);
+  ASSERT_EQ(told_since(before), std::vector<std::string>{"web1: REMOVED memtest (was WARNING, firing 12m) #1"});
+  EXPECT_EQ(notifier_.received.back().events[0].kind, Event::removed);
+  EXPECT_EQ(chat("alerts"), "no alerts");
+  EXPECT_EQ(presence_for(daemon_->engine()).status, "OK");
+}
+
+TEST_F(DaemonInProc, NewThresholdsKeepTheAlertItsIdAndAck) {
+  write_config("rule = memory: mem_used_pct > 80 for 3s");
+  start();
+  memory(85);
+  run_for(6);
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: WARNING memory: mem_used_pct 85 > 80, held 3s #1"});
+  EXPECT_EQ(chat("ack 1"), "acknowledged #1: no more reminders until it resolves");
+  const size_t before = notifier_.texts.size();
+  write_config("rule = memory: mem_used_pct > 82 crit 95 for 3s");
+  ASSERT_TRUE(daemon_->reload());
+  run_for(2);
+  EXPECT_TRUE(told_since(before).empty());  // a reload says nothing about a rule that stays
+  std::string alerts = chat("alerts");
+  EXPECT_EQ(alerts.rfind("#1 WARNING memory: mem_used_pct 85 > 82, firing", 0), 0u) << alerts;
+  EXPECT_NE(alerts.find(", acked"), std::string::npos) << alerts;
+  // Judged by the new thresholds from here: 81 is under the new warn.
+  memory(81);
+  run_for(5);
+  auto told = told_since(before);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].rfind("web1: RESOLVED memory: mem_used_pct 81 after firing ", 0), 0u) << told[0];
+  EXPECT_EQ(told[0].substr(told[0].size() - 3), " #1");
+}
+
+TEST_F(DaemonInProc, FlappingIsVisibleInAlertsRulesAndPresence) {
+  write_config("rule = memory: mem_used_pct > 80 crit 95\nflap_changes = 2\nflap_window = 5m");
+  start();
+  for (int pct : {97, 40, 97, 40}) {
+    memory(pct);
+    run_for(1);
+  }
+  ASSERT_GE(notifier_.texts.size(), 3u);
+  EXPECT_EQ(notifier_.texts[2].rfind("web1: FLAPPING memory: 3 changes within 5m, quiet until it settles #2", 0), 0u)
+      << notifier_.texts[2];
+  std::string alerts = chat("alerts");
+  EXPECT_EQ(alerts, "#2 FLAPPING memory: mem_used_pct 40, last told OK") << alerts;
+  EXPECT_EQ(chat("rules"), "memory: mem_used_pct > 80 crit 95 [FLAPPING, last told OK]");
+  Presence p = presence_for(daemon_->engine());
+  EXPECT_EQ(p.show, Presence::Show::away);
+  EXPECT_EQ(p.status, "FLAPPING: memory");
+  EXPECT_NE(chat("status").find("#2 FLAPPING memory"), std::string::npos);
+}
+
+TEST_F(DaemonInProc, ARestartSaysNothingNewAndResolvesNormally) {
+  write_config("rule = memory: mem_used_pct > 80\nrule = load: load1 > 1000");
+  start();
+  memory(85);
+  run_for(3);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  start();  // restart: the alert is restored from the state dir
+  run_for(30);
+  EXPECT_TRUE(notifier_.texts.empty()) << notifier_.texts[0];  // still bad: silent
+  EXPECT_EQ(chat("alerts").rfind("#1 WARNING memory: mem_used_pct 85 > 80, firing 33s", 0), 0u) << chat("alerts");
+  memory(40);
+  run_for(3);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_EQ(notifier_.texts[0].rfind("web1: RESOLVED memory: mem_used_pct 40 after firing ", 0), 0u)
+      << notifier_.texts[0];
+}
+
+TEST_F(DaemonInProc, ARestartWhileFlappingNeverPairsOkWithUnknown) {
+  // cpu_user_pct is a rate: unknown at the first sample after a start.
+  write_config("rule = busy: cpu_user_pct > 50\nflap_changes = 2\nflap_window = 1m");
+  start();
+  // The fixture's /proc/stat with its first "cpu " line replaced.
+  std::string rest;
+  {
+    std::ifstream in(dir_ + "/proc/stat");
+    std::string first;
+    std::getline(in, first);
+    rest.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  long user = 1000, idle = 1000;
+  auto tick = [&](bool busy) {
+    (busy ? user : idle) += 1000;
+    test::replace_file(dir_ + "/proc/stat",
+                       "cpu  " + std::to_string(user) + " 0 0 " + std::to_string(idle) + " 0 0 0 0 0 0\n" + rest);
+  };
+  // Busy and idle samples, alternating: it flaps.
+  for (int i = 0; i < 6; ++i) {
+    tick(i % 2 == 0);
+    run_for(1);
+  }
+  ASSERT_TRUE(daemon_->engine().states().at("busy").flapping);
+  start();  // restart while flapping: flapping is saved
+  EXPECT_TRUE(daemon_->engine().states().at("busy").flapping);
+  for (int i = 0; i < 200; ++i) {  // idle from now on; the first sample is unknown
+    tick(false);
+    run_for(1);
+  }
+  for (const auto& t : notifier_.texts) EXPECT_EQ(t.find("unknown"), std::string::npos) << t;
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_EQ(notifier_.texts[0].rfind("web1: SETTLED busy: OK, cpu_user_pct 0", 0), 0u) << notifier_.texts[0];
+}
+
+TEST_F(DaemonInProc, DurationsOneWordEach) {
+  write_config("rule = memory: mem_used_pct > 80 for 3s repeat 10m");
+  start();
+  memory(85);
+  run_for(5);
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: WARNING memory: mem_used_pct 85 > 80, held 3s #1"});
+  run_for(10 * 60);
+  ASSERT_EQ(notifier_.texts.size(), 2u);
+  EXPECT_EQ(notifier_.texts[1], "web1: still WARNING memory: mem_used_pct 85 > 80, firing 10m #1");
+  EXPECT_EQ(chat("mute 10m memory"), "muted memory for 10m");
+  run_for(1);
+  std::string alerts = chat("alerts");
+  EXPECT_NE(alerts.find("firing 10m"), std::string::npos) << alerts;
+  EXPECT_NE(alerts.find("muted: memory, 10m more"), std::string::npos) << alerts;
+}
+
+}  // namespace
