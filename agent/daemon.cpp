@@ -52,11 +52,14 @@ bool Daemon::start(std::vector<std::string>& errors) {
   signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ >= 0) loop_.add_fd(signal_fd_, [this] { on_signal(); });
 
-  if (::mkdir(cfg_.state_dir.c_str(), 0700) != 0 && errno != EEXIST)
-    spdlog::error("state dir {}: {}; alert state will not survive a restart", cfg_.state_dir, std::strerror(errno));
-  store_ = std::make_unique<StateStore>(cfg_.state_dir);
+  // An unusable state dir costs persistence, not monitoring: said once here,
+  // and nothing is read from or written to it.
+  if (auto err = prepare_state_dir(cfg_.state_dir); !err.empty())
+    spdlog::error("{}; alert state will not survive a restart", err);
+  else
+    store_ = std::make_unique<StateStore>(cfg_.state_dir);
   apply(cfg_, std::move(rules));
-  store_->load(engine_);
+  if (store_) store_->load(engine_);
   engine_.take_dirty();
   loop_.set_before_wait([this] { flush(); });
   spdlog::info("imwatch {} started: {} rules, {} probes, proc root {}", IMWATCH_VERSION, engine_.rules().size(),
