@@ -132,6 +132,27 @@ TEST_F(DaemonTest, CorruptStateIsLoggedAndIgnored) {
   EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
 }
 
+// A state dir others can write into is refused once, with the fix to run;
+// monitoring and alerting go on, and nothing is written there.
+TEST_F(DaemonTest, StateDirWritableByOthersIsRefusedAndTheAgentRunsOn) {
+  fs::create_directories(dir_ + "/state");
+  fs::permissions(dir_ + "/state", fs::perms::all);
+  auto d = start();
+  EXPECT_NE(d->wait_for_line("state dir " + dir_ +
+                                 "/state has mode 0777: group or others can write into it (and "
+                                 "plant symlinks); run 'chmod 0700 " +
+                                 dir_ + "/state'; alert state will not survive a restart",
+                             5),
+            "");
+  ASSERT_NE(d->wait_for_line("started", 5), "");
+  set_memory_used(85);
+  EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
+  d->signal(SIGTERM);
+  EXPECT_EQ(d->wait_exit(5), 0);
+  EXPECT_EQ(d->count_lines("state dir "), 1u);
+  EXPECT_TRUE(fs::is_empty(dir_ + "/state"));
+}
+
 TEST_F(DaemonTest, BadRulesAtStartExitTwoWithFileLine) {
   write_config("memory: mem_usd_pct > 80");
   auto d = start();
