@@ -1,5 +1,7 @@
 // Parser tables on literal strings, and each probe against the fixture trees.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -441,6 +443,29 @@ TEST(ProcFile, BoundsTheRead) {
   EXPECT_NE(f.error().find("larger than"), std::string::npos);
   ProcFile g(ProcRoot(t.dir()), "nope");
   EXPECT_EQ(g.read(), ReadStatus::missing);
+}
+
+// A FIFO in the proc root blocked open() until a writer came: the agent was
+// wedged, SIGTERM with it. Now it is refused at once, naming the file.
+TEST(ProcFile, FifoOrDirectoryIsRefusedWithoutBlocking) {
+  TempTree t("current");
+  fs::remove(t.dir() + "/loadavg");
+  ASSERT_EQ(::mkfifo((t.dir() + "/loadavg").c_str(), 0600), 0);
+  fs::remove(t.dir() + "/meminfo");
+  fs::create_directory(t.dir() + "/meminfo");
+  // Should open() block again, SIGALRM ends this test binary instead of
+  // leaving it hanging until ctest's timeout.
+  ::alarm(30);
+  ProcFile f(ProcRoot(t.dir()), "loadavg");
+  EXPECT_EQ(f.read(), ReadStatus::error);
+  EXPECT_EQ(f.error(), t.dir() + "/loadavg: not a regular file");
+  LoadAvgProbe p{ProcRoot(t.dir())};
+  Values v;
+  EXPECT_EQ(p.collect(1, v), t.dir() + "/loadavg: not a regular file");
+  for (const auto& x : v) EXPECT_FALSE(x.has_value());
+  MeminfoProbe m{ProcRoot(t.dir())};
+  EXPECT_EQ(m.collect(1, v), t.dir() + "/meminfo: not a regular file");
+  ::alarm(0);
 }
 
 }  // namespace
