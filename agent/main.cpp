@@ -1,4 +1,6 @@
 // imwatch: wiring only. The modes live in agent/modes.h.
+#include <sys/prctl.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -10,6 +12,10 @@
 
 int main(int argc, char** argv) {
   using namespace imwatch;
+  // No core dumps and no ptrace by other processes of the same user: the
+  // process holds the XMPP password (a core held it four times). Before
+  // anything reads the config.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // A write to a connection the server dropped (killed, no FIN yet seen)
   // must be an error to handle, not a signal that ends the agent: gloox
   // writes without MSG_NOSIGNAL.
