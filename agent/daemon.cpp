@@ -1,33 +1,17 @@
 #include "agent/daemon.h"
 
-#include "probes/vmstat.h"
-
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <sstream>
+
+#include "probes/uptime.h"
 
 namespace imwatch::agent {
 
-std::vector<std::string> metric_catalogue() {
-  std::vector<std::string> names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot()))
-    for (const auto& m : p->metrics()) names.emplace_back(m.name);
-  return names;
-}
-
-namespace {
-std::vector<std::string> probe_names() {
-  std::vector<std::string> names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot())) names.emplace_back(p->name());
-  return names;
-}
-}  // namespace
+std::vector<std::string> metric_catalogue() { return probes::metric_names(); }
 
 Daemon::Daemon(std::vector<std::string> args, Config cfg, Clock& clock, Waiter& waiter)
     : args_(std::move(args)), cfg_(std::move(cfg)), clock_(clock), loop_(clock, waiter), root_(cfg_.proc_root) {}
@@ -141,7 +125,7 @@ bool Daemon::reload() {
   Config next;
   std::vector<std::string> errors;
   std::ostringstream ignored;
-  auto r = parse_config(static_cast<int>(argv.size()), argv.data(), probe_names(), next, errors, ignored);
+  auto r = parse_config(static_cast<int>(argv.size()), argv.data(), probes::probe_names(), next, errors, ignored);
   std::vector<Rule> rules;
   if (r == ParseResult::run) rules = compile_rules(next, metric_catalogue(), errors);
   if (r != ParseResult::run || !errors.empty()) {

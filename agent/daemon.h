@@ -17,7 +17,7 @@
 
 namespace imwatch::agent {
 
-// The metric names of all probes, in probe order.
+// The metric names of all probes, in probe order (probes::metric_names()).
 std::vector<std::string> metric_catalogue();
 
 class Daemon {

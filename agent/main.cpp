@@ -20,8 +20,7 @@ int main(int argc, char** argv) {
   // must be an error to handle, not a signal that ends the agent: gloox
   // writes without MSG_NOSIGNAL.
   std::signal(SIGPIPE, SIG_IGN);
-  std::vector<std::string> probe_names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot())) probe_names.emplace_back(p->name());
+  const std::vector<std::string> probe_names = probes::probe_names();
 
   agent::Config cfg;
   std::vector<std::string> errors;

@@ -11,6 +11,9 @@
 #include "probes/meminfo.h"
 #include "probes/pressure.h"
 #include "probes/probes.h"
+#include "probes/stat.h"
+#include "probes/text.h"
+#include "probes/uptime.h"
 #include "probes/vmstat.h"
 
 namespace fs = std::filesystem;
@@ -433,6 +436,39 @@ TEST(Probes, EveryFixtureEveryProbeNeverCrashes) {
       EXPECT_EQ(v.size(), p->metrics().size()) << entry.path() << " " << p->name();
     }
   }
+}
+
+// The static catalogue is what config and rules check names against: it
+// must be exactly what the probes report, in make_probes() order.
+TEST(Probes, CatalogueMatchesTheProbes) {
+  auto list = make_probes(ProcRoot("/nonexistent"));
+  auto cat = catalogue();
+  ASSERT_EQ(cat.size(), list.size());
+  std::vector<std::string> metrics;
+  for (size_t i = 0; i < list.size(); ++i) {
+    EXPECT_EQ(cat[i].name, list[i]->name());
+    ASSERT_EQ(cat[i].metrics.size(), list[i]->metrics().size()) << cat[i].name;
+    for (size_t m = 0; m < cat[i].metrics.size(); ++m) {
+      EXPECT_EQ(cat[i].metrics[m].name, list[i]->metrics()[m].name);
+      metrics.emplace_back(cat[i].metrics[m].name);
+    }
+  }
+  EXPECT_EQ(probe_names(), (std::vector<std::string>{"loadavg", "meminfo", "vmstat", "pressure"}));
+  EXPECT_EQ(metric_names(), metrics);
+  EXPECT_EQ(metrics.front(), "load1");
+}
+
+TEST(Text, SharedHelpers) {
+  Fields f(" a\tbb  c ");
+  std::string_view w;
+  std::vector<std::string> words;
+  while (f.next(w)) words.emplace_back(w);
+  EXPECT_EQ(words, (std::vector<std::string>{"a", "bb", "c"}));
+  EXPECT_EQ(to_u64("18446744073709551615"), 18446744073709551615u);
+  EXPECT_FALSE(to_u64("1x").has_value());
+  EXPECT_FALSE(to_double("1e5").has_value());  // fixed notation only, as /proc writes
+  EXPECT_EQ(quote("a'\x01"), "'a\\x27\\x01'");
+  EXPECT_EQ(quote(std::string(50, 'x')), "'" + std::string(40, 'x') + "...'");
 }
 
 TEST(ProcFile, BoundsTheRead) {
