@@ -46,8 +46,9 @@ ReadStatus ProcFile::read() {
     // procfs files are regular files; anything else is not what we parse,
     // and reading a FIFO or a device could block or never end.
     struct stat st {};
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      error_ = path_ + (S_ISREG(st.st_mode) ? ": " + std::string(std::strerror(errno)) : ": not a regular file");
+    const bool stat_ok = ::fstat(fd_, &st) == 0;
+    if (!stat_ok || !S_ISREG(st.st_mode)) {
+      error_ = path_ + (stat_ok ? ": not a regular file" : ": " + std::string(std::strerror(errno)));
       close_fd();
       return ReadStatus::error;
     }
