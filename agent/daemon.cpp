@@ -1,34 +1,19 @@
 #include "agent/daemon.h"
 
 #include "agent/messages.h"
-#include "probes/vmstat.h"
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <sstream>
+
+#include "probes/uptime.h"
 
 namespace imwatch::agent {
 
-std::vector<std::string> metric_catalogue() {
-  std::vector<std::string> names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot()))
-    for (const auto& m : p->metrics()) names.emplace_back(m.name);
-  return names;
-}
-
-namespace {
-std::vector<std::string> probe_names() {
-  std::vector<std::string> names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot())) names.emplace_back(p->name());
-  return names;
-}
-}  // namespace
+std::vector<std::string> metric_catalogue() { return probes::metric_names(); }
 
 Daemon::Daemon(std::vector<std::string> args, Config cfg, Clock& clock, Waiter& waiter)
     : args_(std::move(args)), cfg_(std::move(cfg)), clock_(clock), loop_(clock, waiter), root_(cfg_.proc_root) {}
@@ -53,11 +38,14 @@ bool Daemon::start(std::vector<std::string>& errors) {
   signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ >= 0) loop_.add_fd(signal_fd_, [this] { on_signal(); });
 
-  if (::mkdir(cfg_.state_dir.c_str(), 0700) != 0 && errno != EEXIST)
-    spdlog::error("state dir {}: {}; alert state will not survive a restart", cfg_.state_dir, std::strerror(errno));
-  store_ = std::make_unique<StateStore>(cfg_.state_dir);
+  // An unusable state dir costs persistence, not monitoring: said once here,
+  // and nothing is read from or written to it.
+  if (auto err = prepare_state_dir(cfg_.state_dir); !err.empty())
+    spdlog::error("{}; alert state will not survive a restart", err);
+  else
+    store_ = std::make_unique<StateStore>(cfg_.state_dir);
   apply(cfg_, std::move(rules));
-  store_->load(engine_);
+  if (store_) store_->load(engine_);
   engine_.take_dirty();
   loop_.set_before_wait([this] { flush(); });
   spdlog::info("imwatch {} started: {} rules, {} probes, proc root {}", IMWATCH_VERSION, engine_.rules().size(),
@@ -136,7 +124,7 @@ bool Daemon::reload() {
   Config next;
   std::vector<std::string> errors;
   std::ostringstream ignored;
-  auto r = parse_config(static_cast<int>(argv.size()), argv.data(), probe_names(), next, errors, ignored);
+  auto r = parse_config(static_cast<int>(argv.size()), argv.data(), probes::probe_names(), next, errors, ignored);
   std::vector<Rule> rules;
   if (r == ParseResult::run) rules = compile_rules(next, metric_catalogue(), errors);
   if (r != ParseResult::run || !errors.empty()) {

@@ -17,7 +17,7 @@
 
 namespace imwatch::agent {
 
-// The metric names of all probes, in probe order.
+// The metric names of all probes, in probe order (probes::metric_names()).
 std::vector<std::string> metric_catalogue();
 
 class Daemon {
@@ -41,6 +41,8 @@ class Daemon {
   AlertEngine& engine() { return engine_; }
   const Snapshot& snapshot() const { return snapshot_; }
   const Config& config() const { return cfg_; }
+  // False when start() refused the state dir (agent/state_dir.h).
+  bool persistent() const { return store_ != nullptr; }
   void set_notifier(Notifier* n) { notifier_ = n; }
   // Runs after each pass's notifications went out (presence follows health).
   void set_on_flush(std::function<void()> fn) { on_flush_ = std::move(fn); }

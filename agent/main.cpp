@@ -1,5 +1,6 @@
 // imwatch: wiring only. The modes live in agent/modes.h.
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 
 #include <csignal>
 #include <cstdio>
@@ -12,12 +13,15 @@
 
 int main(int argc, char** argv) {
   using namespace imwatch;
+  // No core dumps and no ptrace by other processes of the same user: the
+  // process holds the XMPP password (a core held it four times). Before
+  // anything reads the config.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // A write to a connection the server dropped (killed, no FIN yet seen)
   // must be an error to handle, not a signal that ends the agent: gloox
   // writes without MSG_NOSIGNAL.
   std::signal(SIGPIPE, SIG_IGN);
-  std::vector<std::string> probe_names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot())) probe_names.emplace_back(p->name());
+  const std::vector<std::string> probe_names = probes::probe_names();
 
   agent::Config cfg;
   std::vector<std::string> errors;

@@ -345,39 +345,19 @@ void Outbox::save(const std::string& path) {
 }
 
 void Outbox::load(const std::string& path) {
-  // O_NONBLOCK: a FIFO planted there must not wedge the agent in open().
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    if (errno != ENOENT) spdlog::warn("outbox {}: cannot read ({}); starting empty", path, std::strerror(errno));
-    return;
-  }
-  const size_t limit = file_limit();
-  struct stat st {};
-  std::string text;
-  std::string refused;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    refused = "not a regular file";
-  } else if (static_cast<uint64_t>(st.st_size) > limit) {
-    refused =
-        fmt::format("{} bytes, over the limit of {} (4 KiB per message of outbox_max {})", st.st_size, limit, max_);
-  } else {
-    // At most limit + 1 bytes, whatever the size said: the file may grow.
-    text.resize(limit + 1);
-    size_t got = 0;
-    while (got < text.size()) {
-      ssize_t r = ::read(fd, text.data() + got, text.size() - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      got += static_cast<size_t>(r);
-    }
-    text.resize(got);
-    if (got > limit) refused = fmt::format("over the limit of {} bytes", limit);
-  }
-  ::close(fd);
-  if (!refused.empty()) {
-    spdlog::error("outbox {}: {}; not read: the notifications in it are lost and the file will be replaced", path,
-                  refused);
-    return;
+  // Through the state dir's reader: never a symlink, only a regular file (a
+  // FIFO planted there cannot wedge the agent), nothing of it read past the
+  // limit, whatever size it claims.
+  std::string text, error;
+  switch (read_state_file(path, file_limit(), text, error)) {
+    case ReadResult::missing: return;
+    case ReadResult::error:
+      spdlog::error(
+          "outbox: {} (the limit is 4 KiB per message of outbox_max {}): the notifications in it are "
+          "lost and the file will be replaced",
+          error, max_);
+      return;
+    case ReadResult::ok: break;
   }
   const bool v1 = text.starts_with(kHeaderV1);
   if (auto err = parse(text); !err.empty()) {

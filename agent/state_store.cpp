@@ -1,14 +1,9 @@
 #include "agent/state_store.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "agent/text_util.h"
@@ -139,54 +134,13 @@ std::string parse_state(std::string_view text, AlertEngine& engine) {
   return {};
 }
 
-std::string write_file_atomically(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return tmp + ": " + std::strerror(errno);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t w = ::write(fd, data.data() + off, data.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      std::string e = tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return e;
-    }
-    off += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0) {
-    std::string e = tmp + ": fsync: " + std::strerror(errno);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string e = path + ": rename: " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  // The rename itself is durable only once the directory is synced.
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
-}
-
 void StateStore::load(AlertEngine& engine) {
-  std::ifstream in(path_);
-  if (!in) {
-    if (errno != ENOENT)
-      spdlog::warn("state {}: cannot read ({}); starting with no saved state", path_, std::strerror(errno));
-    return;
+  std::string text, error;
+  switch (read_state_file(path_, max_size, text, error)) {
+    case ReadResult::ok: break;
+    case ReadResult::missing: return;
+    case ReadResult::error: spdlog::warn("state: {}; starting with no saved state", error); return;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
   if (auto err = parse_state(text, engine); !err.empty()) {
     spdlog::warn("state {}: {}; ignoring it and starting with no saved state", path_, err);
     return;

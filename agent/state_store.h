@@ -1,7 +1,8 @@
 // Alert state that survives a restart: states, ids, reminders due, mutes.
 //
-// One small text file in the state dir, rewritten atomically (temp file,
-// fsync, rename, fsync of the dir) when something worth keeping changed. A
+// One small text file in the state dir, rewritten atomically by
+// write_file_atomically (agent/state_dir.h) when something worth keeping
+// changed. A
 // corrupt or unreadable file is logged and ignored, never a crash: the agent
 // then starts as on a fresh install.
 #pragma once
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "agent/alert_engine.h"
+#include "agent/state_dir.h"
 
 namespace imwatch::agent {
 
@@ -17,13 +19,14 @@ namespace imwatch::agent {
 std::string serialize_state(const AlertEngine& engine);
 std::string parse_state(std::string_view text, AlertEngine& engine);
 
-// Writes `data` to `path` atomically. Returns "" or the error.
-std::string write_file_atomically(const std::string& path, const std::string& data);
-
 class StateStore {
  public:
   explicit StateStore(std::string dir) : path_(dir + "/state") {}
   const std::string& path() const { return path_; }
+
+  // A state file holds a line per firing rule, mute and failing probe: a
+  // few KiB. Anything this big was not written by us.
+  static constexpr size_t max_size = 4 << 20;
 
   // Restores what the file holds into an engine already configured with the
   // current rules (AlertEngine::restore: kept by rule name).

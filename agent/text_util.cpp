@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "probes/parse_util.h"
-
 namespace imwatch::agent {
 
 std::string trim(std::string_view s) {
@@ -19,8 +17,6 @@ std::string to_lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
 }
-
-std::string quote(std::string_view token) { return probes::detail::quote(token); }
 
 namespace {
 
@@ -66,7 +62,7 @@ std::string join_quoted(const std::vector<std::string>& words) {
 
 std::vector<std::string> split_words(std::string_view s) {
   std::vector<std::string> out;
-  probes::detail::Fields f(s);
+  probes::Fields f(s);
   std::string_view w;
   while (f.next(w)) out.emplace_back(w);
   return out;

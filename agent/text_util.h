@@ -1,4 +1,5 @@
-// Text helpers shared by config, rules and chat.
+// Text helpers of config, rules and chat. Those the probes use too live in
+// probes/text.h.
 #pragma once
 
 #include <cmath>
@@ -6,12 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "probes/text.h"
+
 namespace imwatch::agent {
 
 std::string trim(std::string_view s);
 std::string to_lower(std::string_view s);
-// 'token', cut short, control bytes escaped: safe to put in a log line or reply.
-std::string quote(std::string_view token);
+// 'token', cut short, control bytes escaped: safe to put in a log line or
+// reply. The probes' own, so that both quote alike.
+using probes::quote;
 // Up to `max` candidates closest to `word` (edit distance), best first;
 // only those close enough to be a plausible typo.
 std::vector<std::string> nearest(std::string_view word, const std::vector<std::string>& candidates, size_t max);

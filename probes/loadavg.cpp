@@ -1,12 +1,9 @@
 #include "probes/loadavg.h"
 
-#include "probes/parse_util.h"
-#include "probes/vmstat.h"
+#include "probes/text.h"
+#include "probes/stat.h"
 
 namespace imwatch::probes {
-
-using detail::Fields;
-using detail::quote;
 
 namespace {
 
@@ -31,14 +28,14 @@ std::string parse_loadavg(std::string_view text, LoadAvgData& out) {
   double* loads[] = {&out.load1, &out.load5, &out.load15};
   for (double* d : loads) {
     if (!f.next(tok)) return "loadavg: expected 5 fields, got fewer";
-    auto v = detail::to_double(tok);
+    auto v = to_double(tok);
     if (!v || *v < 0) return "loadavg: bad load value " + quote(tok);
     *d = *v;
   }
   if (!f.next(tok)) return "loadavg: missing runnable/total field";
   size_t slash = tok.find('/');
-  auto r = slash == std::string_view::npos ? std::nullopt : detail::to_u64(tok.substr(0, slash));
-  auto t = slash == std::string_view::npos ? std::nullopt : detail::to_u64(tok.substr(slash + 1));
+  auto r = slash == std::string_view::npos ? std::nullopt : to_u64(tok.substr(0, slash));
+  auto t = slash == std::string_view::npos ? std::nullopt : to_u64(tok.substr(slash + 1));
   if (!r || !t) return "loadavg: bad runnable/total field " + quote(tok);
   out.runnable = static_cast<double>(*r);
   out.total = static_cast<double>(*t);
@@ -47,7 +44,7 @@ std::string parse_loadavg(std::string_view text, LoadAvgData& out) {
 
 LoadAvgProbe::LoadAvgProbe(const ProcRoot& root) : loadavg_(root, "loadavg"), stat_(root, "stat") {}
 
-std::span<const MetricInfo> LoadAvgProbe::metrics() const { return kMetrics; }
+std::span<const MetricInfo> LoadAvgProbe::metric_table() { return kMetrics; }
 
 std::string LoadAvgProbe::collect(double now, Values& out) {
   out.assign(count, std::nullopt);

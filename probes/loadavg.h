@@ -21,8 +21,12 @@ std::string parse_loadavg(std::string_view text, LoadAvgData& out);
 class LoadAvgProbe final : public Probe {
  public:
   explicit LoadAvgProbe(const ProcRoot& root);
-  std::string_view name() const override { return "loadavg"; }
-  std::span<const MetricInfo> metrics() const override;
+  // Known without an instance: probes::catalogue() lists them.
+  static constexpr std::string_view probe_name = "loadavg";
+  static std::span<const MetricInfo> metric_table();
+
+  std::string_view name() const override { return probe_name; }
+  std::span<const MetricInfo> metrics() const override { return metric_table(); }
   std::string collect(double now, Values& out) override;
 
   // /proc/stat is the costliest file we read (its intr line grows with the

@@ -2,12 +2,9 @@
 
 #include <algorithm>
 
-#include "probes/parse_util.h"
+#include "probes/text.h"
 
 namespace imwatch::probes {
-
-using detail::Fields;
-using detail::quote;
 
 namespace {
 
@@ -60,7 +57,7 @@ constexpr Key kKeys[] = {
 
 std::string parse_meminfo(std::string_view text, MeminfoData& out) {
   out = {};
-  detail::Lines lines(text);
+  Lines lines(text);
   std::string_view line;
   while (lines.next(line)) {
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
@@ -74,7 +71,7 @@ std::string parse_meminfo(std::string_view text, MeminfoData& out) {
     Fields f(line.substr(colon + 1));
     std::string_view value, unit, extra;
     if (!f.next(value)) return "meminfo: " + std::string(key) + ": missing value";
-    auto v = detail::to_u64(value);
+    auto v = to_u64(value);
     if (!v) return "meminfo: " + std::string(key) + ": bad value " + quote(value);
     if (!f.next(unit)) return "meminfo: " + std::string(key) + ": missing unit 'kB'";
     if (unit != "kB") return "meminfo: " + std::string(key) + ": unexpected unit " + quote(unit);
@@ -108,7 +105,7 @@ std::optional<double> estimate_available(const MeminfoData& m, std::optional<uin
 MeminfoProbe::MeminfoProbe(const ProcRoot& root)
     : meminfo_(root, "meminfo"), min_free_(root, "sys/vm/min_free_kbytes") {}
 
-std::span<const MetricInfo> MeminfoProbe::metrics() const { return kMetrics; }
+std::span<const MetricInfo> MeminfoProbe::metric_table() { return kMetrics; }
 
 std::string MeminfoProbe::collect(double, Values& out) {
   out.assign(count, std::nullopt);
@@ -119,7 +116,7 @@ std::string MeminfoProbe::collect(double, Values& out) {
   std::optional<uint64_t> min_free;
   if (!m.mem_available && min_free_.read() == ReadStatus::ok) {
     std::string_view text = min_free_.data();
-    min_free = detail::to_u64(text.substr(0, text.find_first_of(" \n")));
+    min_free = to_u64(text.substr(0, text.find_first_of(" \n")));
   }
 
   auto d = [](uint64_t v) { return static_cast<double>(v); };

@@ -28,8 +28,12 @@ std::optional<double> estimate_available(const MeminfoData& m, std::optional<uin
 class MeminfoProbe final : public Probe {
  public:
   explicit MeminfoProbe(const ProcRoot& root);
-  std::string_view name() const override { return "meminfo"; }
-  std::span<const MetricInfo> metrics() const override;
+  // Known without an instance: probes::catalogue() lists them.
+  static constexpr std::string_view probe_name = "meminfo";
+  static std::span<const MetricInfo> metric_table();
+
+  std::string_view name() const override { return probe_name; }
+  std::span<const MetricInfo> metrics() const override { return metric_table(); }
   std::string collect(double now, Values& out) override;
 
  private:

@@ -1,11 +1,8 @@
 #include "probes/pressure.h"
 
-#include "probes/parse_util.h"
+#include "probes/text.h"
 
 namespace imwatch::probes {
-
-using detail::Fields;
-using detail::quote;
 
 namespace {
 
@@ -37,7 +34,7 @@ constexpr std::string_view kResources[] = {"cpu", "memory", "io"};
 
 std::string parse_pressure(std::string_view text, PressureData& out) {
   out = {};
-  detail::Lines lines(text);
+  Lines lines(text);
   std::string_view line, kind, field;
   while (lines.next(line)) {
     Fields f(line);
@@ -57,7 +54,7 @@ std::string parse_pressure(std::string_view text, PressureData& out) {
       std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
       int slot = key == "avg10" ? 0 : key == "avg60" ? 1 : key == "avg300" ? 2 : -1;
       if (slot < 0) continue;  // total=, and whatever later kernels add
-      auto v = detail::to_double(value);
+      auto v = to_double(value);
       if (!v || *v < 0) return "pressure: " + std::string(key) + ": bad value " + quote(value);
       avg[static_cast<size_t>(slot)] = *v;
     }
@@ -71,7 +68,7 @@ std::string parse_pressure(std::string_view text, PressureData& out) {
 PressureProbe::PressureProbe(const ProcRoot& root)
     : files_{ProcFile(root, "pressure/cpu"), ProcFile(root, "pressure/memory"), ProcFile(root, "pressure/io")} {}
 
-std::span<const MetricInfo> PressureProbe::metrics() const { return kMetrics; }
+std::span<const MetricInfo> PressureProbe::metric_table() { return kMetrics; }
 
 std::string PressureProbe::collect(double, Values& out) {
   out.assign(std::size(kMetrics), std::nullopt);

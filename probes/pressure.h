@@ -23,8 +23,12 @@ std::string parse_pressure(std::string_view text, PressureData& out);
 class PressureProbe final : public Probe {
  public:
   explicit PressureProbe(const ProcRoot& root);
-  std::string_view name() const override { return "pressure"; }
-  std::span<const MetricInfo> metrics() const override;
+  // Known without an instance: probes::catalogue() lists them.
+  static constexpr std::string_view probe_name = "pressure";
+  static std::span<const MetricInfo> metric_table();
+
+  std::string_view name() const override { return probe_name; }
+  std::span<const MetricInfo> metrics() const override { return metric_table(); }
   std::string collect(double now, Values& out) override;
 
  private:

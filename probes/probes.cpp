@@ -7,6 +7,30 @@
 
 namespace imwatch::probes {
 
+std::span<const ProbeInfo> catalogue() {
+  static const ProbeInfo list[] = {
+      {LoadAvgProbe::probe_name, LoadAvgProbe::metric_table()},
+      {MeminfoProbe::probe_name, MeminfoProbe::metric_table()},
+      {VmstatProbe::probe_name, VmstatProbe::metric_table()},
+      {PressureProbe::probe_name, PressureProbe::metric_table()},
+  };
+  return list;
+}
+
+std::vector<std::string> probe_names() {
+  std::vector<std::string> names;
+  for (const auto& p : catalogue()) names.emplace_back(p.name);
+  return names;
+}
+
+std::vector<std::string> metric_names() {
+  std::vector<std::string> names;
+  for (const auto& p : catalogue())
+    for (const auto& m : p.metrics) names.emplace_back(m.name);
+  return names;
+}
+
+// In catalogue() order (probes_test checks it).
 std::vector<std::unique_ptr<Probe>> make_probes(const ProcRoot& root) {
   std::vector<std::unique_ptr<Probe>> p;
   p.push_back(std::make_unique<LoadAvgProbe>(root));

@@ -3,11 +3,27 @@
 #pragma once
 
 #include <memory>
+#include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "probes/probe.h"
 
 namespace imwatch::probes {
+
+// What a probe measures, known without opening a file: config, rules and
+// --help check names against it.
+struct ProbeInfo {
+  std::string_view name;
+  std::span<const MetricInfo> metrics;
+};
+
+// Every probe, in the order of make_probes().
+std::span<const ProbeInfo> catalogue();
+// The names of catalogue()'s probes, and of all their metrics, in order.
+std::vector<std::string> probe_names();
+std::vector<std::string> metric_names();
 
 std::vector<std::unique_ptr<Probe>> make_probes(const ProcRoot& root);
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -30,7 +31,9 @@ void ProcFile::close_fd() {
 ReadStatus ProcFile::read() {
   error_.clear();
   if (fd_ < 0) {
-    do fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO (or a device) under the proc root would block
+    // open() until a writer came, wedging the loop and SIGTERM with it.
+    do fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     while (fd_ < 0 && errno == EINTR);
     if (fd_ < 0) {
       int err = errno;
@@ -39,6 +42,15 @@ ReadStatus ProcFile::read() {
       // but cannot be opened; that is PSI being absent, not a failure.
       bool absent = err == ENOENT || err == ENOTDIR || err == EOPNOTSUPP;
       return absent ? ReadStatus::missing : ReadStatus::error;
+    }
+    // procfs files are regular files; anything else is not what we parse,
+    // and reading a FIFO or a device could block or never end.
+    struct stat st {};
+    const bool stat_ok = ::fstat(fd_, &st) == 0;
+    if (!stat_ok || !S_ISREG(st.st_mode)) {
+      error_ = path_ + (stat_ok ? ": not a regular file" : ": " + std::string(std::strerror(errno)));
+      close_fd();
+      return ReadStatus::error;
     }
     struct statfs fs {};
     keep_open_ = ::fstatfs(fd_, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;

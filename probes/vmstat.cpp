@@ -5,12 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "probes/parse_util.h"
+#include "probes/text.h"
+#include "probes/uptime.h"
 
 namespace imwatch::probes {
-
-using detail::Fields;
-using detail::quote;
 
 namespace {
 
@@ -56,57 +54,7 @@ constexpr MetricInfo kMetrics[count] = {
     {"cpu_steal_pct", "%", "time stolen by the hypervisor (vmstat st)"},
 };
 
-// Parses the value of a "key value" line of /proc/stat or /proc/vmstat.
-std::string counter(std::string_view file, std::string_view key, Fields& f, std::optional<uint64_t>& out) {
-  std::string_view tok;
-  if (!f.next(tok)) return std::string(file) + ": " + std::string(key) + ": missing value";
-  out = detail::to_u64(tok);
-  if (!out) return std::string(file) + ": " + std::string(key) + ": bad value " + quote(tok);
-  return {};
-}
-
-bool is_cpu_n(std::string_view key) {
-  return key.size() > 3 && key.substr(0, 3) == "cpu" &&
-         key.find_first_not_of("0123456789", 3) == std::string_view::npos;
-}
-
 }  // namespace
-
-std::string parse_stat(std::string_view text, StatData& out) {
-  out = {};
-  bool have_cpu = false;
-  detail::Lines lines(text);
-  std::string_view line, key;
-  while (lines.next(line)) {
-    Fields f(line);
-    if (!f.next(key)) continue;
-    std::string err;
-    if (key == "cpu") {
-      std::string_view tok;
-      size_t n = 0;
-      for (; n < cpu_columns && f.next(tok); ++n) {
-        out.cpu[n] = detail::to_u64(tok);
-        if (!out.cpu[n]) return "stat: cpu line: bad value " + quote(tok);
-      }
-      // user, nice, system, idle exist on every kernel this agent runs on.
-      if (n < 4) return "stat: cpu line has " + std::to_string(n) + " columns, expected at least 4";
-      have_cpu = true;
-    } else if (is_cpu_n(key)) {
-      ++out.cpu_count;
-    } else if (key == "intr") {
-      err = counter("stat", key, f, out.intr);  // first number: the total
-    } else if (key == "ctxt") {
-      err = counter("stat", key, f, out.ctxt);
-    } else if (key == "procs_running") {
-      err = counter("stat", key, f, out.procs_running);
-    } else if (key == "procs_blocked") {
-      err = counter("stat", key, f, out.procs_blocked);
-    }
-    if (!err.empty()) return err;
-  }
-  if (!have_cpu) return "stat: no cpu line";
-  return {};
-}
 
 std::string parse_vmstat(std::string_view text, VmstatData& out) {
   out = {};
@@ -118,7 +66,7 @@ std::string parse_vmstat(std::string_view text, VmstatData& out) {
       {"pswpin", &VmstatData::pswpin},   {"pswpout", &VmstatData::pswpout},       {"pgpgin", &VmstatData::pgpgin},
       {"pgpgout", &VmstatData::pgpgout}, {"pgmajfault", &VmstatData::pgmajfault}, {"oom_kill", &VmstatData::oom_kill},
   };
-  detail::Lines lines(text);
+  Lines lines(text);
   std::string_view line, key;
   size_t seen = 0;
   while (lines.next(line)) {
@@ -127,31 +75,10 @@ std::string parse_vmstat(std::string_view text, VmstatData& out) {
     ++seen;
     for (const Key& k : keys)
       if (k.name == key)
-        if (auto err = counter("vmstat", key, f, out.*(k.field)); !err.empty()) return err;
+        if (auto err = u64_value("vmstat", key, f, out.*(k.field)); !err.empty()) return err;
   }
   if (seen == 0) return "vmstat: empty file";
   return {};
-}
-
-std::string parse_uptime(std::string_view text, double& seconds) {
-  Fields f(text.substr(0, text.find('\n')));
-  std::string_view tok;
-  if (!f.next(tok)) return "uptime: empty file";
-  auto v = detail::to_double(tok);
-  if (!v || *v < 0) return "uptime: bad value " + quote(tok);
-  seconds = *v;
-  return {};
-}
-
-unsigned count_cpu_lines(std::string_view stat) {
-  unsigned n = 0;
-  detail::Lines lines(stat);
-  std::string_view line, key;
-  while (lines.next(line)) {
-    Fields f(line);
-    if (f.next(key) && is_cpu_n(key)) ++n;
-  }
-  return n;
 }
 
 VmstatProbe::VmstatProbe(const ProcRoot& root)
@@ -160,7 +87,7 @@ VmstatProbe::VmstatProbe(const ProcRoot& root)
       uptime_(root, "uptime"),
       page_kib_(static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0) {}
 
-std::span<const MetricInfo> VmstatProbe::metrics() const { return kMetrics; }
+std::span<const MetricInfo> VmstatProbe::metric_table() { return kMetrics; }
 
 std::optional<double> VmstatProbe::uptime() {
   double s = 0;

@@ -2,6 +2,8 @@
 // between samples (atomic replace), a 1 s interval and the console notifier.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -130,6 +132,55 @@ TEST_F(DaemonTest, CorruptStateIsLoggedAndIgnored) {
   ASSERT_NE(d->wait_for_line("started", 5), "");
   set_memory_used(85);
   EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
+}
+
+// A state dir others can write into is refused once, with the fix to run;
+// monitoring and alerting go on, and nothing is written there.
+TEST_F(DaemonTest, StateDirWritableByOthersIsRefusedAndTheAgentRunsOn) {
+  fs::create_directories(dir_ + "/state");
+  fs::permissions(dir_ + "/state", fs::perms::all);
+  auto d = start();
+  EXPECT_NE(d->wait_for_line("state dir " + dir_ +
+                                 "/state has mode 0777: group or others can write into it (and "
+                                 "plant symlinks); run 'chmod 0700 " +
+                                 dir_ + "/state'; alert state will not survive a restart",
+                             5),
+            "");
+  ASSERT_NE(d->wait_for_line("started", 5), "");
+  set_memory_used(85);
+  EXPECT_NE(d->wait_for_line("notify: web1: WARNING memory", 5), "");
+  d->signal(SIGTERM);
+  EXPECT_EQ(d->wait_exit(5), 0);
+  EXPECT_EQ(d->count_lines("state dir "), 1u);
+  EXPECT_TRUE(fs::is_empty(dir_ + "/state"));
+}
+
+// The agent holds the XMPP password: it makes itself non-dumpable (no core
+// file, no ptrace by its own user). The kernel shows that by giving the
+// process's /proc files to root, which the test can see when the agent runs
+// as an ordinary user: this test's own (not root) or, as root, nobody.
+TEST_F(DaemonTest, NotDumpable) {
+  std::vector<std::string> argv = {kBinary, "--config", dir_ + "/imwatch.conf"};
+  uid_t agent_uid = ::geteuid();
+  if (agent_uid == 0) {
+    agent_uid = 65534;
+    argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  }
+  ChildProcess d(argv);
+  ASSERT_NE(d.wait_for_line("started", 5), "");
+  struct stat st {};
+  ASSERT_EQ(::stat(("/proc/" + std::to_string(d.pid()) + "/status").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "the agent (uid " << agent_uid << ") is dumpable";
+  // And it is that uid indeed, so the check above could have failed.
+  std::ifstream status("/proc/" + std::to_string(d.pid()) + "/status");
+  std::string line;
+  while (std::getline(status, line) && line.rfind("Uid:", 0) != 0) {
+  }
+  EXPECT_EQ(line.substr(0, line.find('\t', 5)), "Uid:\t" + std::to_string(agent_uid)) << line;
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait_exit(5), 0);
 }
 
 TEST_F(DaemonTest, BadRulesAtStartExitTwoWithFileLine) {

@@ -197,7 +197,7 @@ TEST_F(OutboxFile, AHugeFileIsRefusedUnread) {
   LogCapture log;
   o.load(path);
   EXPECT_EQ(o.size(), 0u);
-  EXPECT_NE(log.text().find("314572800 bytes, over the limit of 4096000"), std::string::npos) << log.text();
+  EXPECT_NE(log.text().find("314572800 bytes, more than the 4096000 allowed"), std::string::npos) << log.text();
   EXPECT_LT(peak_rss_kb() - before, 100 * 1024);  // far less than the file
 }
 

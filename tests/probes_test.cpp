@@ -1,5 +1,7 @@
 // Parser tables on literal strings, and each probe against the fixture trees.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -9,6 +11,9 @@
 #include "probes/meminfo.h"
 #include "probes/pressure.h"
 #include "probes/probes.h"
+#include "probes/stat.h"
+#include "probes/text.h"
+#include "probes/uptime.h"
 #include "probes/vmstat.h"
 
 namespace fs = std::filesystem;
@@ -433,6 +438,39 @@ TEST(Probes, EveryFixtureEveryProbeNeverCrashes) {
   }
 }
 
+// The static catalogue is what config and rules check names against: it
+// must be exactly what the probes report, in make_probes() order.
+TEST(Probes, CatalogueMatchesTheProbes) {
+  auto list = make_probes(ProcRoot("/nonexistent"));
+  auto cat = catalogue();
+  ASSERT_EQ(cat.size(), list.size());
+  std::vector<std::string> metrics;
+  for (size_t i = 0; i < list.size(); ++i) {
+    EXPECT_EQ(cat[i].name, list[i]->name());
+    ASSERT_EQ(cat[i].metrics.size(), list[i]->metrics().size()) << cat[i].name;
+    for (size_t m = 0; m < cat[i].metrics.size(); ++m) {
+      EXPECT_EQ(cat[i].metrics[m].name, list[i]->metrics()[m].name);
+      metrics.emplace_back(cat[i].metrics[m].name);
+    }
+  }
+  EXPECT_EQ(probe_names(), (std::vector<std::string>{"loadavg", "meminfo", "vmstat", "pressure"}));
+  EXPECT_EQ(metric_names(), metrics);
+  EXPECT_EQ(metrics.front(), "load1");
+}
+
+TEST(Text, SharedHelpers) {
+  Fields f(" a\tbb  c ");
+  std::string_view w;
+  std::vector<std::string> words;
+  while (f.next(w)) words.emplace_back(w);
+  EXPECT_EQ(words, (std::vector<std::string>{"a", "bb", "c"}));
+  EXPECT_EQ(to_u64("18446744073709551615"), 18446744073709551615u);
+  EXPECT_FALSE(to_u64("1x").has_value());
+  EXPECT_FALSE(to_double("1e5").has_value());  // fixed notation only, as /proc writes
+  EXPECT_EQ(quote("a'\x01"), "'a\\x27\\x01'");
+  EXPECT_EQ(quote(std::string(50, 'x')), "'" + std::string(40, 'x') + "...'");
+}
+
 TEST(ProcFile, BoundsTheRead) {
   TempTree t("current");
   std::ofstream(t.dir() + "/big") << std::string(ProcFile::max_size + 10, 'x');
@@ -441,6 +479,29 @@ TEST(ProcFile, BoundsTheRead) {
   EXPECT_NE(f.error().find("larger than"), std::string::npos);
   ProcFile g(ProcRoot(t.dir()), "nope");
   EXPECT_EQ(g.read(), ReadStatus::missing);
+}
+
+// A FIFO in the proc root blocked open() until a writer came: the agent was
+// wedged, SIGTERM with it. Now it is refused at once, naming the file.
+TEST(ProcFile, FifoOrDirectoryIsRefusedWithoutBlocking) {
+  TempTree t("current");
+  fs::remove(t.dir() + "/loadavg");
+  ASSERT_EQ(::mkfifo((t.dir() + "/loadavg").c_str(), 0600), 0);
+  fs::remove(t.dir() + "/meminfo");
+  fs::create_directory(t.dir() + "/meminfo");
+  // Should open() block again, SIGALRM ends this test binary instead of
+  // leaving it hanging until ctest's timeout.
+  ::alarm(30);
+  ProcFile f(ProcRoot(t.dir()), "loadavg");
+  EXPECT_EQ(f.read(), ReadStatus::error);
+  EXPECT_EQ(f.error(), t.dir() + "/loadavg: not a regular file");
+  LoadAvgProbe p{ProcRoot(t.dir())};
+  Values v;
+  EXPECT_EQ(p.collect(1, v), t.dir() + "/loadavg: not a regular file");
+  for (const auto& x : v) EXPECT_FALSE(x.has_value());
+  MeminfoProbe m{ProcRoot(t.dir())};
+  EXPECT_EQ(m.collect(1, v), t.dir() + "/meminfo: not a regular file");
+  ::alarm(0);
 }
 
 }  // namespace

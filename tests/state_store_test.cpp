@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 using namespace imwatch::agent;
 namespace fs = std::filesystem;
@@ -135,7 +139,162 @@ TEST_F(StateDir, WritesAtomicallyAndSaysOnceWhenItCannot) {
     store.save(e);  // logs, does not throw
     ::chmod(dir.c_str(), 0700);
   }
-  EXPECT_EQ(write_file_atomically("/nonexistent-dir/state", "x").find("/nonexistent-dir/state.tmp"), 0u);
+  EXPECT_EQ(write_file_atomically("/nonexistent-dir/state", "x"),
+            "state dir /nonexistent-dir: No such file or directory");
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A second private dir for the files an attacker would aim at.
+class Victim : public StateDir {
+ protected:
+  void SetUp() override {
+    StateDir::SetUp();
+    char tmpl[] = "/tmp/imwatch-victim-XXXXXX";
+    other = ::mkdtemp(tmpl);
+    victim = other + "/victim";
+    std::ofstream(victim) << "precious\n";
+  }
+  void TearDown() override {
+    fs::remove_all(other);
+    StateDir::TearDown();
+  }
+  std::string other, victim;
+};
+
+TEST_F(Victim, SymlinkedTempFilesAreNotFollowed) {
+  AlertEngine e = engine_with({"a: load1 > 1"});
+  e.evaluate_rule(0, 5, 10, 1000);
+  fs::create_symlink(victim, dir + "/state.tmp");
+  fs::create_symlink(victim, dir + "/outbox.tmp");
+  StateStore(dir).save(e);
+  ASSERT_EQ(write_file_atomically(dir + "/outbox", "queued\n"), "");
+  EXPECT_EQ(slurp(victim), "precious\n");
+  EXPECT_EQ(slurp(dir + "/state"), serialize_state(e));
+  EXPECT_EQ(slurp(dir + "/outbox"), "queued\n");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/state.tmp")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/outbox.tmp")));
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir + "/state")));
+}
+
+TEST_F(Victim, SymlinkedTargetIsReplacedNotWrittenThrough) {
+  fs::create_symlink(victim, dir + "/state");
+  ASSERT_EQ(write_file_atomically(dir + "/state", "new\n"), "");
+  EXPECT_EQ(slurp(victim), "precious\n");
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir + "/state")));
+  EXPECT_EQ(slurp(dir + "/state"), "new\n");
+}
+
+TEST_F(Victim, SymlinkedOrSpecialFilesAreNotRead) {
+  AlertEngine e = engine_with({"a: load1 > 1"});
+  e.evaluate_rule(0, 5, 10, 1000);
+  std::ofstream(victim) << serialize_state(e);
+  fs::create_symlink(victim, dir + "/state");
+  std::string data, error;
+  EXPECT_EQ(read_state_file(dir + "/state", 1 << 20, data, error), ReadResult::error);
+  EXPECT_EQ(error, dir + "/state: is a symlink, not read");
+  AlertEngine f = engine_with({"a: load1 > 1"});
+  StateStore(dir).load(f);
+  EXPECT_EQ(f.states()["a"].severity, Severity::ok);
+
+  // A FIFO would block a plain open() until a writer comes: refused at once.
+  fs::remove(dir + "/state");
+  ASSERT_EQ(::mkfifo((dir + "/state").c_str(), 0600), 0);
+  EXPECT_EQ(read_state_file(dir + "/state", 1 << 20, data, error), ReadResult::error);
+  EXPECT_EQ(error, dir + "/state: not a regular file, not read");
+  StateStore(dir).load(f);
+  EXPECT_EQ(f.states()["a"].severity, Severity::ok);
+
+  EXPECT_EQ(read_state_file(dir + "/absent", 1 << 20, data, error), ReadResult::missing);
+  std::ofstream(dir + "/big") << std::string(100, 'x');
+  EXPECT_EQ(read_state_file(dir + "/big", 99, data, error), ReadResult::error);
+  EXPECT_NE(error.find("more than the 99 allowed"), std::string::npos) << error;
+  EXPECT_TRUE(data.empty());
+  ASSERT_EQ(read_state_file(dir + "/big", 100, data, error), ReadResult::ok) << error;
+  EXPECT_EQ(data, std::string(100, 'x'));
+}
+
+TEST_F(StateDir, StaleTempFileDoesNotBlockSaving) {
+  // What a crash between open and rename leaves, read-only even.
+  std::ofstream(dir + "/state.tmp") << "half a sta";
+  ::chmod((dir + "/state.tmp").c_str(), 0400);
+  AlertEngine e = engine_with({"a: load1 > 1"});
+  e.evaluate_rule(0, 5, 10, 1000);
+  StateStore(dir).save(e);
+  EXPECT_EQ(slurp(dir + "/state"), serialize_state(e));
+  EXPECT_FALSE(fs::exists(dir + "/state.tmp"));
+}
+
+TEST_F(StateDir, DirOwnedBySomeoneElseIsRefused) {
+  // As root: a dir handed to nobody. Otherwise a dir root owns is someone
+  // else's just as well.
+  std::string theirs = dir + "/theirs";
+  std::string owner = "65534";
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::mkdir(theirs.c_str(), 0700), 0);
+    ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
+  } else {
+    theirs = "/";
+    owner = "0";
+  }
+  std::string err = prepare_state_dir(theirs);
+  EXPECT_EQ(err, "state dir " + theirs + " is owned by uid " + owner + ", not by this agent's uid " +
+                     std::to_string(::geteuid()) + ": run 'chown " + std::to_string(::geteuid()) + " " + theirs +
+                     "' or choose another state-dir");
+  EXPECT_EQ(write_file_atomically(theirs + "/state", "x"), err);
+  EXPECT_FALSE(fs::exists(theirs + "/state.tmp"));
+  if (theirs != "/") {
+    EXPECT_FALSE(fs::exists(theirs + "/state"));
+  }
+}
+
+TEST_F(StateDir, DirWritableByOthersIsRefusedNotFixed) {
+  for (mode_t mode : {0777, 0770, 01777, 0722}) {
+    ASSERT_EQ(::chmod(dir.c_str(), mode), 0);
+    std::string err = prepare_state_dir(dir);
+    char m[8];
+    std::snprintf(m, sizeof m, "%04o", static_cast<unsigned>(mode));
+    EXPECT_EQ(err, "state dir " + dir + " has mode " + m +
+                       ": group or others can write into it (and plant symlinks); run 'chmod 0700 " + dir + "'");
+    EXPECT_EQ(write_file_atomically(dir + "/state", "x"), err);
+    EXPECT_FALSE(fs::exists(dir + "/state"));
+    // Not ours to fix: the admin chose that mode, and is told.
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, mode);
+  }
+  // Readable by the group is fine: the Debian unit's StateDirectoryMode=0750.
+  ASSERT_EQ(::chmod(dir.c_str(), 0750), 0);
+  EXPECT_EQ(prepare_state_dir(dir), "");
+  EXPECT_EQ(write_file_atomically(dir + "/state", "x"), "");
+}
+
+TEST_F(StateDir, CreatedDirIsPrivateWhateverTheUmask) {
+  mode_t old = ::umask(0);
+  std::string err = prepare_state_dir(dir + "/new");
+  ::umask(old);
+  EXPECT_EQ(err, "");
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(write_file_atomically(dir + "/new/state", "x"), "");
+  ASSERT_EQ(::stat((dir + "/new/state").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(Victim, SymlinkedStateDirIsRefused) {
+  fs::create_directory_symlink(other, dir + "/link");
+  EXPECT_EQ(prepare_state_dir(dir + "/link"),
+            "state dir " + dir + "/link is a symlink: set state-dir to the directory it points to");
+  EXPECT_NE(write_file_atomically(dir + "/link/victim", "x"), "");
+  EXPECT_EQ(slurp(victim), "precious\n");
+  std::ofstream(dir + "/file") << "x";
+  EXPECT_EQ(prepare_state_dir(dir + "/file"), "state dir " + dir + "/file is not a directory");
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 // gloox never sets TCP_NODELAY; with Nagle on both ends small XMPP replies
-// stall about 40 ms behind delayed ACKs (measured, see
-// /work/shared/notes/xmpp.md).
+// stall about 40 ms behind delayed ACKs (measured, see docs/xmpp.md).
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // gloox's TLSBase implemented directly on GnuTLS, so that the agent decides
 // whether a server certificate is trusted (gloox never refuses one by itself,
 // and Client::setCACerts() has no effect with Debian's GnuTLS build; see
-// /work/shared/notes/xmpp.md).
+// docs/xmpp.md).
 //
 // A certificate is accepted when either
 //   - no pin is configured, it chains to a CA in `ca_file`, is within its

@@ -15,17 +15,10 @@
 
 namespace imwatch::fuzz {
 
-// Every metric name of make_probes(), as daemon.cpp's metric_catalogue()
-// (not linked here: daemon.cpp pulls in the event loop and XMPP).
-inline std::vector<std::string> metric_catalogue() {
-  std::vector<std::string> names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot()))
-    for (const auto& m : p->metrics()) names.emplace_back(m.name);
-  return names;
-}
-
+// Every metric name, as daemon.cpp's metric_catalogue() (not linked here:
+// daemon.cpp pulls in the event loop and XMPP).
 inline const std::vector<std::string>& metrics() {
-  static const std::vector<std::string> m = metric_catalogue();
+  static const std::vector<std::string> m = probes::metric_names();
   return m;
 }
 

@@ -272,8 +272,7 @@ int run(const Options& opt) {
                       << "/password\nadmin = alice@soak.invalid\nadmin = bob@soak.invalid\n"
                          "admin = carol@soak.invalid\n";
 
-  std::vector<std::string> probe_names;
-  for (const auto& p : probes::make_probes(probes::ProcRoot())) probe_names.emplace_back(p->name());
+  const std::vector<std::string> probe_names = probes::probe_names();
   std::vector<std::string> args = {"soak", "--config", conf};
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());

@@ -7,7 +7,8 @@
 // private ejabberd.yml (one c2s listener on 127.0.0.1 on a free non-default
 // port, STARTTLS required, no s2s/HTTP/STUN/MQTT listeners, no s2s at all)
 // and an ejabberdctl.cfg (Erlang distribution on 127.0.0.1 on another free
-// port, no epmd: see /work/shared/notes/xmpp.md), then runs
+// port via ERL_DIST_PORT, so no epmd is started or left behind; see
+// docs/xmpp.md), then runs
 // `ejabberdctl ... foreground` as the `ejabberd` user. The server is ready
 // when its c2s port accepts a TCP connection; startup fails fast when the
 // wrapper exits or the log reports a [critical] error (a bad config).

@@ -5,10 +5,11 @@
 // starts nothing. start() writes a private config (loopback only, a free
 // non-default c2s port, no s2s, no HTTP, TLS required) and runs
 // `prosody --config FILE -F` as a child; the server is ready when its c2s
-// port accepts a TCP connection (the PID alone proves nothing: see
-// /work/shared/notes/xmpp.md). The child gets PR_SET_PDEATHSIG(SIGKILL), so
-// it dies with the test process even on a crash; the destructor stops it by
-// PID and removes the temp dir, also when the test failed.
+// port accepts a TCP connection (the PID alone proves nothing: a prosody
+// that half-failed keeps running without ever opening c2s; see docs/xmpp.md).
+// The child gets PR_SET_PDEATHSIG(SIGKILL), so it dies with the test process
+// even on a crash; the destructor stops it by PID and removes the temp dir,
+// also when the test failed.
 //
 // Typical use:
 //   ProsodyServer server;

@@ -1,9 +1,9 @@
-#include "probes/parse_util.h"
+#include "probes/text.h"
 
 #include <charconv>
 #include <cmath>
 
-namespace imwatch::probes::detail {
+namespace imwatch::probes {
 
 bool Lines::next(std::string_view& line) {
   if (rest_.empty()) return false;
@@ -55,6 +55,14 @@ std::optional<double> to_double(std::string_view token) {
   return v;
 }
 
+std::string u64_value(std::string_view file, std::string_view key, Fields& f, std::optional<uint64_t>& out) {
+  std::string_view tok;
+  if (!f.next(tok)) return std::string(file) + ": " + std::string(key) + ": missing value";
+  out = to_u64(tok);
+  if (!out) return std::string(file) + ": " + std::string(key) + ": bad value " + quote(tok);
+  return {};
+}
+
 std::string quote(std::string_view token) {
   constexpr size_t max = 40;
   std::string out = "'";
@@ -74,4 +82,4 @@ std::string quote(std::string_view token) {
   return out;
 }
 
-}  // namespace imwatch::probes::detail
+}  // namespace imwatch::probes

@@ -1,5 +1,7 @@
-// Small helpers shared by the /proc parsers. Pure functions on string_views:
-// no allocation, no exceptions, no locale.
+// Text helpers shared by the /proc parsers and the agent (config, rules,
+// chat): splitting lines and fields, strict numbers, quoting a token for a
+// message. Pure functions on string_views: no allocation (but quote's
+// result), no exceptions, no locale.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace imwatch::probes::detail {
+namespace imwatch::probes {
 
 // Splits text into lines; the last line need not end in '\n'.
 class Lines {
@@ -35,8 +37,12 @@ class Fields {
 std::optional<uint64_t> to_u64(std::string_view token);
 std::optional<double> to_double(std::string_view token);  // finite only
 
+// The value of a "key value" line (/proc/stat, /proc/vmstat), the key
+// already taken from `f`: "" or an error naming `file` and `key`.
+std::string u64_value(std::string_view file, std::string_view key, Fields& f, std::optional<uint64_t>& out);
+
 // Quotes a token for an error message, cut short and with control bytes
 // escaped, so that garbage in /proc cannot garble our logs.
 std::string quote(std::string_view token);
 
-}  // namespace imwatch::probes::detail
+}  // namespace imwatch::probes
