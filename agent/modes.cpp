@@ -72,8 +72,15 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
   } else if (cfg.xmpp.configured()) {
     spdlog::info("--dry-run: notifications go to stderr, not to XMPP");
   }
+  // The daemon owns the configuration; the link follows each reload.
+  d.set_on_reload([&](const Config& before, const Config& after) {
+    if (xmpp && after.xmpp.configured())
+      xmpp->reload(after.xmpp);
+    else if (before.xmpp.configured() != after.xmpp.configured() && !cfg.dry_run)
+      spdlog::warn("xmpp: adding or removing the [xmpp] section takes effect at the next start");
+  });
   int rc = d.run();
-  if (xmpp) xmpp->stop();
+  if (xmpp) xmpp->stop(d.stop_reason());
   return rc;
 }
 
