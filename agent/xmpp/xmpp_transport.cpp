@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <limits>
 #include <set>
 
 #include "agent/chat.h"
@@ -55,6 +56,15 @@ class AdoptedConnection final : public gloox::ConnectionTCPClient {
     m_handler->handleConnect(this);
     return gloox::ConnNoError;
   }
+};
+
+// gloox's client, with a way to free the stanzas it keeps for XEP-0198.
+class AgentClient final : public gloox::Client {
+ public:
+  using gloox::Client::Client;
+  // Everything "handled": checkQueue() deletes the queued copies (it only
+  // does so while stream management is on, which is when there are any).
+  void forget_unacknowledged() { checkQueue(std::numeric_limits<int>::max(), false); }
 };
 
 std::set<std::string> admin_set(const XmppConfig& c) {
@@ -98,7 +108,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
                                    gloox::SubscriptionHandler,
                                    gloox::EventHandler {
   XmppTransport& t;
-  std::unique_ptr<gloox::Client> client;
+  std::unique_ptr<AgentClient> client;
   AdoptedConnection* tcp = nullptr;  // owned by client
   TlsGnutls* tls = nullptr;          // owned by client
 
@@ -107,7 +117,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   explicit Impl(XmppTransport& owner) : t(owner) {
     gloox::JID jid(t.cfg_.jid);
     jid.setResource(t.cfg_.resource.empty() ? t.host_ : t.cfg_.resource);
-    client = std::make_unique<gloox::Client>(jid, t.cfg_.password);
+    client = std::make_unique<AgentClient>(jid, t.cfg_.password);
     // Where to dial is TcpConnector's business (see XmppTransport::connect).
     tcp = new AdoptedConnection(client.get(), client->logInstance(), jid.server());
     client->setConnectionImpl(tcp);
@@ -246,6 +256,7 @@ void XmppTransport::stop(const std::string& status) {
   reconnect_job_ = ping_job_ = 0;
   connector_.cancel();
   if (connected_ && !status.empty()) say_goodbye(status);
+  if (impl_) impl_->client->forget_unacknowledged();  // see drop_connection()
   if (impl_ && impl_->client->state() != gloox::StateDisconnected) impl_->client->disconnect();
   if (fd_ >= 0) loop_.remove_fd(fd_);
   fd_ = -1;
@@ -369,6 +380,11 @@ void XmppTransport::drop_connection() {
   connector_.cancel();
   if (reconnect_job_) loop_.cancel(reconnect_job_);
   reconnect_job_ = 0;
+  // This client is about to be destroyed: free the stanzas it still keeps
+  // for XEP-0198 (gloox frees them only when the server acknowledges them,
+  // never in its destructor; valgrind showed them lost). Outbox messages
+  // among them are not lost: link_lost() below makes them due again.
+  impl_->client->forget_unacknowledged();
   if (impl_->client->state() != gloox::StateDisconnected) {
     dropping_ = true;
     impl_->client->disconnect();

@@ -2,6 +2,7 @@
 // reload (SIGHUP) changes on the XMPP side, the presence a stop leaves
 // behind, and a connect that a blackholed server cannot stall.
 #include <fcntl.h>
+#include <gloox/rostermanager.h>
 #include <poll.h>
 
 #include "tests/xmpp/agent_fixture.h"
@@ -26,6 +27,11 @@ class AgentReload : public AgentXmpp {
   void reload(ChildProcess& agent, const std::string& expect) {
     agent.signal(SIGHUP);
     EXPECT_NE(agent.wait_for_line(expect, 10), "") << log(agent);
+  }
+  static size_t open_fds(int pid) {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+    return n;
   }
   bool has(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -84,6 +90,16 @@ TEST_F(AgentReload, AnAdminRemovedGetsNothingMoreAndIsUnsubscribed) {
       5s))
       << log(*agent);
   EXPECT_NE(agent->wait_for_line("revoked the subscription of bob@test.local", 5), "") << log(*agent);
+  {
+    // The agent's own roster, as a second resource of its account sees it:
+    // bob is gone (subscription='remove'), alice stays.
+    TestClient self("agent@test.local", "agent-pw", server);
+    ASSERT_TRUE(self.connect());
+    auto* roster = self.client().rosterManager();
+    ASSERT_NE(roster, nullptr);
+    EXPECT_TRUE(self.wait_until([&] { return roster->getRosterItem(gloox::JID("alice@test.local")) != nullptr; }));
+    EXPECT_EQ(roster->getRosterItem(gloox::JID("bob@test.local")), nullptr);
+  }
 
   set_memory_used(85);
   ASSERT_TRUE(wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1")) << log(*agent);
@@ -95,9 +111,11 @@ TEST_F(AgentReload, AnAdminRemovedGetsNothingMoreAndIsUnsubscribed) {
 TEST_F(AgentReload, AChangedAccountReconnectsAsTheNewOne) {
   auto agent = start_agent();
   auto alice = admin();
+  const size_t fds = open_fds(agent->pid());
   agent_user = "agent2";
   write_config("agent2-pw");
   reload(*agent, "xmpp: connected as agent2@test.local/web1");
+  EXPECT_EQ(open_fds(agent->pid()), fds);  // the old client's socket is closed
   set_memory_used(85);
   auto m = wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1");
   ASSERT_TRUE(m) << log(*agent);
@@ -215,10 +233,12 @@ TEST_F(AgentReload, ABlackholedServerStallsNothing) {
   set_memory_used(85);
   EXPECT_NE(agent.wait_for_line("notify: web1: WARNING memory", 5), "") << log(agent);
   // And it tries again, after a back-off, with a fresh timeout.
+  const size_t fds = open_fds(agent.pid());
   EXPECT_NE(agent.wait_for_line("xmpp: connecting as", 5), "") << log(agent);
   std::string again = agent.wait_for_line("no TCP connection within 10s", 20);
   EXPECT_NE(again, "") << log(agent);
   EXPECT_GE(agent.count_lines("xmpp: TCP connect to"), 2u);
+  EXPECT_EQ(open_fds(agent.pid()), fds);  // each abandoned socket is closed
 }
 
 }  // namespace
