@@ -62,9 +62,20 @@ class AdoptedConnection final : public gloox::ConnectionTCPClient {
 class AgentClient final : public gloox::Client {
  public:
   using gloox::Client::Client;
-  // Everything "handled": checkQueue() deletes the queued copies (it only
-  // does so while stream management is on, which is when there are any).
-  void forget_unacknowledged() { checkQueue(std::numeric_limits<int>::max(), false); }
+  // Deletes the copies gloox keeps of unacknowledged stanzas. For a session
+  // that can no longer be resumed (resumption failed, or the client is being
+  // replaced or stopped) they would never be acknowledged, and gloox never
+  // frees them: the next session numbers its stanzas from 1 again and the
+  // old copies under the same numbers were lost (valgrind, after a server
+  // restart with a chat reply unacknowledged). checkQueue() deletes every
+  // copy up to "handled", but only while stream management is on, hence
+  // the state set around it.
+  void forget_unacknowledged() {
+    const SMContext was = m_smContext;
+    m_smContext = CtxSMEnabled;
+    checkQueue(std::numeric_limits<int>::max(), false);
+    m_smContext = was;
+  }
 };
 
 std::set<std::string> admin_set(const XmppConfig& c) {
@@ -157,6 +168,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       // prosody or drop SM on ejabberd. Start a fresh stream instead.
       spdlog::info("xmpp: stream resumption failed; starting a new session");
       ++t.resume_failures_;
+      client->forget_unacknowledged();  // the outbox re-sends its own messages
       client->disconnect();
       client->setStreamManagement(true, true);
     }
@@ -408,6 +420,7 @@ void XmppTransport::reload(const XmppConfig& next) {
   std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added));
   std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(removed));
   const bool new_ping = next.ping_interval != c.ping_interval;
+  if (next.outbox_max != c.outbox_max) spdlog::warn("xmpp: outbox_max changes take effect at the next start");
   cfg_ = next;  // from here on every send and every check uses the new list
   for (const auto& a : added) spdlog::info("xmpp: reload: {} is now an admin", a);
   for (const auto& r : removed) spdlog::info("xmpp: reload: {} is no longer an admin", r);
