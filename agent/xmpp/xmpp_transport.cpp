@@ -40,7 +40,8 @@ constexpr double kGoodbyeWait = 3;
 // gloox's TCP connection, handed a socket that TcpConnector has already
 // connected. gloox's setSocket() marks the connection as connected, so the
 // client's connect() would then return at once without ever opening the
-// stream; connect() here opens it on the adopted socket instead, and never
+// stream (tried with gloox 1.0.24: connect(false) returned true and the
+// peer received nothing); connect() here opens it on the adopted socket instead, and never
 // falls back to gloox's blocking connect(2). gloox still owns the socket
 // from then on: its disconnect closes it.
 class AdoptedConnection final : public gloox::ConnectionTCPClient {
@@ -153,6 +154,12 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
 
   void onConnect() override { t.on_connected(); }
   void onDisconnect(gloox::ConnectionError e) override {
+    // What this session left unacknowledged is the outbox's business
+    // (link_lost() makes it due again). gloox's own copies would go out a
+    // second time at a later resumption, even one of a newer session,
+    // since a fresh session numbers its stanzas from 1 again (the fault
+    // tests saw alerts delivered twice).
+    client->forget_unacknowledged();
     bool cert = tls->certificate_refused();
     bool fatal = cert || e == gloox::ConnAuthenticationFailed;
     std::string why = cert ? tls->failure_reason() : describe(e, *client);
@@ -336,6 +343,18 @@ void XmppTransport::on_connected() {
   resume_failures_ = 0;
   last_error_.clear();
   spdlog::info("xmpp: connected as {} ({})", impl_->client->jid().full(), impl_->tls->protocol());
+  // Nothing is sent from inside gloox's onConnect: on a resumed stream
+  // gloox calls it first and only then re-sends what it still holds
+  // unacknowledged, which would include what we sent here (the fault tests
+  // saw alerts delivered twice in one session). The next pass is early
+  // enough.
+  const uint64_t session = ++session_;
+  loop_.add_timer(0, [this, session] {
+    if (connected_ && session == session_) after_connect();
+  });
+}
+
+void XmppTransport::after_connect() {
   for (const auto& a : cfg_.admins)
     impl_->client->send(gloox::Subscription(gloox::Subscription::Subscribe, gloox::JID(a.value)));
   // What a reload decided while there was no session.

@@ -73,6 +73,7 @@ class XmppTransport final : public Notifier {
   void say_goodbye(const std::string& status);
   bool is_admin(const std::string& bare_jid) const;
   void on_connected();
+  void after_connect();
   void on_disconnected(const std::string& reason, bool fatal);
   void schedule_reconnect(double delay);
   void flush_outbox();
@@ -100,6 +101,7 @@ class XmppTransport final : public Notifier {
   std::mt19937 rng_;
   EventLoop::JobId reconnect_job_ = 0, ping_job_ = 0;
   uint64_t next_rt_ = 1, acked_rt_ = 0;
+  uint64_t session_ = 0;                                     // counts sessions, so a late after_connect() knows its own
   std::deque<std::pair<uint64_t, double>> pings_in_flight_;  // round trip, sent at (monotonic)
   PresenceShow show_ = PresenceShow::available;
   std::string status_ = "OK";
