@@ -226,6 +226,7 @@ void TestClient::handlePresence(const gloox::Presence& presence) {
   ReceivedPresence p;
   p.show = show_name(presence.subtype());
   p.status = presence.status();
+  presence_history_.emplace_back(presence.from().full(), p);
   presences_[presence.from().bare()] = std::move(p);
 }
 

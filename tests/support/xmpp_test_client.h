@@ -99,6 +99,10 @@ class TestClient : gloox::ConnectionListener,
   // "unsubscribe", "unsubscribed") from `bare_jid`, oldest first.
   std::vector<std::string> subscriptions_from(const std::string& bare_jid) const;
 
+  // Every presence received (full JID of the sender, what it said), oldest
+  // first, across sessions.
+  const std::vector<std::pair<std::string, ReceivedPresence>>& presence_history() const { return presence_history_; }
+
   // Asks `bare_jid` for a presence subscription (adds it to the roster).
   // Incoming subscription requests are always accepted.
   void subscribe(const std::string& bare_jid);
@@ -138,6 +142,7 @@ class TestClient : gloox::ConnectionListener,
   gloox::StreamError stream_error_ = gloox::StreamErrorUndefined;
   std::vector<ReceivedMessage> messages_;
   std::map<std::string, ReceivedPresence> presences_;
+  std::vector<std::pair<std::string, ReceivedPresence>> presence_history_;
   std::vector<std::pair<std::string, std::string>> subscriptions_;  // bare JID, type
 };
 
