@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -14,6 +15,29 @@
 namespace imwatch::agent {
 
 std::vector<std::string> metric_catalogue() { return probes::metric_names(); }
+
+bool system_shutting_down(const std::string& run_dir) {
+  // SIGTERM looks the same whether an admin stopped the service or the
+  // machine is going down; systemd's manager knows ("stopping" from
+  // `systemctl is-system-running`), but asking it means D-Bus (no
+  // libsystemd here) or a subprocess in the middle of a shutdown, from a
+  // sandboxed service. Two files say it instead, for free:
+  // - run/systemd/shutdown/scheduled: logind's record of a shutdown that
+  //   `shutdown` or a PowerOff/Reboot call scheduled; removed if cancelled;
+  // - run/nologin: created by systemd-user-sessions.service when it stops,
+  //   which only happens on the way down (and by logind shortly before a
+  //   scheduled shutdown). It also exists early in boot, before logins are
+  //   allowed; an agent stopped in that window is mislabelled, which is
+  //   harmless.
+  // Both are best effort: a shutdown that has created neither yet (its
+  // stop jobs run in parallel with ours) still says "stopping: SIGTERM",
+  // which is true as well. Only where systemd runs the system.
+  struct stat st {};
+  auto exists = [&](const std::string& p) { return ::stat((run_dir + p).c_str(), &st) == 0; };
+  if (!exists("/systemd/system")) return false;
+  return exists("/systemd/shutdown/scheduled") || exists("/nologin");
+}
+
 
 Daemon::Daemon(std::vector<std::string> args, Config cfg, Clock& clock, Waiter& waiter)
     : args_(std::move(args)), cfg_(std::move(cfg)), clock_(clock), loop_(clock, waiter), root_(cfg_.proc_root) {}
@@ -85,6 +109,7 @@ void Daemon::sample(size_t i) {
   ProbeSample& s = snapshot_.probes[i];
   const double now = clock_.now(), wall = clock_.wall();
   std::string error = p.collect(now, s.values);
+  spdlog::trace("probe {}: sampled", p.name());  // lets tests count samples
   if (!error.empty() && error != s.error) spdlog::warn("probe {}: {}", p.name(), error);
   s.error = std::move(error);
   s.sampled = true;
@@ -135,8 +160,10 @@ bool Daemon::reload() {
   for (const auto& w : next.warnings) spdlog::warn("{}", w);
   if (next.state_dir != cfg_.state_dir) spdlog::warn("state-dir changes take effect at the next start");
   next.state_dir = cfg_.state_dir;
+  Config before = cfg_;
   apply(std::move(next), std::move(rules));
   spdlog::info("reloaded: {} rules", engine_.rules().size());
+  if (on_reload_) on_reload_(before, cfg_);
   return true;
 }
 
@@ -146,7 +173,9 @@ void Daemon::on_signal() {
     if (si.ssi_signo == SIGHUP) {
       reload();
     } else {
-      spdlog::info("signal {}: stopping", si.ssi_signo);
+      const char* name = si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
+      stop_reason_ = system_shutting_down() ? "system shutdown" : std::string("stopping: ") + name;
+      spdlog::info("{}: {}", name, stop_reason_);
       loop_.stop();
     }
   }

@@ -20,6 +20,10 @@ namespace imwatch::agent {
 // The metric names of all probes, in probe order (probes::metric_names()).
 std::vector<std::string> metric_catalogue();
 
+// Whether systemd is taking the whole system down (as opposed to stopping
+// this service), judged from what it leaves under `run_dir` (see daemon.cpp).
+bool system_shutting_down(const std::string& run_dir = "/run");
+
 class Daemon {
  public:
   // `args` are the command line, re-parsed on reload so that it still wins.
@@ -46,6 +50,14 @@ class Daemon {
   void set_notifier(Notifier* n) { notifier_ = n; }
   // Runs after each pass's notifications went out (presence follows health).
   void set_on_flush(std::function<void()> fn) { on_flush_ = std::move(fn); }
+  // Runs after a reload was applied, with the configuration before and
+  // after it: how the parts that keep a copy (the XMPP link) follow the one
+  // the daemon owns.
+  using ReloadFn = std::function<void(const Config& before, const Config& after)>;
+  void set_on_reload(ReloadFn fn) { on_reload_ = std::move(fn); }
+  // Why run() returned, for the goodbye presence: "stopping: SIGTERM",
+  // "system shutdown", or empty when stop() was called.
+  const std::string& stop_reason() const { return stop_reason_; }
   // A chat message from `from` (full JID): the reply, or nothing to send.
   std::optional<std::string> chat(const std::string& from, const std::string& body);
 
@@ -69,6 +81,8 @@ class Daemon {
   Notifier* notifier_ = &console_;
   int signal_fd_ = -1;
   std::function<void()> on_flush_;
+  ReloadFn on_reload_;
+  std::string stop_reason_;
   std::unique_ptr<ChatHandler> chat_;
   std::unique_ptr<probes::ProcFile> uptime_;
 };

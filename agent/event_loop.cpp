@@ -21,20 +21,35 @@ double SystemClock::now() const { return seconds(CLOCK_MONOTONIC); }
 double SystemClock::wall() const { return seconds(CLOCK_REALTIME); }
 
 void PollWaiter::wait(const std::vector<int>& fds, double timeout, std::vector<bool>& ready) {
+  wait_events(fds, std::vector<FdEvent>(fds.size(), FdEvent::readable), timeout, ready);
+}
+
+void PollWaiter::wait_events(const std::vector<int>& fds, const std::vector<FdEvent>& events, double timeout,
+                             std::vector<bool>& ready) {
   std::vector<pollfd> p;
   p.reserve(fds.size());
-  for (int fd : fds) p.push_back({fd, POLLIN, 0});
+  for (size_t i = 0; i < fds.size(); ++i)
+    p.push_back(
+        {fds[i], static_cast<short>(i < events.size() && events[i] == FdEvent::writable ? POLLOUT : POLLIN), 0});
   // Round up: waking a hair early would only make us poll twice.
   int ms = static_cast<int>(std::ceil(std::max(timeout, 0.0) * 1000));
   int n = ::poll(p.data(), p.size(), ms);
   ready.assign(fds.size(), false);
   if (n <= 0) return;  // timeout, or EINTR: the caller re-checks the time
-  for (size_t i = 0; i < p.size(); ++i) ready[i] = (p[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  // A failed connect shows as POLLERR or POLLHUP: the owner asks SO_ERROR.
+  for (size_t i = 0; i < p.size(); ++i) ready[i] = (p[i].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR)) != 0;
 }
 
 EventLoop::JobId EventLoop::add_job(double interval, std::function<void()> fn, double first_delay) {
   JobId id = next_id_++;
   jobs_.push_back({id, interval, clock_.now() + first_delay, std::move(fn)});
+  return id;
+}
+
+EventLoop::JobId EventLoop::add_timer(double delay, std::function<void()> fn) {
+  // A job whose interval never matters: it is cancelled before it could repeat.
+  JobId id = add_job(delay > 0 ? delay : 1, std::move(fn), delay);
+  jobs_.back().once = true;
   return id;
 }
 
@@ -51,7 +66,7 @@ size_t EventLoop::job_count() const {
   return static_cast<size_t>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return !j.cancelled; }));
 }
 
-void EventLoop::add_fd(int fd, std::function<void()> on_readable) { fds_.push_back({fd, std::move(on_readable)}); }
+void EventLoop::add_fd(int fd, std::function<void()> fn, FdEvent event) { fds_.push_back({fd, std::move(fn), event}); }
 
 void EventLoop::remove_fd(int fd) {
   for (auto& f : fds_)
@@ -76,6 +91,7 @@ void EventLoop::run_once(double max_wait) {
     // Reschedule before running, from the due time, not from now: no drift.
     // After a stall, skip to the first tick after now: one run, no burst.
     Job& j = jobs_[i];
+    if (j.once) j.cancelled = true;  // before running: the callback may re-arm a new timer
     double missed = std::floor((now - j.due) / j.interval);
     j.due += (missed + 1) * j.interval;
     auto fn = j.fn;  // the callback may cancel (or outlive) its own job
@@ -88,9 +104,13 @@ void EventLoop::run_once(double max_wait) {
   if (stopped_) return;
 
   std::vector<int> fds;
-  for (const auto& f : fds_) fds.push_back(f.fd);
+  std::vector<FdEvent> events;
+  for (const auto& f : fds_) {
+    fds.push_back(f.fd);
+    events.push_back(f.event);
+  }
   std::vector<bool> ready;
-  waiter_.wait(fds, time_to_next_job(max_wait), ready);
+  waiter_.wait_events(fds, events, time_to_next_job(max_wait), ready);
   // Handlers may add or remove descriptors: copy the ones to call.
   std::vector<std::function<void()>> to_call;
   for (size_t i = 0; i < fds.size() && i < ready.size(); ++i)

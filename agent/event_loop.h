@@ -22,7 +22,10 @@ class SystemClock final : public Clock {
   double wall() const override;
 };
 
-// Waits for file descriptors to become readable. The loop's only blocking
+// What a descriptor is watched for.
+enum class FdEvent { readable, writable };
+
+// Waits for file descriptors to become ready. The loop's only blocking
 // call; a fake advances a fake clock instead of sleeping.
 class Waiter {
  public:
@@ -30,11 +33,20 @@ class Waiter {
   // Waits at most `timeout` seconds (0: just look) for any of `fds` to be
   // readable; sets ready[i]. Returns early on a signal.
   virtual void wait(const std::vector<int>& fds, double timeout, std::vector<bool>& ready) = 0;
+  // The same, with each descriptor watched for `events[i]`. A Waiter that
+  // only knows readability (the test fakes) gets them all as readable.
+  virtual void wait_events(const std::vector<int>& fds, const std::vector<FdEvent>& events, double timeout,
+                           std::vector<bool>& ready) {
+    (void)events;
+    wait(fds, timeout, ready);
+  }
 };
 
 class PollWaiter final : public Waiter {
  public:
   void wait(const std::vector<int>& fds, double timeout, std::vector<bool>& ready) override;
+  void wait_events(const std::vector<int>& fds, const std::vector<FdEvent>& events, double timeout,
+                   std::vector<bool>& ready) override;
 };
 
 class EventLoop {
@@ -50,11 +62,16 @@ class EventLoop {
   // once and skips the ticks it missed, no burst. A job added from inside a
   // callback waits for the next pass.
   JobId add_job(double interval, std::function<void()> fn, double first_delay = 0);
+  // Runs `fn` once, `delay` seconds from now (ae's AE_NOMORE, libuv's
+  // repeat = 0); then it is gone. Cancel it like a job, also from inside.
+  JobId add_timer(double delay, std::function<void()> fn);
   // Safe from inside any callback, including the job's own: it only marks.
   void cancel(JobId id);
   bool has_job(JobId id) const;
 
-  void add_fd(int fd, std::function<void()> on_readable);
+  // Calls `fn` whenever `fd` is ready for `event` (a socket connecting in
+  // the background waits for writable). A descriptor is watched once.
+  void add_fd(int fd, std::function<void()> fn, FdEvent event = FdEvent::readable);
   void remove_fd(int fd);
 
   // Runs after the due jobs of a pass, before the loop waits: where the
@@ -79,10 +96,12 @@ class EventLoop {
     double due;
     std::function<void()> fn;
     bool cancelled = false;
+    bool once = false;  // a timer: cancelled once it has run
   };
   struct Fd {
     int fd;
     std::function<void()> fn;
+    FdEvent event;
     bool removed = false;
   };
 

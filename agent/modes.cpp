@@ -51,7 +51,8 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
   std::unique_ptr<XmppTransport> xmpp;
   if (cfg.xmpp.configured() && !cfg.dry_run) {
     xmpp = std::make_unique<XmppTransport>(
-        cfg.xmpp, cfg.hostname, cfg.state_dir, d.loop(), clock,
+        // A refused state dir (said once at start): the outbox stays in memory.
+        cfg.xmpp, cfg.hostname, d.persistent() ? cfg.state_dir : std::string(), d.loop(), clock,
         [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
     d.set_notifier(xmpp.get());
     d.set_on_flush([&] {
@@ -62,8 +63,15 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
   } else if (cfg.xmpp.configured()) {
     spdlog::info("--dry-run: notifications go to stderr, not to XMPP");
   }
+  // The daemon owns the configuration; the link follows each reload.
+  d.set_on_reload([&](const Config& before, const Config& after) {
+    if (xmpp && after.xmpp.configured())
+      xmpp->reload(after.xmpp);
+    else if (before.xmpp.configured() != after.xmpp.configured() && !cfg.dry_run)
+      spdlog::warn("xmpp: adding or removing the [xmpp] section takes effect at the next start");
+  });
   int rc = d.run();
-  if (xmpp) xmpp->stop();
+  if (xmpp) xmpp->stop(d.stop_reason());
   return rc;
 }
 

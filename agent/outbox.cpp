@@ -322,8 +322,10 @@ std::string Outbox::parse(std::string_view text) {
 }
 
 void Outbox::save(const std::string& path) {
-  std::string text = serialize();
-  if (text != last_saved_) {
+  // No path: the state dir was refused (said once at start); the outbox
+  // lives in memory only.
+  std::string text = path.empty() ? std::string() : serialize();
+  if (!path.empty() && text != last_saved_) {
     if (auto err = write_file_atomically(path, text); !err.empty()) {
       if (!save_failing_)
         spdlog::error("cannot persist the outbox: {}; undelivered alerts would not survive a restart", err);
@@ -345,6 +347,7 @@ void Outbox::save(const std::string& path) {
 }
 
 void Outbox::load(const std::string& path) {
+  if (path.empty()) return;  // in memory only (see save)
   // Through the state dir's reader: never a symlink, only a regular file (a
   // FIFO planted there cannot wedge the agent), nothing of it read past the
   // limit, whatever size it claims.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "fakes/fake_clock.h"
 
 using imwatch::agent::EventLoop;
@@ -130,6 +132,82 @@ TEST(EventLoop, ReadableDescriptorCallsItsHandler) {
   EXPECT_EQ(called, 1);
   ::close(p[0]);
   ::close(p[1]);
+}
+
+TEST(EventLoop, TimerRunsOnceAtItsTime) {
+  FakeClock clock;
+  EventLoop loop(clock, clock);
+  std::vector<double> ran;
+  auto id = loop.add_timer(2.5, [&] { ran.push_back(clock.now()); });
+  EXPECT_TRUE(loop.has_job(id));
+  EXPECT_DOUBLE_EQ(loop.time_to_next_job(100), 2.5);
+  for (int i = 0; i < 5; ++i) loop.run_once(10);
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_DOUBLE_EQ(ran[0], 1002.5);
+  EXPECT_FALSE(loop.has_job(id));
+  EXPECT_EQ(loop.job_count(), 0u);
+  EXPECT_DOUBLE_EQ(clock.waits.back(), 10);  // nothing left to wake up for
+}
+
+TEST(EventLoop, TimerCancelledBeforeItRunsNeverRuns) {
+  FakeClock clock;
+  EventLoop loop(clock, clock);
+  int runs = 0;
+  auto id = loop.add_timer(1, [&] { ++runs; });
+  loop.cancel(id);
+  for (int i = 0; i < 3; ++i) loop.run_once(5);
+  EXPECT_EQ(runs, 0);
+}
+
+TEST(EventLoop, TimerMayArmTheNextOneFromItsCallback) {
+  // How a reconnect with back-off re-arms itself: a new timer from inside.
+  FakeClock clock;
+  EventLoop loop(clock, clock);
+  std::vector<double> ran;
+  std::function<void()> again = [&] {
+    ran.push_back(clock.now());
+    if (ran.size() < 3) loop.add_timer(static_cast<double>(ran.size()), again);
+  };
+  loop.add_timer(0, again);
+  for (int i = 0; i < 10; ++i) loop.run_once(10);
+  ASSERT_EQ(ran.size(), 3u);
+  EXPECT_DOUBLE_EQ(ran[0], 1000);
+  EXPECT_DOUBLE_EQ(ran[1], 1001);
+  EXPECT_DOUBLE_EQ(ran[2], 1003);
+  EXPECT_EQ(loop.job_count(), 0u);
+}
+
+TEST(EventLoop, WritableDescriptorCallsItsHandler) {
+  imwatch::agent::SystemClock clock;
+  imwatch::agent::PollWaiter waiter;
+  EventLoop loop(clock, waiter);
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  int readable = 0, writable = 0;
+  loop.add_fd(p[0], [&] { ++readable; });
+  loop.add_fd(
+      p[1], [&] { ++writable; }, imwatch::agent::FdEvent::writable);
+  loop.run_once(5);  // an empty pipe: its write end is writable, its read end not
+  EXPECT_EQ(writable, 1);
+  EXPECT_EQ(readable, 0);
+  loop.remove_fd(p[1]);
+  loop.remove_fd(p[0]);
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST(EventLoop, FakeWaiterSeesWritableInterestAsReadable) {
+  // The fakes of the tests and the soak only override wait(): they still
+  // work, their descriptors are simply never ready.
+  FakeClock clock;
+  EventLoop loop(clock, clock);
+  int called = 0;
+  loop.add_fd(
+      42, [&] { ++called; }, imwatch::agent::FdEvent::writable);
+  loop.add_timer(3, [] {});
+  loop.run_once(10);
+  EXPECT_EQ(called, 0);
+  EXPECT_DOUBLE_EQ(clock.waits.back(), 3);
 }
 
 }  // namespace

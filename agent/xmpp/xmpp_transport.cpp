@@ -10,9 +10,13 @@
 #include <gloox/presence.h>
 #include <gloox/subscription.h>
 #include <gloox/subscriptionhandler.h>
+#include <gloox/tag.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
+#include <limits>
+#include <set>
 
 #include "agent/chat.h"
 #include "agent/text_util.h"
@@ -27,6 +31,59 @@ constexpr double kMaxBackoff = 60;
 // The longest a connection may take to become a session (TCP, TLS, SASL,
 // bind), unless ping_interval is longer.
 constexpr double kMaxHandshake = 10;
+// The longest the TCP connect may take (all addresses together). A
+// blackholed server never answers; the kernel alone would wait minutes.
+constexpr double kConnectTimeout = 10;
+// How long a stop waits for the server to confirm the goodbye presence.
+constexpr double kGoodbyeWait = 3;
+
+// gloox's TCP connection, handed a socket that TcpConnector has already
+// connected. gloox's setSocket() marks the connection as connected, so the
+// client's connect() would then return at once without ever opening the
+// stream (tried with gloox 1.0.24: connect(false) returned true and the
+// peer received nothing); connect() here opens it on the adopted socket instead, and never
+// falls back to gloox's blocking connect(2). gloox still owns the socket
+// from then on: its disconnect closes it.
+class AdoptedConnection final : public gloox::ConnectionTCPClient {
+ public:
+  AdoptedConnection(gloox::ConnectionDataHandler* cdh, const gloox::LogSink& log, const std::string& server)
+      : ConnectionTCPClient(cdh, log, server) {}
+  void adopt(int fd) { m_socket = fd; }
+  gloox::ConnectionError connect() override {
+    if (m_socket < 0) return gloox::ConnNotConnected;
+    if (m_state != gloox::StateDisconnected) return gloox::ConnNoError;
+    m_state = gloox::StateConnected;
+    m_cancel = false;
+    m_handler->handleConnect(this);
+    return gloox::ConnNoError;
+  }
+};
+
+// gloox's client, with a way to free the stanzas it keeps for XEP-0198.
+class AgentClient final : public gloox::Client {
+ public:
+  using gloox::Client::Client;
+  // Deletes the copies gloox keeps of unacknowledged stanzas. For a session
+  // that can no longer be resumed (resumption failed, or the client is being
+  // replaced or stopped) they would never be acknowledged, and gloox never
+  // frees them: the next session numbers its stanzas from 1 again and the
+  // old copies under the same numbers were lost (valgrind, after a server
+  // restart with a chat reply unacknowledged). checkQueue() deletes every
+  // copy up to "handled", but only while stream management is on, hence
+  // the state set around it.
+  void forget_unacknowledged() {
+    const SMContext was = m_smContext;
+    m_smContext = CtxSMEnabled;
+    checkQueue(std::numeric_limits<int>::max(), false);
+    m_smContext = was;
+  }
+};
+
+std::set<std::string> admin_set(const XmppConfig& c) {
+  std::set<std::string> out;
+  for (const auto& a : c.admins) out.insert(ChatHandler::bare(a.value));
+  return out;
+}
 
 std::string xep0082(double wall) {
   time_t t = static_cast<time_t>(wall);
@@ -63,24 +120,18 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
                                    gloox::SubscriptionHandler,
                                    gloox::EventHandler {
   XmppTransport& t;
-  std::unique_ptr<gloox::Client> client;
-  gloox::ConnectionTCPClient* tcp = nullptr;  // owned by client
-  TlsGnutls* tls = nullptr;                   // owned by client
-  ChatHandler admins;
+  std::unique_ptr<AgentClient> client;
+  AdoptedConnection* tcp = nullptr;  // owned by client
+  TlsGnutls* tls = nullptr;          // owned by client
 
-  explicit Impl(XmppTransport& owner)
-      : t(owner), admins([&] {
-          std::vector<std::string> a;
-          for (const auto& x : owner.cfg_.admins) a.push_back(x.value);
-          return a;
-        }()) {
+  // Everything comes from the transport's configuration at the time: a
+  // reload that changes the account or the server builds a new Impl.
+  explicit Impl(XmppTransport& owner) : t(owner) {
     gloox::JID jid(t.cfg_.jid);
     jid.setResource(t.cfg_.resource.empty() ? t.host_ : t.cfg_.resource);
-    client = std::make_unique<gloox::Client>(jid, t.cfg_.password);
-    // host/port, or the JID's domain with DNS SRV as gloox does (port -1).
-    std::string server = t.cfg_.host.empty() ? jid.server() : t.cfg_.host;
-    tcp =
-        new gloox::ConnectionTCPClient(client.get(), client->logInstance(), server, t.cfg_.port > 0 ? t.cfg_.port : -1);
+    client = std::make_unique<AgentClient>(jid, t.cfg_.password);
+    // Where to dial is TcpConnector's business (see XmppTransport::connect).
+    tcp = new AdoptedConnection(client.get(), client->logInstance(), jid.server());
     client->setConnectionImpl(tcp);
     TlsOptions o;
     o.domain = jid.server();
@@ -103,6 +154,12 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
 
   void onConnect() override { t.on_connected(); }
   void onDisconnect(gloox::ConnectionError e) override {
+    // What this session left unacknowledged is the outbox's business
+    // (link_lost() makes it due again). gloox's own copies would go out a
+    // second time at a later resumption, even one of a newer session,
+    // since a fresh session numbers its stanzas from 1 again (the fault
+    // tests saw alerts delivered twice).
+    client->forget_unacknowledged();
     bool cert = tls->certificate_refused();
     bool fatal = cert || e == gloox::ConnAuthenticationFailed;
     std::string why = cert ? tls->failure_reason() : describe(e, *client);
@@ -118,6 +175,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       // prosody or drop SM on ejabberd. Start a fresh stream instead.
       spdlog::info("xmpp: stream resumption failed; starting a new session");
       ++t.resume_failures_;
+      client->forget_unacknowledged();  // the outbox re-sends its own messages
       client->disconnect();
       client->setStreamManagement(true, true);
     }
@@ -138,7 +196,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   void handleSubscription(const gloox::Subscription& s) override {
     std::string who = ChatHandler::bare(s.from().bare());
     if (s.subtype() != gloox::Subscription::Subscribe) return;
-    if (admins.is_admin(who)) {
+    if (t.is_admin(who)) {
       client->send(gloox::Subscription(gloox::Subscription::Subscribed, s.from().bareJID()));
       client->send(gloox::Subscription(gloox::Subscription::Subscribe, s.from().bareJID()));
       spdlog::info("xmpp: approved the subscription of admin {}", who);
@@ -155,8 +213,9 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
 XmppTransport::XmppTransport(const XmppConfig& cfg, const std::string& host, const std::string& state_dir,
                              EventLoop& loop, Clock& clock, ChatFn on_chat)
     : cfg_(cfg),
+      connector_(loop),
       host_(host),
-      outbox_path_(state_dir + "/outbox"),
+      outbox_path_(state_dir.empty() ? std::string() : state_dir + "/outbox"),
       loop_(loop),
       clock_(clock),
       on_chat_(std::move(on_chat)),
@@ -170,15 +229,26 @@ XmppTransport::~XmppTransport() { stop(); }
 
 bool XmppTransport::connected() const { return connected_; }
 
+bool XmppTransport::is_admin(const std::string& bare_jid) const {
+  return admin_set(cfg_).count(ChatHandler::bare(bare_jid)) > 0;
+}
+
 void XmppTransport::start() {
   stopped_ = false;
   connect();
+  arm_ping();
+}
+
+void XmppTransport::arm_ping() {
+  if (ping_job_) loop_.cancel(ping_job_);
   ping_job_ = loop_.add_job(
       cfg_.ping_interval,
       [this] {
         // A handshake that never finishes (the link died while connecting) would
         // otherwise keep us "connecting" forever: pings only run once connected.
-        if (connecting_ && clock_.now() - connect_started_ >= std::max(cfg_.ping_interval, kMaxHandshake)) {
+        // The TCP connect has its own timeout (TcpConnector).
+        if (connecting_ && !connector_.busy() &&
+            clock_.now() - connect_started_ >= std::max(cfg_.ping_interval, kMaxHandshake)) {
           spdlog::warn("xmpp: no session after {}: giving up on this attempt",
                        format_duration(std::max(cfg_.ping_interval, kMaxHandshake)));
           impl_->client->disconnect();
@@ -197,16 +267,36 @@ void XmppTransport::start() {
       cfg_.ping_interval);
 }
 
-void XmppTransport::stop() {
+void XmppTransport::stop(const std::string& status) {
   if (stopped_) return;
   stopped_ = true;
   if (reconnect_job_) loop_.cancel(reconnect_job_);
   if (ping_job_) loop_.cancel(ping_job_);
+  reconnect_job_ = ping_job_ = 0;
+  connector_.cancel();
+  if (connected_ && !status.empty()) say_goodbye(status);
+  if (impl_) impl_->client->forget_unacknowledged();  // see drop_connection()
   if (impl_ && impl_->client->state() != gloox::StateDisconnected) impl_->client->disconnect();
   if (fd_ >= 0) loop_.remove_fd(fd_);
   fd_ = -1;
   outbox_.link_lost();
   outbox_.save(outbox_path_);
+}
+
+void XmppTransport::say_goodbye(const std::string& status) {
+  // Closing the stream at once could lose the presence: a close() with
+  // unread input resets the connection and the kernel drops what it has not
+  // sent. A ping sent after the presence and answered proves the server
+  // has processed it (it answers in order); only then is the stream closed.
+  impl_->client->setPresence(gloox::Presence::Unavailable, 0, status);
+  round_trip();
+  const uint64_t rt = next_rt_ - 1;
+  const double deadline = clock_.now() + kGoodbyeWait;
+  while (connected_ && acked_rt_ < rt && clock_.now() < deadline) impl_->client->recv(100'000);
+  if (acked_rt_ >= rt)
+    spdlog::info("xmpp: went unavailable: {}", status);
+  else
+    spdlog::warn("xmpp: the server did not confirm the unavailable presence within {}", format_duration(kGoodbyeWait));
 }
 
 void XmppTransport::connect() {
@@ -215,6 +305,21 @@ void XmppTransport::connect() {
   connecting_ = true;
   connect_started_ = clock_.now();
   spdlog::debug("xmpp: connecting as {}", cfg_.jid);
+  // Never blocks on the network (only, briefly, on DNS: see tcp_connect.h).
+  connector_.start(xmpp_endpoints(cfg_.host, cfg_.port, gloox::JID(cfg_.jid).server()), kConnectTimeout,
+                   [this](int fd, const std::string& error) { on_tcp_connected(fd, error); });
+}
+
+void XmppTransport::on_tcp_connected(int fd, const std::string& error) {
+  if (fd < 0) {
+    on_disconnected(error, false);
+    return;
+  }
+  connect_started_ = clock_.now();  // the handshake's own bound starts now
+  impl_->tcp->adopt(fd);
+  // Every new session asks for XEP-0198 again, whatever the last one ended
+  // with (ejabberd silently drops it after a failed resumption).
+  impl_->client->setStreamManagement(true, true);
   if (!impl_->client->connect(false)) {
     // onDisconnect has run and scheduled the next try.
     if (connecting_) on_disconnected("connection failed", false);
@@ -238,8 +343,25 @@ void XmppTransport::on_connected() {
   resume_failures_ = 0;
   last_error_.clear();
   spdlog::info("xmpp: connected as {} ({})", impl_->client->jid().full(), impl_->tls->protocol());
+  // Nothing is sent from inside gloox's onConnect: on a resumed stream
+  // gloox calls it first and only then re-sends what it still holds
+  // unacknowledged, which would include what we sent here (the fault tests
+  // saw alerts delivered twice in one session). The next pass is early
+  // enough.
+  const uint64_t session = ++session_;
+  loop_.add_timer(0, [this, session] {
+    if (connected_ && session == session_) after_connect();
+  });
+}
+
+void XmppTransport::after_connect() {
   for (const auto& a : cfg_.admins)
     impl_->client->send(gloox::Subscription(gloox::Subscription::Subscribe, gloox::JID(a.value)));
+  // What a reload decided while there was no session.
+  for (const auto& a : pending_welcome_) welcome(a);
+  for (const auto& r : pending_revoke_) revoke(r);
+  pending_welcome_.clear();
+  pending_revoke_.clear();
   send_presence();
   flush_outbox();
 }
@@ -248,6 +370,7 @@ void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
   // gloox may report one failed attempt twice (an I/O error, then the stream
   // error); the first report already scheduled the retry.
   if (!connected_ && !connecting_ && reconnect_job_ != 0) return;
+  if (dropping_) return;  // a reload is replacing the connection on purpose
   bool was = connected_;
   connected_ = connecting_ = false;
   if (fd_ >= 0) loop_.remove_fd(fd_);
@@ -281,14 +404,97 @@ void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
 
 void XmppTransport::schedule_reconnect(double delay) {
   if (reconnect_job_) return;
-  // A one-shot job: it cancels itself when it runs.
-  reconnect_job_ = loop_.add_job(
-      kMaxBackoff * 10,
-      [this] {
-        loop_.cancel(reconnect_job_);
-        connect();
-      },
-      delay);
+  reconnect_job_ = loop_.add_timer(delay, [this] { connect(); });
+}
+
+void XmppTransport::drop_connection() {
+  connector_.cancel();
+  if (reconnect_job_) loop_.cancel(reconnect_job_);
+  reconnect_job_ = 0;
+  // This client is about to be destroyed: free the stanzas it still keeps
+  // for XEP-0198 (gloox frees them only when the server acknowledges them,
+  // never in its destructor; valgrind showed them lost). Outbox messages
+  // among them are not lost: link_lost() below makes them due again.
+  impl_->client->forget_unacknowledged();
+  if (impl_->client->state() != gloox::StateDisconnected) {
+    dropping_ = true;
+    impl_->client->disconnect();
+    dropping_ = false;
+  }
+  if (fd_ >= 0) loop_.remove_fd(fd_);
+  fd_ = -1;
+  connected_ = connecting_ = false;
+  pings_in_flight_.clear();
+  outbox_.link_lost();
+}
+
+void XmppTransport::reload(const XmppConfig& next) {
+  const XmppConfig& c = cfg_;
+  const bool reconnect = next.jid != c.jid || next.password != c.password || next.host != c.host ||
+                         next.port != c.port || next.resource != c.resource || next.ca_file != c.ca_file ||
+                         next.pin != c.pin;
+  const bool same_account = ChatHandler::bare(next.jid) == ChatHandler::bare(c.jid);
+  const auto before = admin_set(c), after = admin_set(next);
+  std::vector<std::string> added, removed;
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added));
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(removed));
+  const bool new_ping = next.ping_interval != c.ping_interval;
+  if (next.outbox_max != c.outbox_max) spdlog::warn("xmpp: outbox_max changes take effect at the next start");
+  cfg_ = next;  // from here on every send and every check uses the new list
+  for (const auto& a : added) spdlog::info("xmpp: reload: {} is now an admin", a);
+  for (const auto& r : removed) spdlog::info("xmpp: reload: {} is no longer an admin", r);
+  for (const auto& a : added) {
+    pending_revoke_.erase(a);
+    pending_welcome_.insert(a);
+  }
+  for (const auto& r : removed) {
+    pending_welcome_.erase(r);
+    // A new account's roster never had him: nothing to revoke there.
+    if (same_account) pending_revoke_.insert(r);
+  }
+  if (!same_account) pending_revoke_.clear();
+  if (new_ping && ping_job_) arm_ping();
+  if (reconnect) {
+    spdlog::info("xmpp: reload: account or server settings changed; reconnecting as {}", cfg_.jid);
+    drop_connection();
+    impl_ = std::make_unique<Impl>(*this);
+    backoff_ = 1;
+    resume_failures_ = 0;
+    if (!stopped_) connect();
+    return;
+  }
+  if (!connected_) return;  // on_connected does the rest
+  for (const auto& a : pending_welcome_) welcome(a);
+  for (const auto& r : pending_revoke_) revoke(r);
+  pending_welcome_.clear();
+  pending_revoke_.clear();
+  flush_outbox();
+}
+
+void XmppTransport::welcome(const std::string& admin) {
+  // Approves her subscription (or pre-approves it, RFC 6121 3.4) and asks
+  // for hers, as at every connect.
+  gloox::JID jid(admin);
+  impl_->client->send(gloox::Subscription(gloox::Subscription::Subscribed, jid));
+  impl_->client->send(gloox::Subscription(gloox::Subscription::Subscribe, jid));
+}
+
+void XmppTransport::revoke(const std::string& former) {
+  // He no longer sees our presence, we no longer ask for his, and he leaves
+  // the roster (RFC 6121 2.5: an item set to subscription='remove').
+  gloox::JID jid(former);
+  impl_->client->send(gloox::Subscription(gloox::Subscription::Unsubscribed, jid));
+  impl_->client->send(gloox::Subscription(gloox::Subscription::Unsubscribe, jid));
+  auto* iq = new gloox::Tag("iq");
+  iq->addAttribute("type", "set");
+  iq->addAttribute("id", outbox_.new_id());
+  auto* query = new gloox::Tag(iq, "query");
+  query->setXmlns("jabber:iq:roster");
+  auto* item = new gloox::Tag(query, "item");
+  item->addAttribute("jid", jid.bare());
+  item->addAttribute("subscription", "remove");
+  impl_->client->send(iq);  // gloox takes the tag
+  spdlog::info("xmpp: revoked the subscription of {}", former);
 }
 
 void XmppTransport::notify(const Notification& n) {

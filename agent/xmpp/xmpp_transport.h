@@ -13,12 +13,14 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include "agent/config.h"
 #include "agent/event_loop.h"
 #include "agent/notifier.h"
 #include "agent/outbox.h"
+#include "agent/xmpp/tcp_connect.h"
 
 namespace imwatch::agent {
 
@@ -36,7 +38,16 @@ class XmppTransport final : public Notifier {
   XmppTransport& operator=(const XmppTransport&) = delete;
 
   void start();  // connects, and keeps connecting
-  void stop();   // disconnects; the outbox stays saved
+  // Disconnects; the outbox stays saved. With a `status`, first goes
+  // unavailable with it ("stopping: SIGTERM") and waits, briefly, until the
+  // server confirms it, so that admins see why the agent left.
+  void stop(const std::string& status = "");
+  // The [xmpp] section after a reload. Admins added are welcomed (their
+  // subscription approved, ours asked); admins removed are revoked
+  // (unsubscribed both ways, removed from the roster). A new account,
+  // password, host, port, resource, CA or pin reconnects with it. The
+  // outbox stays: it goes to whoever is an admin when it is sent.
+  void reload(const XmppConfig& next);
 
   void notify(const Notification& n) override;
   // Health for presence; sent only when it changes (and at each connect).
@@ -54,7 +65,15 @@ class XmppTransport final : public Notifier {
   friend struct Impl;
 
   void connect();
+  void on_tcp_connected(int fd, const std::string& error);
+  void arm_ping();
+  void drop_connection();
+  void welcome(const std::string& admin);
+  void revoke(const std::string& former_admin);
+  void say_goodbye(const std::string& status);
+  bool is_admin(const std::string& bare_jid) const;
   void on_connected();
+  void after_connect();
   void on_disconnected(const std::string& reason, bool fatal);
   void schedule_reconnect(double delay);
   void flush_outbox();
@@ -62,7 +81,8 @@ class XmppTransport final : public Notifier {
   void on_pong();
   void send_presence();
 
-  XmppConfig cfg_;
+  XmppConfig cfg_;  // a copy of the daemon's, kept current by reload()
+  TcpConnector connector_;
   std::string host_;
   std::string outbox_path_;
   EventLoop& loop_;
@@ -72,6 +92,8 @@ class XmppTransport final : public Notifier {
   std::unique_ptr<Impl> impl_;
 
   bool connecting_ = false, connected_ = false, stopped_ = false;
+  bool dropping_ = false;                                   // reload() is closing the session on purpose
+  std::set<std::string> pending_welcome_, pending_revoke_;  // bare JIDs, for the next session
   int fd_ = -1;
   double backoff_ = 1;
   double connect_started_ = 0;  // monotonic, of the attempt in progress
@@ -79,6 +101,7 @@ class XmppTransport final : public Notifier {
   std::mt19937 rng_;
   EventLoop::JobId reconnect_job_ = 0, ping_job_ = 0;
   uint64_t next_rt_ = 1, acked_rt_ = 0;
+  uint64_t session_ = 0;                                     // counts sessions, so a late after_connect() knows its own
   std::deque<std::pair<uint64_t, double>> pings_in_flight_;  // round trip, sent at (monotonic)
   PresenceShow show_ = PresenceShow::available;
   std::string status_ = "OK";

@@ -170,6 +170,19 @@ int run() {
 
   f.agent->signal(SIGHUP);
   check(f.wait_line("reloaded:", 30) != "", "SIGHUP reload");
+  {
+    // A reload that changes the resource: a fresh gloox client and TLS
+    // session replace the old ones, which must be freed.
+    std::ifstream in(f.dir + "/imwatch.conf");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    text.replace(text.find("resource = web1\n"), 16, "resource = web1b\n");
+    std::ofstream(f.dir + "/imwatch.conf") << text;
+  }
+  f.agent->signal(SIGHUP);
+  check(f.wait_line("connected as agent@test.local/web1b", 30) != "", "reconnected after a reload (new resource)");
+  f.ask(alice, "ping", "pong");
 
   // Prosody restarted once, with an alert raised while it is down.
   f.server.stop();

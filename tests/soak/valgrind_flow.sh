@@ -1,7 +1,8 @@
 #!/bin/bash
 # The agent binary under valgrind memcheck through the XMPP integration flow
 # (tests/soak/valgrind_flow.cpp: a real prosody on 127.0.0.1, an alert that
-# fires, escalates and resolves, every chat command, a stranger, SIGHUP, a
+# fires, escalates and resolves, every chat command, a stranger, SIGHUP (one
+# changing the resource, so the client is rebuilt), a
 # prosody restart with an alert in the outbox, SIGTERM).
 #
 # Fails (exit 1) on any memcheck error, any definitely or indirectly lost

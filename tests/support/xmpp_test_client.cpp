@@ -226,10 +226,25 @@ void TestClient::handlePresence(const gloox::Presence& presence) {
   ReceivedPresence p;
   p.show = show_name(presence.subtype());
   p.status = presence.status();
+  presence_history_.emplace_back(presence.from().full(), p);
   presences_[presence.from().bare()] = std::move(p);
 }
 
+std::vector<std::string> TestClient::subscriptions_from(const std::string& bare_jid) const {
+  std::vector<std::string> out;
+  for (const auto& [from, type] : subscriptions_)
+    if (from == bare_jid) out.push_back(type);
+  return out;
+}
+
 void TestClient::handleSubscription(const gloox::Subscription& subscription) {
+  static const std::map<gloox::Subscription::S10nType, std::string> names = {
+      {gloox::Subscription::Subscribe, "subscribe"},
+      {gloox::Subscription::Subscribed, "subscribed"},
+      {gloox::Subscription::Unsubscribe, "unsubscribe"},
+      {gloox::Subscription::Unsubscribed, "unsubscribed"}};
+  auto name = names.find(subscription.subtype());
+  subscriptions_.emplace_back(subscription.from().bare(), name == names.end() ? "other" : name->second);
   if (subscription.subtype() == gloox::Subscription::Subscribe) {
     client_->send(gloox::Subscription(gloox::Subscription::Subscribed, subscription.from().bareJID()));
   }

@@ -95,6 +95,14 @@ class TestClient : gloox::ConnectionListener,
   // current session; connect() forgets what earlier sessions saw.
   std::optional<ReceivedPresence> last_presence(const std::string& bare_jid) const;
 
+  // Subscription stanzas received ("subscribe", "subscribed",
+  // "unsubscribe", "unsubscribed") from `bare_jid`, oldest first.
+  std::vector<std::string> subscriptions_from(const std::string& bare_jid) const;
+
+  // Every presence received (full JID of the sender, what it said), oldest
+  // first, across sessions.
+  const std::vector<std::pair<std::string, ReceivedPresence>>& presence_history() const { return presence_history_; }
+
   // Asks `bare_jid` for a presence subscription (adds it to the roster).
   // Incoming subscription requests are always accepted.
   void subscribe(const std::string& bare_jid);
@@ -134,6 +142,8 @@ class TestClient : gloox::ConnectionListener,
   gloox::StreamError stream_error_ = gloox::StreamErrorUndefined;
   std::vector<ReceivedMessage> messages_;
   std::map<std::string, ReceivedPresence> presences_;
+  std::vector<std::pair<std::string, ReceivedPresence>> presence_history_;
+  std::vector<std::pair<std::string, std::string>> subscriptions_;  // bare JID, type
 };
 
 }  // namespace imwatch::test
