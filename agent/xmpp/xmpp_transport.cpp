@@ -4,18 +4,27 @@
 #include <gloox/connectionlistener.h>
 #include <gloox/connectiontcpclient.h>
 #include <gloox/delayeddelivery.h>
+#include <gloox/disco.h>
 #include <gloox/eventhandler.h>
 #include <gloox/message.h>
 #include <gloox/messagehandler.h>
 #include <gloox/presence.h>
 #include <gloox/subscription.h>
 #include <gloox/subscriptionhandler.h>
+#include <fmt/format.h>
+#include <gnutls/crypto.h>
 #include <spdlog/spdlog.h>
+#include <sys/utsname.h>
 
 #include <ctime>
+#include <fstream>
+#include <random>
 
 #include "agent/chat.h"
+#include "agent/refusal_log.h"
 #include "agent/text_util.h"
+#include "agent/xmpp/guarded_client.h"
+#include "agent/xmpp/roster_guard.h"
 #include "agent/xmpp/tcp_nodelay.h"
 #include "agent/xmpp/tls_gnutls.h"
 
@@ -56,6 +65,34 @@ std::string describe(gloox::ConnectionError e, gloox::Client& c) {
   }
 }
 
+// The resource when none is configured. Not the host name: every reply
+// shows our full JID, also the one "not authorised" a stranger gets, and a
+// host name tells an attacker which machine this is. Stable across restarts
+// (a new resource after a crash would leave the old session hibernating
+// beside the new one) and distinct per machine (agents sharing an account
+// must not take each other's resource): derived from /etc/machine-id with a
+// keyed hash, as systemd asks for IDs shown to others, so it reveals neither
+// the machine ID nor the host. Random per start when there is no machine ID.
+std::string default_resource() {
+  std::string id;
+  std::ifstream("/etc/machine-id") >> id;
+  unsigned char mac[32];
+  static const char kApp[] = "imwatch xmpp resource";
+  if (id.size() < 16 || gnutls_hmac_fast(GNUTLS_MAC_SHA256, id.data(), id.size(), kApp, sizeof kApp - 1, mac) != 0) {
+    std::random_device rd;
+    for (auto& b : mac) b = static_cast<unsigned char>(rd());
+  }
+  std::string out = "imwatch-";
+  for (int i = 0; i < 4; ++i) out += fmt::format("{:02x}", mac[i]);
+  return out;
+}
+
+std::string os_name() {
+  utsname u{};
+  if (uname(&u) != 0) return "";
+  return std::string(u.sysname) + " " + u.release;
+}
+
 }  // namespace
 
 struct XmppTransport::Impl final : gloox::ConnectionListener,
@@ -67,6 +104,10 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   gloox::ConnectionTCPClient* tcp = nullptr;  // owned by client
   TlsGnutls* tls = nullptr;                   // owned by client
   ChatHandler admins;
+  // One line per stranger and hour for whatever they send that is refused
+  // here (subscriptions, queries); chat refusals are ChatHandler's.
+  RefusalLog refusals{"xmpp"};
+  std::unique_ptr<RosterGuard> roster;
 
   explicit Impl(XmppTransport& owner)
       : t(owner), admins([&] {
@@ -75,8 +116,18 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
           return a;
         }()) {
     gloox::JID jid(t.cfg_.jid);
-    jid.setResource(t.cfg_.resource.empty() ? t.host_ : t.cfg_.resource);
-    client = std::make_unique<gloox::Client>(jid, t.cfg_.password);
+    jid.setResource(t.cfg_.resource.empty() ? default_resource() : t.cfg_.resource);
+    auto is_admin = [this](const gloox::JID& bare) { return admins.is_admin(bare.bare()); };
+    client = std::make_unique<GuardedClient>(
+        jid, t.cfg_.password, is_admin,
+        [this](const gloox::JID& bare, const std::string& what) { refused(bare.bare(), "query " + quote(what)); });
+    // gloox's roster kept every push, spoofed or not; RosterGuard keeps nothing.
+    client->disableRoster();
+    roster = std::make_unique<RosterGuard>(*client, is_admin);
+    // What admins' clients show as "who is this" (strangers are refused
+    // these queries by GuardedClient, the version even the server).
+    client->disco()->setVersion("imwatch", IMWATCH_VERSION, os_name());
+    client->disco()->setIdentity("client", "bot", "imwatch on " + t.host_);
     // host/port, or the JID's domain with DNS SRV as gloox does (port -1).
     std::string server = t.cfg_.host.empty() ? jid.server() : t.cfg_.host;
     tcp =
@@ -101,7 +152,14 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     client->setPresence(gloox::Presence::Available, 0, "OK");
   }
 
-  void onConnect() override { t.on_connected(); }
+  void onConnect() override {
+    t.on_connected();
+    roster->on_session();
+  }
+  void refused(const std::string& who, const std::string& what) {
+    if (auto dropped = refusals.admit(who, t.clock_.now()))
+      spdlog::warn("xmpp: refused {} from {}: not an admin{}", what, quote(who), RefusalLog::dropped_note(*dropped));
+  }
   void onDisconnect(gloox::ConnectionError e) override {
     bool cert = tls->certificate_refused();
     bool fatal = cert || e == gloox::ConnAuthenticationFailed;
@@ -129,12 +187,8 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     if (!reply) return;
     gloox::Message r(gloox::Message::Chat, msg.from(), *reply);
     r.setID(t.outbox_.new_id());
-    client->send(r);
-    // gloox keeps every stanza sent under XEP-0198 until the server acks it,
-    // and never asks on its own: without this, memory grows with each reply.
-    if (++replies_since_ack_request % 16 == 0) client->reqStreamManagement();
+    client->send(r);  // GuardedClient asks the server to ack it soon, so it is not kept
   }
-  unsigned replies_since_ack_request = 0;
   void handleSubscription(const gloox::Subscription& s) override {
     std::string who = ChatHandler::bare(s.from().bare());
     if (s.subtype() != gloox::Subscription::Subscribe) return;
@@ -143,8 +197,9 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       client->send(gloox::Subscription(gloox::Subscription::Subscribe, s.from().bareJID()));
       spdlog::info("xmpp: approved the subscription of admin {}", who);
     } else {
+      // Refused every time (the server then forgets the request), logged once an hour.
       client->send(gloox::Subscription(gloox::Subscription::Unsubscribed, s.from().bareJID()));
-      spdlog::warn("xmpp: refused the subscription of {}: not an admin", quote(who));
+      refused(who, "a subscription request");
     }
   }
   void handleEvent(const gloox::Event& e) override {
