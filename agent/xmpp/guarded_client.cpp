@@ -16,38 +16,95 @@ bool GuardedClient::own_side(const gloox::JID& from) {
   return !from || from.bareJID() == jid().bareJID() || from.full() == jid().server();
 }
 
+bool GuardedClient::allowed(const std::string& from, const std::string& ns) {
+  if (from != last_from_ || last_from_.empty()) {
+    const gloox::JID j(from);
+    last_from_ = from;
+    last_own_ = own_side(j);
+    last_admin_ = !last_own_ && is_admin_(j.bareJID());
+  }
+  // Our version and OS are the admins' business only.
+  if (ns == gloox::XMLNS_VERSION) return last_admin_;
+  return last_own_ || last_admin_;
+}
+
 void GuardedClient::handleTag(gloox::Tag* tag) {
+  if (tag && tag->xmlns() == gloox::XMLNS_STREAM_MANAGEMENT) {
+    const std::string& name = tag->name();
+    if (name == "enabled") {
+      unqueued_ = unqueued_acked_ = 0;
+      unacked_runs_.clear();
+    } else if ((name == "a" || name == "resumed") && tag->hasAttribute("h")) {
+      tag->addAttribute("h", std::to_string(translate(std::atol(tag->findAttribute("h").c_str()))));
+    }
+    gloox::Client::handleTag(tag);
+    // gloox restarts its numbering after a resumption; so do we.
+    if (name == "resumed") {
+      unqueued_ = unqueued_acked_ = 0;
+      unacked_runs_.clear();
+    }
+    return;
+  }
   if (!tag || tag->name() != "iq" || !(tag->xmlns().empty() || tag->xmlns() == gloox::XMLNS_CLIENT)) {
     gloox::Client::handleTag(tag);
     return;
   }
   const std::string& type = tag->findAttribute("type");
   const bool query = type == "get" || type == "set";
-  const gloox::JID from(tag->findAttribute("from"));
+  const std::string& from = tag->findAttribute("from");
   const gloox::Tag* child = tag->children().empty() ? nullptr : tag->children().front();
   const std::string ns = child ? child->xmlns() : "";
-  bool allowed = own_side(from) || is_admin_(from.bareJID());
-  // Our version and OS are the admins' business only.
-  if (ns == gloox::XMLNS_VERSION && !is_admin_(from.bareJID())) allowed = false;
   // Answers to our own queries come from the server or the admins; anything
   // else is not ours to read.
-  if (allowed || (!query && own_side(from))) {
+  if (allowed(from, ns) || (!query && last_own_)) {
     gloox::Client::handleTag(tag);
     return;
   }
   if (query) {
-    gloox::IQ re(gloox::IQ::Error, from, tag->findAttribute("id"));
+    gloox::IQ re(gloox::IQ::Error, gloox::JID(from), tag->findAttribute("id"));
     re.addExtension(new gloox::Error(gloox::StanzaErrorTypeCancel, gloox::StanzaErrorServiceUnavailable));
-    send(re);
+    send_unqueued(re.tag());
     ++refused_;
-    if (on_refused_) on_refused_(from.bareJID(), ns.empty() ? "an empty query" : ns);
+    if (on_refused_) on_refused_(gloox::JID(from).bareJID(), ns.empty() ? "an empty query" : ns);
   }
   // The server counts what it sent us; we count what we handled, dropped or not.
   if (m_smContext >= CtxSMEnabled) ++m_smHandled;
 }
 
+void GuardedClient::send_unqueued(gloox::Tag* tag) {
+  if (!tag) return;
+  if (m_smContext >= CtxSMEnabled) {
+    // Its position in the server's count: after everything sent before it.
+    const long position = stanzasSent() + unqueued_ + 1;
+    if (!unacked_runs_.empty() && unacked_runs_.back().first + unacked_runs_.back().second == position)
+      ++unacked_runs_.back().second;
+    else
+      unacked_runs_.emplace_back(position, 1);
+    ++unqueued_;
+  }
+  send(tag->xml());  // as is: the server stamps 'from'
+  delete tag;
+}
+
+long GuardedClient::translate(long h) {
+  // The unqueued stanzas up to position h are not in gloox's numbering.
+  while (!unacked_runs_.empty() && unacked_runs_.front().first <= h) {
+    auto& [start, count] = unacked_runs_.front();
+    long covered = std::min(count, h - start + 1);
+    unqueued_acked_ += covered;
+    if (covered == count) {
+      unacked_runs_.pop_front();
+    } else {
+      start += covered;
+      count -= covered;
+    }
+  }
+  return h - unqueued_acked_;
+}
+
 void GuardedClient::handleStatistics(const gloox::StatisticsStruct stats) {
-  // Only these four kinds go into the XEP-0198 queue (not <r/> and <a/>).
+  // Only these four kinds go into the XEP-0198 queue (not <r/> and <a/>, nor
+  // what send_unqueued sends).
   long queued = stats.iqStanzasSent + stats.messageStanzasSent + stats.s10nStanzasSent + stats.presenceStanzasSent;
   if (queued - queued_at_last_request_ < kAckEvery) return;
   // Updated first: the request below is sent through the same path.

@@ -1,32 +1,41 @@
 // A gloox::Client that strangers cannot make grow.
 //
-// Two things gloox does not do by itself:
+// Three things gloox does not do by itself:
 //
 // - It answers queries from anyone: disco#info (our identity, the host
 //   name), software version (our version and OS), roster pushes (kept
 //   forever), each with a reply. Here every iq get or set from a JID that is
 //   neither our own account, our server nor an admin is answered with
 //   service-unavailable (RFC 6120 8.2.3 wants an answer; this one tells
-//   nothing) before gloox parses it any further, and reported once through
+//   nothing) before gloox parses it any further, and reported through
 //   `on_refused`. Software version is for admins only.
 // - Under XEP-0198 it keeps every stanza it sends until the server acks it,
 //   and never asks. Here an ack is requested after every kAckEvery stanzas
-//   sent, whatever sent them (chat replies, the errors above, subscription
-//   refusals, gloox's own answers), so the queue stays short.
+//   it queues, so that queue stays short.
+// - Even so, the server's ack comes behind whatever it already holds for
+//   us: under a flood, thousands of answers would wait in the queue for it.
+//   So answers to strangers are not queued at all (send_unqueued): they are
+//   not worth resending after a resumption. The server counts them in its
+//   acks all the same, so the acks are translated back into gloox's
+//   numbering (which counts only what it queued) before gloox reads them;
+//   what that costs is one (position, count) pair per run of unqueued
+//   stanzas not yet acked.
 #pragma once
 
 #include <gloox/client.h>
 #include <gloox/statisticshandler.h>
 
+#include <deque>
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace imwatch::agent {
 
 class GuardedClient final : public gloox::Client, gloox::StatisticsHandler {
  public:
-  // Stanzas sent between two ack requests: each stays queued (a few hundred
-  // bytes) until the server's answer to the next request arrives.
+  // Stanzas queued between two ack requests: each stays queued (a few
+  // hundred bytes) until the server's answer to the next request arrives.
   static constexpr long kAckEvery = 16;
 
   using IsAdmin = std::function<bool(const gloox::JID& bare)>;
@@ -35,6 +44,10 @@ class GuardedClient final : public gloox::Client, gloox::StatisticsHandler {
 
   GuardedClient(const gloox::JID& jid, const std::string& password, IsAdmin is_admin, OnRefused on_refused);
 
+  // Sends `tag` (and deletes it) without keeping it for a resumption: for
+  // answers to strangers, which must cost nothing once sent.
+  void send_unqueued(gloox::Tag* tag);
+
   // Queries refused since construction (for tests and figures).
   unsigned long refused() const { return refused_; }
 
@@ -42,11 +55,22 @@ class GuardedClient final : public gloox::Client, gloox::StatisticsHandler {
   void handleTag(gloox::Tag* tag) override;
   void handleStatistics(const gloox::StatisticsStruct stats) override;
   bool own_side(const gloox::JID& from);
+  bool allowed(const std::string& from, const std::string& ns);
+  // The server's count of our stanzas, `h`, in gloox's numbering.
+  long translate(long h);
 
   IsAdmin is_admin_;
   OnRefused on_refused_;
   long queued_at_last_request_ = 0;
   unsigned long refused_ = 0;
+  // Unqueued stanzas of this session: all of them, those the server has
+  // acknowledged, and the runs (server position, count) it has not yet.
+  long unqueued_ = 0, unqueued_acked_ = 0;
+  std::deque<std::pair<long, long>> unacked_runs_;
+  // The last sender judged, and the verdicts: a flood comes from one JID,
+  // and preparing a JID (stringprep) costs more than answering it.
+  std::string last_from_;
+  bool last_own_ = false, last_admin_ = false;
 };
 
 }  // namespace imwatch::agent

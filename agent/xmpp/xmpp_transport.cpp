@@ -108,6 +108,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   // here (subscriptions, queries); chat refusals are ChatHandler's.
   RefusalLog refusals{"xmpp"};
   std::unique_ptr<RosterGuard> roster;
+  GuardedClient* guarded = nullptr;  // the client
 
   explicit Impl(XmppTransport& owner)
       : t(owner), admins([&] {
@@ -118,9 +119,11 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     gloox::JID jid(t.cfg_.jid);
     jid.setResource(t.cfg_.resource.empty() ? default_resource() : t.cfg_.resource);
     auto is_admin = [this](const gloox::JID& bare) { return admins.is_admin(bare.bare()); };
-    client = std::make_unique<GuardedClient>(
+    auto c = std::make_unique<GuardedClient>(
         jid, t.cfg_.password, is_admin,
         [this](const gloox::JID& bare, const std::string& what) { refused(bare.bare(), "query " + quote(what)); });
+    guarded = c.get();
+    client = std::move(c);
     // gloox's roster kept every push, spoofed or not; RosterGuard keeps nothing.
     client->disableRoster();
     roster = std::make_unique<RosterGuard>(*client, is_admin);
@@ -198,7 +201,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       spdlog::info("xmpp: approved the subscription of admin {}", who);
     } else {
       // Refused every time (the server then forgets the request), logged once an hour.
-      client->send(gloox::Subscription(gloox::Subscription::Unsubscribed, s.from().bareJID()));
+      guarded->send_unqueued(gloox::Subscription(gloox::Subscription::Unsubscribed, s.from().bareJID()).tag());
       refused(who, "a subscription request");
     }
   }
