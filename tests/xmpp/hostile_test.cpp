@@ -40,7 +40,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-const std::string kBinary = IMWATCH_BINARY;
+// IMWATCH_AGENT_BINARY measures another build (an older one, for figures).
+const std::string kBinary = std::getenv("IMWATCH_AGENT_BINARY") ? std::getenv("IMWATCH_AGENT_BINARY") : IMWATCH_BINARY;
 const std::string kFixtures = IMWATCH_FIXTURES;
 
 bool full_run() {
