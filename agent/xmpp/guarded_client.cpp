@@ -17,15 +17,18 @@ bool GuardedClient::own_side(const gloox::JID& from) {
 }
 
 bool GuardedClient::allowed(const std::string& from, const std::string& ns) {
+  // Only the prepared JID is cached, not whether it is an admin's: admins
+  // change at a reload.
   if (from != last_from_ || last_from_.empty()) {
     const gloox::JID j(from);
     last_from_ = from;
+    last_bare_ = j.bareJID();
     last_own_ = own_side(j);
-    last_admin_ = !last_own_ && is_admin_(j.bareJID());
   }
+  const bool admin = !last_own_ && is_admin_(last_bare_);
   // Our version and OS are the admins' business only.
-  if (ns == gloox::XMLNS_VERSION) return last_admin_;
-  return last_own_ || last_admin_;
+  if (ns == gloox::XMLNS_VERSION) return admin;
+  return last_own_ || admin;
 }
 
 void GuardedClient::handleTag(gloox::Tag* tag) {
@@ -61,11 +64,11 @@ void GuardedClient::handleTag(gloox::Tag* tag) {
     return;
   }
   if (query) {
-    gloox::IQ re(gloox::IQ::Error, gloox::JID(from), tag->findAttribute("id"));
+    gloox::IQ re(gloox::IQ::Error, gloox::JID(from), tag->findAttribute("id"));  // to the full JID
     re.addExtension(new gloox::Error(gloox::StanzaErrorTypeCancel, gloox::StanzaErrorServiceUnavailable));
     send_unqueued(re.tag());
     ++refused_;
-    if (on_refused_) on_refused_(gloox::JID(from).bareJID(), ns.empty() ? "an empty query" : ns);
+    if (on_refused_) on_refused_(last_bare_, ns.empty() ? "an empty query" : ns);
   }
   // The server counts what it sent us; we count what we handled, dropped or not.
   if (m_smContext >= CtxSMEnabled) ++m_smHandled;

@@ -67,10 +67,11 @@ class GuardedClient final : public gloox::Client, gloox::StatisticsHandler {
   // acknowledged, and the runs (server position, count) it has not yet.
   long unqueued_ = 0, unqueued_acked_ = 0;
   std::deque<std::pair<long, long>> unacked_runs_;
-  // The last sender judged, and the verdicts: a flood comes from one JID,
-  // and preparing a JID (stringprep) costs more than answering it.
+  // The last sender, prepared: a flood comes from one JID, and preparing a
+  // JID (stringprep) costs more than answering it.
   std::string last_from_;
-  bool last_own_ = false, last_admin_ = false;
+  gloox::JID last_bare_;
+  bool last_own_ = false;
 };
 
 }  // namespace imwatch::agent

@@ -190,7 +190,12 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     if (!reply) return;
     gloox::Message r(gloox::Message::Chat, msg.from(), *reply);
     r.setID(t.outbox_.new_id());
-    client->send(r);  // GuardedClient asks the server to ack it soon, so it is not kept
+    // A stranger's refusal is not kept for resending; an admin's reply is,
+    // and GuardedClient asks the server to ack it soon.
+    if (admins.is_admin(msg.from().bare()))
+      client->send(r);
+    else
+      guarded->send_unqueued(r.tag());
   }
   void handleSubscription(const gloox::Subscription& s) override {
     std::string who = ChatHandler::bare(s.from().bare());
