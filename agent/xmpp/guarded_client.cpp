@@ -35,17 +35,13 @@ void GuardedClient::handleTag(gloox::Tag* tag) {
   if (tag && tag->xmlns() == gloox::XMLNS_STREAM_MANAGEMENT) {
     const std::string& name = tag->name();
     if (name == "enabled") {
-      unqueued_ = unqueued_acked_ = 0;
-      unacked_runs_.clear();
+      unqueued_.reset();
     } else if ((name == "a" || name == "resumed") && tag->hasAttribute("h")) {
-      tag->addAttribute("h", std::to_string(translate(std::atol(tag->findAttribute("h").c_str()))));
+      tag->addAttribute("h", std::to_string(unqueued_.translate(std::atol(tag->findAttribute("h").c_str()))));
     }
     gloox::Client::handleTag(tag);
     // gloox restarts its numbering after a resumption; so do we.
-    if (name == "resumed") {
-      unqueued_ = unqueued_acked_ = 0;
-      unacked_runs_.clear();
-    }
+    if (name == "resumed") unqueued_.reset();
     return;
   }
   if (!tag || tag->name() != "iq" || !(tag->xmlns().empty() || tag->xmlns() == gloox::XMLNS_CLIENT)) {
@@ -76,33 +72,9 @@ void GuardedClient::handleTag(gloox::Tag* tag) {
 
 void GuardedClient::send_unqueued(gloox::Tag* tag) {
   if (!tag) return;
-  if (m_smContext >= CtxSMEnabled) {
-    // Its position in the server's count: after everything sent before it.
-    const long position = stanzasSent() + unqueued_ + 1;
-    if (!unacked_runs_.empty() && unacked_runs_.back().first + unacked_runs_.back().second == position)
-      ++unacked_runs_.back().second;
-    else
-      unacked_runs_.emplace_back(position, 1);
-    ++unqueued_;
-  }
+  if (m_smContext >= CtxSMEnabled) unqueued_.sent(stanzasSent());
   send(tag->xml());  // as is: the server stamps 'from'
   delete tag;
-}
-
-long GuardedClient::translate(long h) {
-  // The unqueued stanzas up to position h are not in gloox's numbering.
-  while (!unacked_runs_.empty() && unacked_runs_.front().first <= h) {
-    auto& [start, count] = unacked_runs_.front();
-    long covered = std::min(count, h - start + 1);
-    unqueued_acked_ += covered;
-    if (covered == count) {
-      unacked_runs_.pop_front();
-    } else {
-      start += covered;
-      count -= covered;
-    }
-  }
-  return h - unqueued_acked_;
 }
 
 void GuardedClient::handleStatistics(const gloox::StatisticsStruct stats) {

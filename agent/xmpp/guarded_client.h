@@ -25,10 +25,11 @@
 #include <gloox/client.h>
 #include <gloox/statisticshandler.h>
 
-#include <deque>
 #include <functional>
 #include <string>
 #include <utility>
+
+#include "agent/xmpp/unqueued_count.h"
 
 namespace imwatch::agent {
 
@@ -56,17 +57,12 @@ class GuardedClient final : public gloox::Client, gloox::StatisticsHandler {
   void handleStatistics(const gloox::StatisticsStruct stats) override;
   bool own_side(const gloox::JID& from);
   bool allowed(const std::string& from, const std::string& ns);
-  // The server's count of our stanzas, `h`, in gloox's numbering.
-  long translate(long h);
 
   IsAdmin is_admin_;
   OnRefused on_refused_;
   long queued_at_last_request_ = 0;
   unsigned long refused_ = 0;
-  // Unqueued stanzas of this session: all of them, those the server has
-  // acknowledged, and the runs (server position, count) it has not yet.
-  long unqueued_ = 0, unqueued_acked_ = 0;
-  std::deque<std::pair<long, long>> unacked_runs_;
+  UnqueuedCount unqueued_;  // of this session
   // The last sender, prepared: a flood comes from one JID, and preparing a
   // JID (stringprep) costs more than answering it.
   std::string last_from_;
