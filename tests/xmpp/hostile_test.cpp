@@ -69,10 +69,18 @@ gloox::Tag* raw(const std::string& xml) {
   return c.tag;
 }
 
-// Counts the iq stanzas a client receives (the agent's answers).
-struct IqCounter : gloox::StatisticsHandler {
-  long iqs = 0;
+// Counts the iq stanzas a client receives (the agent's answers), and among
+// them the service-unavailable errors (registered for gloox's ExtError, it
+// sees every iq error that no query of the client's own waits for).
+struct IqCounter : gloox::StatisticsHandler, gloox::IqHandler {
+  long iqs = 0, refusals = 0, results = 0;
   void handleStatistics(const gloox::StatisticsStruct s) override { iqs = s.iqStanzasReceived; }
+  bool handleIq(const gloox::IQ& iq) override {
+    if (iq.subtype() == gloox::IQ::Error && iq.error() && iq.error()->error() == gloox::StanzaErrorServiceUnavailable)
+      ++refusals;
+    return true;
+  }
+  void handleIqID(const gloox::IQ&, int) override {}
 };
 
 // What came back for one query of ours.
@@ -221,6 +229,7 @@ TEST_F(Hostile, FloodsCostNeitherMemoryNorLogAndTheAdminIsStillAnswered) {
   auto mallory = client("mallory");
   IqCounter answers;
   mallory->client().registerStatisticsHandler(&answers);
+  mallory->client().registerIqHandler(&answers, gloox::ExtError);
   const std::string target = agent_full_jid(*mallory);
   ASSERT_NE(target, "");
   // Warm: a few admin commands, then the figure at rest.
@@ -304,6 +313,7 @@ TEST_F(Hostile, FloodsCostNeitherMemoryNorLogAndTheAdminIsStillAnswered) {
   const size_t lines = agent->lines().size() - lines_at_rest;
 
   EXPECT_EQ(queries - answers_before, discos + pushes);
+  EXPECT_EQ(answers.refusals, discos + pushes) << "each answer is service-unavailable";
   std::printf("hostile floods: %d disco#info, %d roster pushes, %d subscription requests from one stranger\n", discos,
               pushes, subs);
   std::printf("agent RSS: %.1f MB at rest, %.1f MB peak, %.1f MB right after, %.1f MB 3 s later\n", rest / 1024.0,
@@ -345,11 +355,12 @@ TEST_F(Hostile, StrangersLearnNothing) {
   EXPECT_EQ(d.type, gloox::IQ::Error);
   EXPECT_EQ(d.error, gloox::StanzaErrorServiceUnavailable);
   EXPECT_TRUE(d.identities.empty());
-  mallory->client().send(raw(roster_push(target, 1)));
+  // A spoofed roster push: refused (RFC 6121 2.1.6), with the error RFC 6120 wants.
   IqCounter answers;
-  mallory->client().registerStatisticsHandler(&answers);
+  mallory->client().registerIqHandler(&answers, gloox::ExtError);
+  mallory->client().send(raw(roster_push(target, 1)));
   mallory->client().send(raw(roster_push(target, 2)));
-  EXPECT_TRUE(mallory->wait_until([&] { return answers.iqs >= 1; }, 5s));
+  EXPECT_TRUE(mallory->wait_until([&] { return answers.refusals == 2; }, 5s)) << answers.refusals;
   // More chat gets nothing: one refusal an hour.
   for (int i = 0; i < 5; ++i) mallory->send_chat("agent@test.local", "status");
   mallory->pump(1s);
