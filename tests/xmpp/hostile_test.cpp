@@ -244,7 +244,7 @@ TEST_F(Hostile, FloodsCostNeitherMemoryNorLogAndTheAdminIsStillAnswered) {
   // Sends `n` raw stanzas in batches, keeping at most kWindow queries
   // unanswered (so the flood lasts as long as the agent takes to answer it,
   // instead of waiting in the server); meanwhile the agent's RSS is sampled
-  // and the admin pings about twice a second.
+  // and the admin pings every 0.6 s.
   // IMWATCH_HOSTILE_WINDOW=0 floods blindly, as fast as the stranger can send:
   // then the backlog waits in the server and the admin waits behind it.
   const char* w = std::getenv("IMWATCH_HOSTILE_WINDOW");
