@@ -75,9 +75,21 @@ std::string ack(const std::vector<std::string>& args, ChatContext& ctx) {
   return fmt::format("acknowledged #{}: no more reminders until it resolves", id);
 }
 
+void log_if_changing(const std::string& who, std::string_view body, const std::string& reply) {
+  // The commands that change what admins are told are worth an audit trail:
+  // who, what they typed (quoted: chat text is data), and what it did.
+  auto args = split_words(trim(body));
+  const std::string cmd = args.empty() ? "" : to_lower(args[0]);
+  if (cmd == "mute" || cmd == "unmute" || cmd == "ack")
+    spdlog::info("chat: {} from {}: {}", quote(trim(body)), who, reply);
+}
+
 }  // namespace
 
-ChatHandler::ChatHandler(std::vector<std::string> admins, ChatLimits limits) : limits_(limits) {
+ChatHandler::ChatHandler(std::vector<std::string> admins, ChatLimits limits)
+    : limits_(limits),
+      strangers_("chat", limits.refusal_every, limits.max_strangers),
+      oversized_("oversized chat", limits.refusal_every, limits.max_strangers) {
   for (auto& a : admins) admins_.push_back(bare(a));
 }
 
@@ -102,22 +114,15 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
                                                ChatContext& ctx) {
   const std::string who = bare(from);
   if (!is_admin(who)) {
-    // No data for strangers; at most one refusal per JID per hour, and the
-    // map of JIDs we remember is bounded whatever a flood throws at us.
-    auto it = strangers_.find(who);
-    if (it != strangers_.end() && now - it->second < limits_.refusal_every) return std::nullopt;
-    if (it == strangers_.end() && strangers_.size() >= limits_.max_strangers) {
-      std::erase_if(strangers_, [&](const auto& kv) { return now - kv.second >= limits_.refusal_every; });
-      if (strangers_.size() >= limits_.max_strangers) return std::nullopt;
-    }
-    strangers_[who] = now;
-    spdlog::warn("chat from {} refused: not an admin", quote(who));
+    // No data for strangers; at most one refusal (and log line) per JID per
+    // hour, and the JIDs we remember are bounded whatever a flood throws at us.
+    auto dropped = strangers_.admit(who, now);
+    if (!dropped) return std::nullopt;
+    spdlog::warn("chat from {} refused: not an admin{}", quote(who), RefusalLog::dropped_note(*dropped));
     return std::string("not authorised");
   }
-  if (body.size() > limits_.max_body) {
-    spdlog::warn("chat from {}: {} byte message ignored (limit {})", who, body.size(), limits_.max_body);
-    return std::nullopt;
-  }
+  // Every message counts against the rate, oversized ones too: a client
+  // stuck resending a huge paste must not cost a log line each time.
   Rate& r = rates_[who];
   while (!r.recent.empty() && now - r.recent.front() >= limits_.window) r.recent.pop_front();
   if (static_cast<int>(r.recent.size()) >= limits_.commands_per_window) {
@@ -128,7 +133,15 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
   }
   r.warned = false;
   r.recent.push_back(now);
-  return command(body, ctx);
+  if (body.size() > limits_.max_body) {
+    if (auto dropped = oversized_.admit(who, now))
+      spdlog::warn("chat from {}: {} byte message ignored (limit {}){}", who, body.size(), limits_.max_body,
+                   RefusalLog::dropped_note(*dropped));
+    return std::nullopt;
+  }
+  std::string reply = command(body, ctx);
+  log_if_changing(who, body, reply);
+  return reply;
 }
 
 std::string ChatHandler::command(std::string_view body, ChatContext& ctx) {

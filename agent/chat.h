@@ -12,15 +12,16 @@
 
 #include "agent/config.h"
 #include "agent/alert_engine.h"
+#include "agent/refusal_log.h"
 #include "agent/snapshot.h"
 
 namespace imwatch::agent {
 
 struct ChatLimits {
-  size_t max_body = 4096;        // bytes; longer bodies are ignored
+  size_t max_body = 4096;        // bytes; longer bodies are ignored (and count against the rate)
   int commands_per_window = 20;  // per admin JID
   double window = 10;            // seconds
-  double refusal_every = 3600;   // at most one "not authorised" per stranger
+  double refusal_every = 3600;   // at most one "not authorised" and one log line per stranger
   size_t max_strangers = 1024;   // remembered strangers (memory is bounded)
 };
 
@@ -57,7 +58,8 @@ class ChatHandler {
   std::vector<std::string> admins_;
   ChatLimits limits_;
   std::map<std::string, Rate> rates_;
-  std::map<std::string, double> strangers_;  // bare JID -> last refusal (monotonic)
+  RefusalLog strangers_;  // one refusal (reply and log line) per stranger and period
+  RefusalLog oversized_;  // one log line per admin and period
 };
 
 }  // namespace imwatch::agent

@@ -36,7 +36,7 @@ struct XmppConfig {
   Origin password_origin;
   std::string host;                          // empty: DNS SRV of the JID's domain
   int port = 0;                              // 0: 5222 or what SRV says
-  std::string resource;                      // empty: the host name
+  std::string resource;                      // empty: derived from the machine ID (see xmpp_transport.cpp)
   std::vector<Located<std::string>> admins;  // bare JIDs in stringprep form (agent/jid.h)
   std::string ca_file{default_text("xmpp.ca_file")};
   std::string pin;  // "sha256:BASE64" of the server's public key, or empty

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/daemon.h"
+#include "fakes/log_capture.h"
 #include "probes/probes.h"
 
 using namespace imwatch::agent;
@@ -141,6 +142,57 @@ TEST_F(Chat, RateLimitOneWarningThenSilence) {
 TEST_F(Chat, OversizedBodiesAreIgnored) {
   EXPECT_FALSE(say("alice@example.org", std::string(4097, 'x')).has_value());
   EXPECT_EQ(*say("alice@example.org", "ping" + std::string(4092, ' ')), "pong");
+}
+
+TEST_F(Chat, StrangersAreLoggedOnceAnHourWithTheCountDropped) {
+  imwatch::test::LogCapture capture;
+  EXPECT_EQ(*say("mallory@evil.example/x", "status"), "not authorised");
+  for (int i = 0; i < 300; ++i) EXPECT_FALSE(say("mallory@evil.example/y", "{}%s", 1 + i).has_value());
+  auto lines = capture.take();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "warning chat from 'mallory@evil.example' refused: not an admin");
+  EXPECT_EQ(*say("mallory@evil.example", "help", 3600), "not authorised");
+  lines = capture.take();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(
+      lines[0],
+      "warning chat from 'mallory@evil.example' refused: not an admin, 300 more dropped since the last such line");
+}
+
+TEST_F(Chat, OversizedBodiesCountAgainstTheRateAndAreLoggedOnceAnHour) {
+  imwatch::test::LogCapture capture;
+  for (int i = 0; i < 19; ++i) EXPECT_FALSE(say("alice@example.org", std::string(5000, 'x'), 1 + i * 0.01));
+  auto lines = capture.take();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "warning chat from alice@example.org: 5000 byte message ignored (limit 4096)");
+  // 19 oversized bodies used 19 of the 20 commands in the window.
+  EXPECT_EQ(*say("alice@example.org", "ping", 1.5), "pong");
+  EXPECT_EQ(say("alice@example.org", "ping", 1.6)->rfind("slow down", 0), 0u);
+  EXPECT_FALSE(say("alice@example.org", std::string(5000, 'x'), 1.7).has_value());
+  EXPECT_TRUE(capture.take().empty());
+  // Bob's budget is his own; Alice's next line an hour later has the count.
+  EXPECT_EQ(*say("bob@example.org", "ping", 1.8), "pong");
+  EXPECT_FALSE(say("alice@example.org", std::string(5000, 'x'), 3601).has_value());
+  lines = capture.take();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0],
+            "warning chat from alice@example.org: 5000 byte message ignored (limit 4096), 18 more dropped since the "
+            "last such line");
+}
+
+TEST_F(Chat, MuteAckUnmuteAreLoggedWithWhoAndWhatTheyDid) {
+  imwatch::test::LogCapture capture;
+  say("Alice@Example.org/phone", "mute 30m load");
+  say("bob@example.org", "ack #1");
+  say("alice@example.org", "unmute {}$(id)");
+  say("alice@example.org", "UNMUTE");
+  say("alice@example.org", "status");  // read-only: not logged
+  auto lines = capture.take();
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "info chat: 'mute 30m load' from alice@example.org: muted load for 30m");
+  EXPECT_EQ(lines[1], "info chat: 'ack #1' from bob@example.org: acknowledged #1: no more reminders until it resolves");
+  EXPECT_EQ(lines[2], "info chat: 'unmute {}$(id)' from alice@example.org: no rule '{}$(id)'");
+  EXPECT_EQ(lines[3], "info chat: 'UNMUTE' from alice@example.org: unmuted everything");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gloox/connectionlistener.h>
 #include <gloox/connectiontcpclient.h>
 #include <gloox/delayeddelivery.h>
+#include <gloox/disco.h>
 #include <gloox/eventhandler.h>
 #include <gloox/message.h>
 #include <gloox/messagehandler.h>
@@ -11,15 +12,23 @@
 #include <gloox/subscription.h>
 #include <gloox/subscriptionhandler.h>
 #include <gloox/tag.h>
+#include <fmt/format.h>
+#include <gnutls/crypto.h>
 #include <spdlog/spdlog.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <ctime>
+#include <fstream>
 #include <limits>
+#include <random>
 #include <set>
 
 #include "agent/chat.h"
+#include "agent/refusal_log.h"
 #include "agent/text_util.h"
+#include "agent/xmpp/guarded_client.h"
+#include "agent/xmpp/roster_guard.h"
 #include "agent/xmpp/tcp_nodelay.h"
 #include "agent/xmpp/tls_gnutls.h"
 
@@ -60,24 +69,6 @@ class AdoptedConnection final : public gloox::ConnectionTCPClient {
 };
 
 // gloox's client, with a way to free the stanzas it keeps for XEP-0198.
-class AgentClient final : public gloox::Client {
- public:
-  using gloox::Client::Client;
-  // Deletes the copies gloox keeps of unacknowledged stanzas. For a session
-  // that can no longer be resumed (resumption failed, or the client is being
-  // replaced or stopped) they would never be acknowledged, and gloox never
-  // frees them: the next session numbers its stanzas from 1 again and the
-  // old copies under the same numbers were lost (valgrind, after a server
-  // restart with a chat reply unacknowledged). checkQueue() deletes every
-  // copy up to "handled", but only while stream management is on, hence
-  // the state set around it.
-  void forget_unacknowledged() {
-    const SMContext was = m_smContext;
-    m_smContext = CtxSMEnabled;
-    checkQueue(std::numeric_limits<int>::max(), false);
-    m_smContext = was;
-  }
-};
 
 std::set<std::string> admin_set(const XmppConfig& c) {
   std::set<std::string> out;
@@ -113,6 +104,34 @@ std::string describe(gloox::ConnectionError e, gloox::Client& c) {
   }
 }
 
+// The resource when none is configured. Not the host name: every reply
+// shows our full JID, also the one "not authorised" a stranger gets, and a
+// host name tells an attacker which machine this is. Stable across restarts
+// (a new resource after a crash would leave the old session hibernating
+// beside the new one) and distinct per machine (agents sharing an account
+// must not take each other's resource): derived from /etc/machine-id with a
+// keyed hash, as systemd asks for IDs shown to others, so it reveals neither
+// the machine ID nor the host. Random per start when there is no machine ID.
+std::string default_resource() {
+  std::string id;
+  std::ifstream("/etc/machine-id") >> id;
+  unsigned char mac[32];
+  static const char kApp[] = "imwatch xmpp resource";
+  if (id.size() < 16 || gnutls_hmac_fast(GNUTLS_MAC_SHA256, id.data(), id.size(), kApp, sizeof kApp - 1, mac) != 0) {
+    std::random_device rd;
+    for (auto& b : mac) b = static_cast<unsigned char>(rd());
+  }
+  std::string out = "imwatch-";
+  for (int i = 0; i < 4; ++i) out += fmt::format("{:02x}", mac[i]);
+  return out;
+}
+
+std::string os_name() {
+  utsname u{};
+  if (uname(&u) != 0) return "";
+  return std::string(u.sysname) + " " + u.release;
+}
+
 }  // namespace
 
 struct XmppTransport::Impl final : gloox::ConnectionListener,
@@ -120,16 +139,31 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
                                    gloox::SubscriptionHandler,
                                    gloox::EventHandler {
   XmppTransport& t;
-  std::unique_ptr<AgentClient> client;
+  std::unique_ptr<GuardedClient> client;
   AdoptedConnection* tcp = nullptr;  // owned by client
   TlsGnutls* tls = nullptr;          // owned by client
+  // One line per stranger and hour for whatever they send that is refused
+  // here (subscriptions, queries); chat refusals are ChatHandler's.
+  RefusalLog refusals{"xmpp"};
+  std::unique_ptr<RosterGuard> roster;
 
   // Everything comes from the transport's configuration at the time: a
   // reload that changes the account or the server builds a new Impl.
   explicit Impl(XmppTransport& owner) : t(owner) {
     gloox::JID jid(t.cfg_.jid);
-    jid.setResource(t.cfg_.resource.empty() ? t.host_ : t.cfg_.resource);
-    client = std::make_unique<AgentClient>(jid, t.cfg_.password);
+    jid.setResource(t.cfg_.resource.empty() ? default_resource() : t.cfg_.resource);
+    // Admins as the live configuration says at the time of each stanza.
+    auto is_admin = [this](const gloox::JID& bare) { return t.is_admin(bare.bare()); };
+    client = std::make_unique<GuardedClient>(
+        jid, t.cfg_.password, is_admin,
+        [this](const gloox::JID& bare, const std::string& what) { refused(bare.bare(), "query " + quote(what)); });
+    // gloox's roster kept every push, spoofed or not; RosterGuard keeps nothing.
+    client->disableRoster();
+    roster = std::make_unique<RosterGuard>(*client, is_admin);
+    // What admins' clients show as "who is this" (strangers are refused
+    // these queries by GuardedClient, the version even the server).
+    client->disco()->setVersion("imwatch", IMWATCH_VERSION, os_name());
+    client->disco()->setIdentity("client", "bot", "imwatch on " + t.host_);
     // Where to dial is TcpConnector's business (see XmppTransport::connect).
     tcp = new AdoptedConnection(client.get(), client->logInstance(), jid.server());
     client->setConnectionImpl(tcp);
@@ -153,6 +187,10 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   }
 
   void onConnect() override { t.on_connected(); }
+  void refused(const std::string& who, const std::string& what) {
+    if (auto dropped = refusals.admit(who, t.clock_.now()))
+      spdlog::warn("xmpp: refused {} from {}: not an admin{}", what, quote(who), RefusalLog::dropped_note(*dropped));
+  }
   void onDisconnect(gloox::ConnectionError e) override {
     // What this session left unacknowledged is the outbox's business
     // (link_lost() makes it due again). gloox's own copies would go out a
@@ -187,12 +225,13 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     if (!reply) return;
     gloox::Message r(gloox::Message::Chat, msg.from(), *reply);
     r.setID(t.outbox_.new_id());
-    client->send(r);
-    // gloox keeps every stanza sent under XEP-0198 until the server acks it,
-    // and never asks on its own: without this, memory grows with each reply.
-    if (++replies_since_ack_request % 16 == 0) client->reqStreamManagement();
+    // A stranger's refusal is not kept for resending; an admin's reply is,
+    // and GuardedClient asks the server to ack it soon.
+    if (t.is_admin(msg.from().bare()))
+      client->send(r);
+    else
+      client->send_unqueued(r.tag());
   }
-  unsigned replies_since_ack_request = 0;
   void handleSubscription(const gloox::Subscription& s) override {
     std::string who = ChatHandler::bare(s.from().bare());
     if (s.subtype() != gloox::Subscription::Subscribe) return;
@@ -201,8 +240,9 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       client->send(gloox::Subscription(gloox::Subscription::Subscribe, s.from().bareJID()));
       spdlog::info("xmpp: approved the subscription of admin {}", who);
     } else {
-      client->send(gloox::Subscription(gloox::Subscription::Unsubscribed, s.from().bareJID()));
-      spdlog::warn("xmpp: refused the subscription of {}: not an admin", quote(who));
+      // Refused every time (the server then forgets the request), logged once an hour.
+      client->send_unqueued(gloox::Subscription(gloox::Subscription::Unsubscribed, s.from().bareJID()).tag());
+      refused(who, "a subscription request");
     }
   }
   void handleEvent(const gloox::Event& e) override {
@@ -221,6 +261,7 @@ XmppTransport::XmppTransport(const XmppConfig& cfg, const std::string& host, con
       on_chat_(std::move(on_chat)),
       outbox_(host, cfg.outbox_max, random_id_prefix()),
       rng_(std::random_device{}()) {
+  admins_ = admin_set(cfg_);
   outbox_.load(outbox_path_);
   impl_ = std::make_unique<Impl>(*this);
 }
@@ -230,7 +271,7 @@ XmppTransport::~XmppTransport() { stop(); }
 bool XmppTransport::connected() const { return connected_; }
 
 bool XmppTransport::is_admin(const std::string& bare_jid) const {
-  return admin_set(cfg_).count(ChatHandler::bare(bare_jid)) > 0;
+  return admins_.count(ChatHandler::bare(bare_jid)) > 0;
 }
 
 void XmppTransport::start() {
@@ -355,6 +396,9 @@ void XmppTransport::on_connected() {
 }
 
 void XmppTransport::after_connect() {
+  // Non-admins leave the roster at every session (a removed admin kept
+  // seeing the server's health).
+  impl_->roster->on_session();
   for (const auto& a : cfg_.admins)
     impl_->client->send(gloox::Subscription(gloox::Subscription::Subscribe, gloox::JID(a.value)));
   // What a reload decided while there was no session.
@@ -441,6 +485,7 @@ void XmppTransport::reload(const XmppConfig& next) {
   const bool new_ping = next.ping_interval != c.ping_interval;
   if (next.outbox_max != c.outbox_max) spdlog::warn("xmpp: outbox_max changes take effect at the next start");
   cfg_ = next;  // from here on every send and every check uses the new list
+  admins_ = after;
   for (const auto& a : added) spdlog::info("xmpp: reload: {} is now an admin", a);
   for (const auto& r : removed) spdlog::info("xmpp: reload: {} is no longer an admin", r);
   for (const auto& a : added) {

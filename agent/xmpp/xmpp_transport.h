@@ -5,7 +5,9 @@
 // backoff with jitter (1 s to 60 s), XEP-0199 pings to notice dead links,
 // XEP-0198 stream management where the server offers it. Presence shows the
 // agent's health. Admins' subscriptions are approved and returned; everyone
-// else's are refused. Only this file pair and tls_gnutls include gloox.
+// else's are refused, and at each connect RosterGuard revokes every contact
+// that is not an admin. What strangers may ask and what it costs is
+// GuardedClient's business. Only this directory includes gloox.
 #pragma once
 
 #include <deque>
@@ -81,7 +83,8 @@ class XmppTransport final : public Notifier {
   void on_pong();
   void send_presence();
 
-  XmppConfig cfg_;  // a copy of the daemon's, kept current by reload()
+  XmppConfig cfg_;                // a copy of the daemon's, kept current by reload()
+  std::set<std::string> admins_;  // cfg_'s admins, compared as ChatHandler::bare forms
   TcpConnector connector_;
   std::string host_;
   std::string outbox_path_;
