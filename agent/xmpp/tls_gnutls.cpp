@@ -338,6 +338,8 @@ struct TlsGnutls::Impl {
 TlsGnutls::TlsGnutls(gloox::TLSHandler* handler, TlsOptions options)
     : gloox::TLSBase(handler, options.domain), impl_(std::make_unique<Impl>(*this)), options_(std::move(options)) {}
 
+bool TlsGnutls::setup_failed() const { return !impl_->credentials; }
+
 TlsGnutls::~TlsGnutls() {
   impl_->end_session();
   if (impl_->priority) gnutls_priority_deinit(impl_->priority);
@@ -391,8 +393,9 @@ bool TlsGnutls::init(const std::string&, const std::string&, const gloox::String
 
 bool TlsGnutls::handshake() {
   if (!m_handler) return false;
-  if (!impl_->credentials) {
-    if (failure_reason_.empty()) failure_reason_ = "TLS setup failed: init() was not called";
+  // Set up again at each attempt while it fails: a CA file that was missing
+  // may have been installed since (the transport retries at its slowest pace).
+  if (!impl_->credentials && !init()) {
     m_handler->handleHandshakeResult(this, false, m_certInfo);
     return false;
   }

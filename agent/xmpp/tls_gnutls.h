@@ -79,6 +79,9 @@ class TlsGnutls final : public gloox::TLSBase {
   // True when the last handshake failed because the certificate was refused
   // (as opposed to a protocol or I/O error).
   bool certificate_refused() const { return certificate_refused_; }
+  // True while init() has not succeeded (no CA could be loaded, a bad pin):
+  // nothing a quick retry fixes.
+  bool setup_failed() const;
   // "TLS1.3", "TLS1.2" of the current session, empty when none.
   std::string protocol() const;
 

@@ -172,7 +172,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     o.ca_file = t.cfg_.ca_file;
     o.pin = t.cfg_.pin;
     tls = new TlsGnutls(client.get(), std::move(o));
-    if (!tls->init()) spdlog::error("xmpp: TLS setup failed: {}", tls->failure_reason());
+    if (!tls->init()) spdlog::error("xmpp: {}", tls->failure_reason());
     client->setEncryptionImpl(tls);
     client->setTls(gloox::TLSRequired);  // verified TLS only, never plaintext
     client->setCompression(false);
@@ -198,9 +198,11 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     // since a fresh session numbers its stanzas from 1 again (the fault
     // tests saw alerts delivered twice).
     client->forget_unacknowledged();
-    bool cert = tls->certificate_refused();
-    bool fatal = cert || e == gloox::ConnAuthenticationFailed;
-    std::string why = cert ? tls->failure_reason() : describe(e, *client);
+    // A refused certificate, a TLS setup that fails (a missing CA file) and
+    // wrong credentials are retried at the slowest pace, with their reason.
+    bool tls_reason = tls->certificate_refused() || tls->setup_failed();
+    bool fatal = tls_reason || e == gloox::ConnAuthenticationFailed;
+    std::string why = tls_reason ? tls->failure_reason() : describe(e, *client);
     t.on_disconnected(why, fatal);
   }
   bool onTLSConnect(const gloox::CertInfo& info) override {

@@ -192,6 +192,37 @@ TEST_F(AgentXmpp, WrongPasswordIsLoggedAndRetriedSlowly) {
   for (const auto& l : agent.lines()) EXPECT_EQ(l.find("wrong-pw"), std::string::npos) << l;  // never logged
 }
 
+TEST_F(AgentXmpp, AnUnusableCaFileIsSaidClearlyAndRetriedSlowly) {
+  // Readable (so the config check passes) but holding no certificate: TLS
+  // cannot be set up. One clear reason, no doubled prefix, and the slowest
+  // pace, as for a wrong password (once every 1-60 s with a doubled
+  // "TLS setup failed: TLS setup failed" before).
+  const std::string empty = dir + "/empty-ca.pem";
+  std::ofstream(empty) << "";
+  std::string conf = dir + "/imwatch.conf", text;
+  {
+    std::ifstream in(conf);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  const std::string ca = "ca_file = " + server.ca_file();
+  ASSERT_NE(text.find(ca), std::string::npos);
+  text.replace(text.find(ca), ca.size(), "ca_file = " + empty);
+  replace(conf, text);
+  ChildProcess agent({kBinary, "--config", conf});
+  std::string line = agent.wait_for_line("retrying in", 15);
+  ASSERT_NE(line, "") << log(agent);
+  EXPECT_NE(line.find("TLS setup failed: no CA certificate could be loaded from " + empty), std::string::npos) << line;
+  std::regex secs("retrying in ([0-9]+) s");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, secs)) << line;
+  EXPECT_GE(std::stoi(m[1]), 48);
+  agent.drain(2);
+  EXPECT_EQ(agent.count_lines("retrying in"), 1u) << log(agent);
+  for (const auto& l : agent.lines()) EXPECT_EQ(l.find("TLS setup failed: TLS setup failed"), std::string::npos) << l;
+}
+
 TEST_F(AgentXmpp, TestAlertExitsZeroOnceAccepted) {
   auto alice = admin();
   auto r = run_process({kBinary, "--test-alert", "--config", dir + "/imwatch.conf"}, 40);
