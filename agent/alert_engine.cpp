@@ -11,6 +11,62 @@ constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "probe_failing", "probe_recovered", "removed",     "test",     "folded",   "dropped",  "converted",
 };
 
+// The timers of `for`: each condition must hold again from the next sample.
+void reset_timers(RuleState& s) {
+  s.bad_since.reset();
+  s.crit_since.reset();
+  s.noncrit_since.reset();
+  s.good_since.reset();
+}
+
+// `since`: when `cond` began to hold without a break, unset while it does not.
+void track(std::optional<double>& since, bool cond, double now) {
+  if (!cond)
+    since.reset();
+  else if (!since)
+    since = now;
+}
+
+// Where a known sample stands against a rule's thresholds.
+struct Conditions {
+  bool bad;   // beyond warn
+  bool crit;  // beyond crit
+  bool good;  // on the good side of clear
+};
+
+// A change of severity, and how long its condition has held.
+struct Change {
+  Event::Kind kind;
+  Severity to;
+  double held;
+};
+
+// The change a sample calls for from the rule's current severity, once its
+// condition has held for the rule's `for`. When two are due the order below
+// decides: from ok, critical before warning; from warning, escalation before
+// resolution; from critical, resolution before de-escalation.
+std::optional<Change> due_change(const Rule& r, const RuleState& s, Conditions c, double now) {
+  auto held = [&](const std::optional<double>& since) { return since && now - *since >= r.for_s; };
+  auto change = [&](Event::Kind kind, Severity to, const std::optional<double>& since) {
+    return std::optional<Change>(Change{kind, to, since ? now - *since : 0.0});
+  };
+  switch (s.severity) {
+    case Severity::ok:
+      if (c.crit && held(s.crit_since)) return change(Event::fired, Severity::critical, s.crit_since);
+      if (c.bad && held(s.bad_since)) return change(Event::fired, Severity::warning, s.bad_since);
+      break;
+    case Severity::warning:
+      if (c.crit && held(s.crit_since)) return change(Event::escalated, Severity::critical, s.crit_since);
+      if (c.good && held(s.good_since)) return change(Event::resolved, Severity::ok, s.good_since);
+      break;
+    case Severity::critical:
+      if (c.good && held(s.good_since)) return change(Event::resolved, Severity::ok, s.good_since);
+      if (!c.crit && held(s.noncrit_since)) return change(Event::deescalated, Severity::warning, s.noncrit_since);
+      break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view kind_name(Event::Kind k) { return kKindNames.at(static_cast<size_t>(k)); }
@@ -40,10 +96,7 @@ void AlertEngine::configure(std::vector<Rule> rules, AlertSettings settings, con
       // The alert stays what it is; the next sample is judged by the new
       // thresholds alone.
       s.fingerprint = fingerprint;
-      s.bad_since.reset();
-      s.crit_since.reset();
-      s.noncrit_since.reset();
-      s.good_since.reset();
+      reset_timers(s);
     }
     kept.emplace(r.name, std::move(s));
   }
@@ -185,10 +238,7 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
   if (!value) {
     // Unknown is neither good nor bad: no fire, no resolve, no settling, and
     // a run of samples that `for` asks for starts again after the gap.
-    s.bad_since.reset();
-    s.crit_since.reset();
-    s.noncrit_since.reset();
-    s.good_since.reset();
+    reset_timers(s);
     return;
   }
   // Flapping ends once the rule has been stable for a whole window; a rule
@@ -201,42 +251,13 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
   }
 
   const double v = *value;
-  const bool bad = r.breaches(v, r.warn);
-  const bool crit = r.crit && r.breaches(v, *r.crit);
-  const bool good = !r.breaches(v, r.clear_value());
-  auto track = [&](std::optional<double>& since, bool cond) {
-    if (!cond)
-      since.reset();
-    else if (!since)
-      since = now;
-  };
-  track(s.bad_since, bad);
-  track(s.crit_since, crit);
-  track(s.noncrit_since, !crit);
-  track(s.good_since, good);
-  auto held = [&](const std::optional<double>& since) { return since && now - *since >= r.for_s; };
-  auto dur = [&](const std::optional<double>& since) { return since ? now - *since : 0.0; };
-
-  switch (s.severity) {
-    case Severity::ok:
-      if (crit && held(s.crit_since))
-        transition(r, s, Event::fired, Severity::critical, now, wall, dur(s.crit_since));
-      else if (bad && held(s.bad_since))
-        transition(r, s, Event::fired, Severity::warning, now, wall, dur(s.bad_since));
-      break;
-    case Severity::warning:
-      if (crit && held(s.crit_since))
-        transition(r, s, Event::escalated, Severity::critical, now, wall, dur(s.crit_since));
-      else if (good && held(s.good_since))
-        transition(r, s, Event::resolved, Severity::ok, now, wall, dur(s.good_since));
-      break;
-    case Severity::critical:
-      if (good && held(s.good_since))
-        transition(r, s, Event::resolved, Severity::ok, now, wall, dur(s.good_since));
-      else if (!crit && held(s.noncrit_since))
-        transition(r, s, Event::deescalated, Severity::warning, now, wall, dur(s.noncrit_since));
-      break;
-  }
+  const Conditions c{
+      .bad = r.breaches(v, r.warn), .crit = r.crit && r.breaches(v, *r.crit), .good = !r.breaches(v, r.clear_value())};
+  track(s.bad_since, c.bad, now);
+  track(s.crit_since, c.crit, now);
+  track(s.noncrit_since, !c.crit, now);
+  track(s.good_since, c.good, now);
+  if (auto change = due_change(r, s, c, now)) transition(r, s, change->kind, change->to, now, wall, change->held);
 }
 
 void AlertEngine::remind(double wall) {

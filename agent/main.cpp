@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <iostream>
 
 #include "agent/config.h"
@@ -11,7 +12,9 @@
 #include "agent/modes.h"
 #include "probes/probes.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace imwatch;
   // No core dumps and no ptrace by other processes of the same user: the
   // process holds the XMPP password (a core held it four times). Before
@@ -40,4 +43,20 @@ int main(int argc, char** argv) {
   if (cfg.check_config) return agent::run_check_config(cfg);
   if (cfg.test_alert) return agent::run_test_alert(cfg);
   return agent::run_daemon(std::vector<std::string>(argv, argv + argc), cfg);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Nothing is meant to throw this far. If something does (std::bad_alloc,
+  // a library's exception), say what and exit 1, which systemd restarts,
+  // rather than abort in std::terminate with the stack not unwound.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "imwatch: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "imwatch: fatal: unknown exception\n");
+  }
+  return 1;
 }

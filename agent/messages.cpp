@@ -31,7 +31,7 @@ std::string human_duration(double seconds, Rounding rounding) {
   if (n < 60) return fmt::format("{}s", n);
   const long long m = up ? (n + 59) / 60 : n / 60;  // minutes
   if (m < 60) return fmt::format("{}m", m);
-  if (m < 24 * 60) return m % 60 ? fmt::format("{}h {}m", m / 60, m % 60) : fmt::format("{}h", m / 60);
+  if (m < 24LL * 60) return m % 60 ? fmt::format("{}h {}m", m / 60, m % 60) : fmt::format("{}h", m / 60);
   const long long h = up ? (m + 59) / 60 : m / 60;  // hours
   return h % 24 ? fmt::format("{}d {}h", h / 24, h % 24) : fmt::format("{}d", h / 24);
 }

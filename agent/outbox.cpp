@@ -63,6 +63,69 @@ std::string render(const OutboxMessage& m) {
   return notification_text(m.host, texts);
 }
 
+// A message of the outbox's own: one line, no alert id, no rule.
+OutboxMessage summary(std::string id, double wall, const std::string& host, Event::Kind kind, std::string text) {
+  OutboxMessage m;
+  m.id = std::move(id);
+  m.wall = wall;
+  m.host = host;
+  m.lines = {{kind, 0, "", Severity::ok, std::move(text)}};
+  m.text = render(m);
+  return m;
+}
+
+// Ids of the alerts with both a fired and a resolved line in unsent messages.
+std::set<uint64_t> fired_and_resolved_unsent(const std::vector<OutboxMessage>& messages) {
+  std::set<uint64_t> fired, resolved, both;
+  for (const auto& m : messages)
+    if (m.sent_in == 0)
+      for (const auto& l : m.lines) {
+        if (l.alert != 0 && l.kind == Event::fired) fired.insert(l.alert);
+        if (l.alert != 0 && l.kind == Event::resolved) resolved.insert(l.alert);
+      }
+  for (uint64_t id : fired)
+    if (resolved.count(id)) both.insert(id);
+  return both;
+}
+
+// What folding took out of the unsent messages: the (rule, alert id) of each
+// fired line, in queue order, and the wall time of the earliest message
+// that held one (the summary's time; 0 for none).
+struct FoldedLines {
+  std::vector<std::pair<std::string, uint64_t>> alerts;
+  double first = 0;
+};
+
+// Removes every line of the alerts `ids` from the unsent messages; a message
+// that keeps some lines gets its body rendered again.
+FoldedLines take_lines_of(std::vector<OutboxMessage>& messages, const std::set<uint64_t>& ids) {
+  FoldedLines folded;
+  for (auto& m : messages) {
+    if (m.sent_in != 0) continue;
+    size_t before = m.lines.size();
+    std::erase_if(m.lines, [&](const OutboxLine& l) {
+      if (!ids.count(l.alert)) return false;
+      if (l.kind == Event::fired) {
+        folded.alerts.emplace_back(l.rule, l.alert);
+        if (folded.first == 0 || m.wall < folded.first) folded.first = m.wall;
+      }
+      return true;
+    });
+    if (m.lines.size() != before && !m.lines.empty()) m.text = render(m);
+  }
+  return folded;
+}
+
+// Drops the unsent messages left without lines; returns their ids (the
+// summary replaces them).
+std::vector<std::string> remove_emptied(std::vector<OutboxMessage>& messages) {
+  std::vector<std::string> replaced;
+  for (const auto& m : messages)
+    if (m.sent_in == 0 && m.lines.empty()) replaced.push_back(m.id);
+  std::erase_if(messages, [](const auto& m) { return m.sent_in == 0 && m.lines.empty(); });
+  return replaced;
+}
+
 std::string escape(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -109,6 +172,89 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   }
 }
 
+// One TAG LINE pair of a version 1 message: the line, or nullopt if
+// malformed. Only fired and resolved keep their kind (and id); every other
+// line becomes "converted".
+std::optional<OutboxLine> parse_v1_line(std::string_view tag_field, std::string_view text_field) {
+  auto tag = unescape(tag_field), text = unescape(text_field);
+  if (!tag || !text) return std::nullopt;
+  OutboxLine l;
+  l.text = *text;
+  std::string_view t = *tag;
+  auto colon = t.find(':');
+  if (colon == std::string_view::npos) return l;  // no alert: kind "converted"
+  if (!to_num(t.substr(colon + 1), l.alert)) return std::nullopt;
+  t = t.substr(0, colon);
+  l.kind = t == "fired" ? Event::fired : t == "resolved" ? Event::resolved : Event::converted;
+  return l;
+}
+
+// A version 1 "msg" record, its fields split: the message, or nullopt if
+// malformed. Version 1 kept no host: the current one stands in.
+std::optional<OutboxMessage> parse_v1_msg(const std::vector<std::string_view>& f, const std::string& host) {
+  if (f.size() < 6 || f.size() % 2 != 0) return std::nullopt;
+  OutboxMessage m;
+  m.id = std::string(f[1]);
+  m.host = host;
+  if (m.id.empty() || !to_wall(f[2], m.wall) || !unescape(f[3])) return std::nullopt;
+  for (size_t i = 4; i + 1 < f.size(); i += 2) {
+    auto l = parse_v1_line(f[i], f[i + 1]);
+    if (!l) return std::nullopt;
+    m.lines.push_back(std::move(*l));
+  }
+  return m;
+}
+
+// What parse() collects before it changes anything: on error the outbox
+// stays as it was.
+struct ParsedOutbox {
+  std::vector<OutboxMessage> msgs;
+  uint64_t counter = 0;
+  size_t dropped = 0;
+  double since = 0;
+};
+
+// A version 2 "line" record (KIND ALERT SEVERITY RULE TEXT), its fields split.
+std::optional<OutboxLine> parse_line_record(const std::vector<std::string_view>& f) {
+  OutboxLine l;
+  auto kind = kind_from_name(f[1]);
+  auto rule = unescape(f[4]), body = unescape(f[5]);
+  if (!kind || !to_num(f[2], l.alert) || !to_severity(f[3], l.severity) || !rule || !body) return std::nullopt;
+  l.kind = *kind;
+  l.rule = *rule;
+  l.text = *body;
+  return l;
+}
+
+// One record after the header; `n` counts from 0 there, so it is on line
+// n + 2 of the file. "" or the error. A version 1 file's "msg" records are
+// left to Outbox::parse_v1.
+std::string parse_record(std::string_view record, size_t n, bool v1, ParsedOutbox& p) {
+  auto f = split(record, '\t');
+  auto bad = [&] { return fmt::format("line {}: malformed", n + 2); };
+  if (f[0] == "counter" && f.size() == 2) return to_num(f[1], p.counter) ? std::string() : bad();
+  if (f[0] == "dropped" && f.size() == 3)
+    return to_num(f[1], p.dropped) && to_wall(f[2], p.since) ? std::string() : bad();
+  if (v1 && f[0] == "msg") return {};
+  if (f[0] == "msg" && f.size() == 4) {
+    if (!p.msgs.empty() && p.msgs.back().lines.empty()) return fmt::format("line {}: a message without lines", n + 1);
+    OutboxMessage m;
+    m.id = std::string(f[1]);
+    auto host = unescape(f[3]);
+    if (m.id.empty() || !to_wall(f[2], m.wall) || !host) return bad();
+    m.host = *host;
+    p.msgs.push_back(std::move(m));
+    return {};
+  }
+  if (!v1 && f[0] == "line" && f.size() == 6 && !p.msgs.empty()) {
+    auto l = parse_line_record(f);
+    if (!l) return bad();
+    p.msgs.back().lines.push_back(std::move(*l));
+    return {};
+  }
+  return bad();
+}
+
 }  // namespace
 
 Outbox::Outbox(std::string host, size_t max, std::string id_prefix)
@@ -153,52 +299,16 @@ void Outbox::add(const Notification& n) {
 
 std::vector<OutboxMessage*> Outbox::to_send(double wall) {
   // Fold: an alert that fired and resolved while both messages are unsent.
-  std::set<uint64_t> fired, resolved, both;
-  for (const auto& m : messages_)
-    if (m.sent_in == 0)
-      for (const auto& l : m.lines) {
-        if (l.alert != 0 && l.kind == Event::fired) fired.insert(l.alert);
-        if (l.alert != 0 && l.kind == Event::resolved) resolved.insert(l.alert);
-      }
-  for (uint64_t id : fired)
-    if (resolved.count(id)) both.insert(id);
-  if (!both.empty()) {
-    std::vector<std::pair<std::string, uint64_t>> alerts;
-    double first = 0;
-    for (auto& m : messages_) {
-      if (m.sent_in != 0) continue;
-      size_t before = m.lines.size();
-      std::erase_if(m.lines, [&](const OutboxLine& l) {
-        if (!both.count(l.alert)) return false;
-        if (l.kind == Event::fired) {
-          alerts.emplace_back(l.rule, l.alert);
-          if (first == 0 || m.wall < first) first = m.wall;
-        }
-        return true;
-      });
-      if (m.lines.size() != before && !m.lines.empty()) m.text = render(m);
-    }
-    std::vector<std::string> replaced;
-    for (const auto& m : messages_)
-      if (m.sent_in == 0 && m.lines.empty()) replaced.push_back(m.id);
-    std::erase_if(messages_, [](const auto& m) { return m.sent_in == 0 && m.lines.empty(); });
-    OutboxMessage s;
+  if (const auto both = fired_and_resolved_unsent(messages_); !both.empty()) {
+    FoldedLines folded = take_lines_of(messages_, both);
+    std::vector<std::string> replaced = remove_emptied(messages_);
+    OutboxMessage s = summary(new_id(), folded.first, host_, Event::folded, folded_line(folded.alerts));
     s.replaces = std::move(replaced);
-    s.id = new_id();
-    s.wall = first;
-    s.host = host_;
-    s.lines = {{Event::folded, 0, "", Severity::ok, folded_line(alerts)}};
-    s.text = render(s);
     messages_.insert(messages_.begin(), std::move(s));
   }
   if (dropped_ > 0) {
-    OutboxMessage d;
-    d.id = new_id();
-    d.wall = dropped_since_ > 0 ? dropped_since_ : wall;
-    d.host = host_;
-    d.lines = {{Event::dropped, 0, "", Severity::ok, dropped_line(dropped_, max_)}};
-    d.text = render(d);
-    messages_.insert(messages_.begin(), std::move(d));
+    const double since = dropped_since_ > 0 ? dropped_since_ : wall;
+    messages_.insert(messages_.begin(), summary(new_id(), since, host_, Event::dropped, dropped_line(dropped_, max_)));
     dropped_ = 0;
   }
   std::vector<OutboxMessage*> out;
@@ -241,83 +351,35 @@ std::string Outbox::parse_v1(const std::vector<std::string_view>& records, std::
   for (size_t n = 0; n < records.size(); ++n) {
     auto f = split(records[n], '\t');
     if (f[0] != "msg") continue;  // counter and dropped: read as in version 2
-    if (f.size() < 6 || f.size() % 2 != 0) return fmt::format("line {}: malformed", n + 2);
-    OutboxMessage m;
-    m.id = std::string(f[1]);
-    m.host = host_;
-    if (m.id.empty() || !to_wall(f[2], m.wall) || !unescape(f[3])) return fmt::format("line {}: malformed", n + 2);
-    for (size_t i = 4; i + 1 < f.size(); i += 2) {
-      auto tag = unescape(f[i]), text = unescape(f[i + 1]);
-      if (!tag || !text) return fmt::format("line {}: malformed", n + 2);
-      OutboxLine l;
-      l.text = *text;
-      std::string_view t = *tag;
-      auto colon = t.find(':');
-      if (colon != std::string_view::npos) {
-        if (!to_num(t.substr(colon + 1), l.alert)) return fmt::format("line {}: malformed", n + 2);
-        t = t.substr(0, colon);
-        l.kind = t == "fired" ? Event::fired : t == "resolved" ? Event::resolved : Event::converted;
-      }
-      m.lines.push_back(std::move(l));
-    }
-    out.push_back(std::move(m));
+    auto m = parse_v1_msg(f, host_);
+    if (!m) return fmt::format("line {}: malformed", n + 2);
+    out.push_back(std::move(*m));
   }
   return {};
 }
 
 std::string Outbox::parse(std::string_view text) {
-  std::vector<OutboxMessage> msgs;
-  uint64_t counter = 0;
-  size_t dropped = 0;
-  double since = 0;
   auto records = split(text, '\n');
   const bool v1 = records[0] == kHeaderV1;
   if (!v1 && records[0] != kHeader) return "not an imwatch outbox file (version 2)";
   if (!records.back().empty()) return "truncated (no final newline)";
   records.pop_back();
   records.erase(records.begin());
-  for (size_t n = 0; n < records.size(); ++n) {
-    auto f = split(records[n], '\t');
-    auto bad = [&] { return fmt::format("line {}: malformed", n + 2); };
-    if (f[0] == "counter" && f.size() == 2) {
-      if (!to_num(f[1], counter)) return bad();
-    } else if (f[0] == "dropped" && f.size() == 3) {
-      if (!to_num(f[1], dropped) || !to_wall(f[2], since)) return bad();
-    } else if (v1 && f[0] == "msg") {
-      continue;  // below
-    } else if (f[0] == "msg" && f.size() == 4) {
-      if (!msgs.empty() && msgs.back().lines.empty()) return fmt::format("line {}: a message without lines", n + 1);
-      OutboxMessage m;
-      m.id = std::string(f[1]);
-      auto host = unescape(f[3]);
-      if (m.id.empty() || !to_wall(f[2], m.wall) || !host) return bad();
-      m.host = *host;
-      msgs.push_back(std::move(m));
-    } else if (!v1 && f[0] == "line" && f.size() == 6 && !msgs.empty()) {
-      OutboxLine l;
-      auto kind = kind_from_name(f[1]);
-      auto rule = unescape(f[4]), body = unescape(f[5]);
-      if (!kind || !to_num(f[2], l.alert) || !to_severity(f[3], l.severity) || !rule || !body) return bad();
-      l.kind = *kind;
-      l.rule = *rule;
-      l.text = *body;
-      msgs.back().lines.push_back(std::move(l));
-    } else {
-      return bad();
-    }
-  }
+  ParsedOutbox p;
+  for (size_t n = 0; n < records.size(); ++n)
+    if (auto err = parse_record(records[n], n, v1, p); !err.empty()) return err;
   if (v1) {
-    if (auto err = parse_v1(records, msgs); !err.empty()) return err;
-  } else if (!msgs.empty() && msgs.back().lines.empty()) {
+    if (auto err = parse_v1(records, p.msgs); !err.empty()) return err;
+  } else if (!p.msgs.empty() && p.msgs.back().lines.empty()) {
     return "the last message has no lines";
   }
-  for (auto& m : msgs) m.text = render(m);
-  messages_ = std::move(msgs);
-  counter_ = std::max(counter_, counter);
-  dropped_ = dropped;
-  dropped_since_ = since;
+  for (auto& m : p.msgs) m.text = render(m);
+  messages_ = std::move(p.msgs);
+  counter_ = std::max(counter_, p.counter);
+  dropped_ = p.dropped;
+  dropped_since_ = p.since;
   drop_over_limit();
-  dropped_by_parse_ = dropped_ - dropped;
+  dropped_by_parse_ = dropped_ - p.dropped;
   return {};
 }
 

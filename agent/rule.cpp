@@ -64,6 +64,72 @@ bool valid_name(std::string_view n) {
   });
 }
 
+// "" if `metric` is one of `metrics`, else why not (with the nearest names).
+std::string check_metric(const std::string& metric, const std::vector<std::string>& metrics) {
+  if (std::find(metrics.begin(), metrics.end(), metric) != metrics.end()) return {};
+  std::string m = "unknown metric " + quote(metric);
+  if (auto near = nearest(metric, metrics, 4); !near.empty()) m += " (did you mean " + join_quoted(near) + "?)";
+  return m;
+}
+
+std::optional<Op> parse_op(const std::string& op) {
+  if (op == ">") return Op::gt;
+  if (op == ">=") return Op::ge;
+  if (op == "<") return Op::lt;
+  if (op == "<=") return Op::le;
+  return std::nullopt;
+}
+
+// The value of one optional part, `key` already known to be one of them:
+// "" or what is wrong with it.
+std::string parse_option(const std::string& key, const std::string& v, Rule& out) {
+  if (key == "crit" || key == "clear") {
+    auto n = to_number(v);
+    if (!n) return "bad " + key + " value " + quote(v);
+    (key == "crit" ? out.crit : out.clear) = *n;
+    return {};
+  }
+  auto d = parse_duration(v);
+  if (!d) return "bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)";
+  if (key == "for")
+    out.for_s = *d;
+  else
+    out.repeat = *d;
+  return {};
+}
+
+// The optional "KEY VALUE" parts after the threshold (words[3] on), each
+// at most once: "" or what is wrong, without the rule's name.
+std::string parse_options(const std::vector<std::string>& words, Rule& out) {
+  bool seen_crit = false, seen_for = false, seen_clear = false, seen_repeat = false;
+  for (size_t i = 3; i < words.size(); i += 2) {
+    const std::string& key = words[i];
+    bool* seen = key == "crit"     ? &seen_crit
+                 : key == "for"    ? &seen_for
+                 : key == "clear"  ? &seen_clear
+                 : key == "repeat" ? &seen_repeat
+                                   : nullptr;
+    if (!seen) return "unexpected " + quote(key) + " (expected crit, for, clear or repeat)";
+    if (*seen) return quote(key) + " given twice";
+    *seen = true;
+    if (i + 1 >= words.size()) return quote(key) + " needs a value";
+    if (auto m = parse_option(key, words[i + 1], out); !m.empty()) return m;
+  }
+  return {};
+}
+
+// crit beyond warn and clear on the good side of it, in the direction of
+// the operator: "" or what is wrong, without the rule's name.
+std::string check_thresholds(const Rule& r) {
+  const bool upward = r.op == Op::gt || r.op == Op::ge;
+  if (r.crit && (upward ? *r.crit < r.warn : *r.crit > r.warn))
+    return fmt::format("crit {} must be {} warn {}", format_value(*r.crit), upward ? ">=" : "<=", format_value(r.warn));
+  if (r.clear && (upward ? *r.clear > r.warn : *r.clear < r.warn))
+    return fmt::format("clear {} must be on the good side of warn {} ({} {})", format_value(*r.clear),
+                       format_value(r.warn), upward ? "<=" : ">=", format_value(r.warn));
+  return {};
+}
+
 }  // namespace
 
 std::string Rule::canonical() const {
@@ -99,59 +165,15 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
   if (words.size() < 3) return err("expected 'METRIC OP VALUE' after the name");
 
   out.metric = words[0];
-  if (std::find(metrics.begin(), metrics.end(), out.metric) == metrics.end()) {
-    std::string m = "unknown metric " + quote(out.metric);
-    if (auto near = nearest(out.metric, metrics, 4); !near.empty()) m += " (did you mean " + join_quoted(near) + "?)";
-    return err(m);
-  }
-  const std::string& op = words[1];
-  if (op == ">")
-    out.op = Op::gt;
-  else if (op == ">=")
-    out.op = Op::ge;
-  else if (op == "<")
-    out.op = Op::lt;
-  else if (op == "<=")
-    out.op = Op::le;
-  else
-    return err("unknown operator " + quote(op) + " (use >, >=, < or <=)");
+  if (auto m = check_metric(out.metric, metrics); !m.empty()) return err(m);
+  auto op = parse_op(words[1]);
+  if (!op) return err("unknown operator " + quote(words[1]) + " (use >, >=, < or <=)");
+  out.op = *op;
   auto warn = to_number(words[2]);
   if (!warn) return err("bad threshold " + quote(words[2]));
   out.warn = *warn;
-
-  bool seen_crit = false, seen_for = false, seen_clear = false, seen_repeat = false;
-  for (size_t i = 3; i < words.size(); i += 2) {
-    const std::string& key = words[i];
-    bool* seen = key == "crit"     ? &seen_crit
-                 : key == "for"    ? &seen_for
-                 : key == "clear"  ? &seen_clear
-                 : key == "repeat" ? &seen_repeat
-                                   : nullptr;
-    if (!seen) return err("unexpected " + quote(key) + " (expected crit, for, clear or repeat)");
-    if (*seen) return err(quote(key) + " given twice");
-    *seen = true;
-    if (i + 1 >= words.size()) return err(quote(key) + " needs a value");
-    const std::string& v = words[i + 1];
-    if (key == "crit" || key == "clear") {
-      auto n = to_number(v);
-      if (!n) return err("bad " + key + " value " + quote(v));
-      (key == "crit" ? out.crit : out.clear) = *n;
-    } else {
-      auto d = parse_duration(v);
-      if (!d) return err("bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
-      if (key == "for")
-        out.for_s = *d;
-      else
-        out.repeat = *d;
-    }
-  }
-  bool upward = out.op == Op::gt || out.op == Op::ge;
-  if (out.crit && (upward ? *out.crit < out.warn : *out.crit > out.warn))
-    return err(fmt::format("crit {} must be {} warn {}", format_value(*out.crit),
-                           upward ? ">=" : "<=", format_value(out.warn)));
-  if (out.clear && (upward ? *out.clear > out.warn : *out.clear < out.warn))
-    return err(fmt::format("clear {} must be on the good side of warn {} ({} {})", format_value(*out.clear),
-                           format_value(out.warn), upward ? "<=" : ">=", format_value(out.warn)));
+  if (auto m = parse_options(words, out); !m.empty()) return err(m);
+  if (auto m = check_thresholds(out); !m.empty()) return err(m);
   return {};
 }
 

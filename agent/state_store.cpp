@@ -55,6 +55,65 @@ bool to_bool(std::string_view t, bool& b) {
   return true;
 }
 
+struct SavedRule {
+  std::string name, fingerprint;
+  RuleState s;
+};
+
+// What the file holds, parsed before anything of it is applied.
+struct SavedState {
+  std::vector<SavedRule> rules;
+  std::vector<std::pair<std::string, double>> mutes, probes;
+  uint64_t next_id = 1;
+};
+
+// A "rule" record, its fields split.
+std::optional<SavedRule> parse_rule_record(const std::vector<std::string_view>& f) {
+  SavedRule r;
+  r.name = std::string(f[1]);
+  r.fingerprint = std::string(f[9]);
+  RuleState& s = r.s;
+  if (r.name.empty() || !to_severity(f[2], s.severity) || !to_u64(f[3], s.id) || !to_time(f[4], s.fired_at) ||
+      !to_time(f[5], s.last_notified) || !to_bool(f[6], s.acked) || !to_bool(f[7], s.flapping) ||
+      !to_severity(f[8], s.told))
+    return std::nullopt;
+  return r;
+}
+
+// One record after the header into `saved`: "" or what is wrong with it.
+std::string parse_record(std::string_view line, SavedState& saved) {
+  auto f = split_tabs(line);
+  if (f[0] == "next_id" && f.size() == 2) return to_u64(f[1], saved.next_id) ? "" : "bad next_id";
+  if (f[0] == "rule" && f.size() == 10) {
+    auto r = parse_rule_record(f);
+    if (!r) return "bad rule line";
+    saved.rules.push_back(std::move(*r));
+    return {};
+  }
+  if ((f[0] == "mute" || f[0] == "probe") && f.size() == 3) {
+    // "mute RULE UNTIL" ("*": all rules) or "probe NAME FAILING_SINCE".
+    double t = 0;
+    if (f[1].empty() || !to_time(f[2], t)) return "bad " + std::string(f[0]) + " line";
+    (f[0] == "mute" ? saved.mutes : saved.probes)
+        .emplace_back(f[1] == "*" && f[0] == "mute" ? "" : std::string(f[1]), t);
+    return {};
+  }
+  return "unknown line " + quote(line);
+}
+
+void apply_saved(const SavedState& saved, AlertEngine& engine) {
+  engine.set_next_id(saved.next_id);
+  // By name: a rule changed while we were down keeps its alert, one removed
+  // is closed with REMOVED (AlertEngine::restore).
+  for (const auto& r : saved.rules) engine.restore(r.name, r.s);
+  for (const auto& [rule, until] : saved.mutes) engine.mute(rule, until);
+  for (const auto& [probe, since] : saved.probes) {
+    ProbeHealth& h = engine.probes()[probe];
+    h.told_failing = true;
+    h.failing_since = since;
+  }
+}
+
 }  // namespace
 
 std::string serialize_state(const AlertEngine& engine) {
@@ -76,13 +135,7 @@ std::string serialize_state(const AlertEngine& engine) {
 
 std::string parse_state(std::string_view text, AlertEngine& engine) {
   // Parse everything first, apply only if the whole file is sound.
-  struct SavedRule {
-    std::string name, fingerprint;
-    RuleState s;
-  };
-  std::vector<SavedRule> rules;
-  std::vector<std::pair<std::string, double>> mutes, probes;
-  uint64_t next_id = 1;
+  SavedState saved;
   bool header = false;
   int n = 0;
   size_t pos = 0;
@@ -92,45 +145,16 @@ std::string parse_state(std::string_view text, AlertEngine& engine) {
     std::string_view line = text.substr(pos, nl - pos);
     pos = nl + 1;
     ++n;
-    auto bad = [&](std::string_view why) { return "line " + std::to_string(n) + ": " + std::string(why); };
-    if (!header) {
-      if (line != kHeader) return bad("not an imwatch state file");
-      header = true;
-      continue;
-    }
-    auto f = split_tabs(line);
-    if (f[0] == "next_id" && f.size() == 2) {
-      if (!to_u64(f[1], next_id)) return bad("bad next_id");
-    } else if (f[0] == "rule" && f.size() == 10) {
-      SavedRule r;
-      r.name = std::string(f[1]);
-      r.fingerprint = std::string(f[9]);
-      RuleState& s = r.s;
-      if (r.name.empty() || !to_severity(f[2], s.severity) || !to_u64(f[3], s.id) || !to_time(f[4], s.fired_at) ||
-          !to_time(f[5], s.last_notified) || !to_bool(f[6], s.acked) || !to_bool(f[7], s.flapping) ||
-          !to_severity(f[8], s.told))
-        return bad("bad rule line");
-      rules.push_back(std::move(r));
-    } else if ((f[0] == "mute" || f[0] == "probe") && f.size() == 3) {
-      double t = 0;
-      if (f[1].empty() || !to_time(f[2], t)) return bad("bad " + std::string(f[0]) + " line");
-      (f[0] == "mute" ? mutes : probes).emplace_back(f[1] == "*" && f[0] == "mute" ? "" : std::string(f[1]), t);
-    } else {
-      return bad("unknown line " + quote(line));
-    }
+    std::string why;
+    if (!header)
+      why = line == kHeader ? "" : "not an imwatch state file";
+    else
+      why = parse_record(line, saved);
+    if (!why.empty()) return "line " + std::to_string(n) + ": " + why;
+    header = true;
   }
   if (!header) return "empty file";
-
-  engine.set_next_id(next_id);
-  // By name: a rule changed while we were down keeps its alert, one removed
-  // is closed with REMOVED (AlertEngine::restore).
-  for (auto& r : rules) engine.restore(r.name, r.s);
-  for (auto& [rule, until] : mutes) engine.mute(rule, until);
-  for (auto& [probe, since] : probes) {
-    ProbeHealth& h = engine.probes()[probe];
-    h.told_failing = true;
-    h.failing_since = since;
-  }
+  apply_saved(saved, engine);
   return {};
 }
 

@@ -30,12 +30,35 @@ constexpr MetricInfo kMetrics[] = {
 
 constexpr std::string_view kResources[] = {"cpu", "memory", "io"};
 
+// Index of avg10, avg60, avg300 in PressureData's arrays; -1 for any other key.
+int window_slot(std::string_view key) { return key == "avg10" ? 0 : key == "avg60" ? 1 : key == "avg300" ? 2 : -1; }
+
+// The key=value fields after a line's kind ("some" or "full"): all three
+// averages must be there. "" or the error.
+std::string parse_averages(std::string_view kind, Fields& f, std::array<double, 3>& out) {
+  std::array<std::optional<double>, 3> avg;
+  std::string_view field;
+  while (f.next(field)) {
+    size_t eq = field.find('=');
+    if (eq == std::string_view::npos) return "pressure: expected key=value, got " + quote(field);
+    std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
+    int slot = window_slot(key);
+    if (slot < 0) continue;  // total=, and whatever later kernels add
+    auto v = to_double(value);
+    if (!v || *v < 0) return "pressure: " + std::string(key) + ": bad value " + quote(value);
+    avg[static_cast<size_t>(slot)] = *v;
+  }
+  if (!avg[0] || !avg[1] || !avg[2]) return "pressure: " + std::string(kind) + " line lacks avg10/avg60/avg300";
+  out = {*avg[0], *avg[1], *avg[2]};
+  return {};
+}
+
 }  // namespace
 
 std::string parse_pressure(std::string_view text, PressureData& out) {
   out = {};
   Lines lines(text);
-  std::string_view line, kind, field;
+  std::string_view line, kind;
   while (lines.next(line)) {
     Fields f(line);
     if (!f.next(kind)) continue;
@@ -46,20 +69,9 @@ std::string parse_pressure(std::string_view text, PressureData& out) {
       dest = &out.full;
     else
       return "pressure: unexpected line kind " + quote(kind);
-
-    std::array<std::optional<double>, 3> avg;
-    while (f.next(field)) {
-      size_t eq = field.find('=');
-      if (eq == std::string_view::npos) return "pressure: expected key=value, got " + quote(field);
-      std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
-      int slot = key == "avg10" ? 0 : key == "avg60" ? 1 : key == "avg300" ? 2 : -1;
-      if (slot < 0) continue;  // total=, and whatever later kernels add
-      auto v = to_double(value);
-      if (!v || *v < 0) return "pressure: " + std::string(key) + ": bad value " + quote(value);
-      avg[static_cast<size_t>(slot)] = *v;
-    }
-    if (!avg[0] || !avg[1] || !avg[2]) return "pressure: " + std::string(kind) + " line lacks avg10/avg60/avg300";
-    *dest = std::array<double, 3>{*avg[0], *avg[1], *avg[2]};
+    std::array<double, 3> avg{};
+    if (auto err = parse_averages(kind, f, avg); !err.empty()) return err;
+    *dest = avg;
   }
   if (!out.some) return "pressure: no 'some' line";
   return {};

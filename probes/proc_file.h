@@ -1,6 +1,7 @@
 // Reading files under a proc root, apart from parsing them.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,12 @@ class ProcFile {
 
  private:
   void close_fd();
+  // Opens path_ into fd_ and checks it is a regular file: ok, or missing /
+  // error with error_ set (and fd_ closed).
+  ReadStatus open_fd();
+  // Reads fd_ from offset 0 to EOF into buf_, growing it up to max_size:
+  // the length, or nullopt with error_ set.
+  std::optional<size_t> read_to_end();
 
   std::string path_;
   std::string rel_;

@@ -54,6 +54,43 @@ constexpr MetricInfo kMetrics[count] = {
     {"cpu_steal_pct", "%", "time stolen by the hypervisor (vmstat st)"},
 };
 
+using CpuTicks = decltype(StatData::cpu);
+
+void append_error(std::string& errors, const std::string& e) {
+  if (!errors.empty()) errors += "; ";
+  errors += e;
+}
+
+// Reads `file` and parses it into `data`: true, or false with why added to
+// `errors` (the probe reports what it could read, and the rest as errors).
+template <class Data>
+bool read_and_parse(ProcFile& file, std::string (*parse)(std::string_view, Data&), Data& data, std::string& errors) {
+  if (file.read() != ReadStatus::ok) {
+    append_error(errors, file.error());
+    return false;
+  }
+  if (auto e = parse(file.data(), data); !e.empty()) {
+    append_error(errors, e);
+    return false;
+  }
+  return true;
+}
+
+// The gauges of /proc/stat: online CPUs and tasks running or blocked.
+void put_task_counts(const StatData& st, Values& out) {
+  if (st.cpu_count > 0) out[cpu_count] = st.cpu_count;
+  if (st.procs_running) out[procs_running] = static_cast<double>(*st.procs_running);
+  if (st.procs_blocked) out[procs_blocked] = static_cast<double>(*st.procs_blocked);
+}
+
+// Whether `ticks` can be measured from the baseline `prev`: the same columns
+// present, none gone backwards (else the shares are taken since boot).
+bool follows(const CpuTicks& ticks, const CpuTicks& prev) {
+  for (size_t c = 0; c < cpu_columns; ++c)
+    if (ticks[c].has_value() != prev[c].has_value() || (ticks[c] && *ticks[c] < *prev[c])) return false;
+  return true;
+}
+
 }  // namespace
 
 std::string parse_vmstat(std::string_view text, VmstatData& out) {
@@ -98,38 +135,25 @@ std::optional<double> VmstatProbe::uptime() {
 std::string VmstatProbe::collect(double now, Values& out) {
   out.assign(count, std::nullopt);
   std::string errors;
-  auto fail = [&](std::string e) {
-    if (!errors.empty()) errors += "; ";
-    errors += e;
-  };
-
   StatData st;
-  bool stat_ok = false;
-  if (stat_.read() != ReadStatus::ok)
-    fail(stat_.error());
-  else if (auto e = parse_stat(stat_.data(), st); !e.empty())
-    fail(e);
-  else
-    stat_ok = true;
-
   VmstatData vm;
-  bool vm_ok = false;
-  if (vmstat_.read() != ReadStatus::ok)
-    fail(vmstat_.error());
-  else if (auto e = parse_vmstat(vmstat_.data(), vm); !e.empty())
-    fail(e);
-  else
-    vm_ok = true;
-
-  if (stat_ok) {
-    if (st.cpu_count > 0) out[cpu_count] = st.cpu_count;
-    if (st.procs_running) out[procs_running] = static_cast<double>(*st.procs_running);
-    if (st.procs_blocked) out[procs_blocked] = static_cast<double>(*st.procs_blocked);
-  }
-
-  // Counters to rates. pswpin/pswpout count pages; pgpgin/pgpgout are KiB.
+  const bool stat_ok = read_and_parse(stat_, parse_stat, st, errors);
+  const bool vm_ok = read_and_parse(vmstat_, parse_vmstat, vm, errors);
+  if (stat_ok) put_task_counts(st, out);
+  // A file that failed may have been parsed halfway: none of it is used.
   if (!stat_ok) st = {};
   if (!vm_ok) vm = {};
+  collect_rates(now, st, vm, out);
+  collect_oom(vm, out);
+  if (stat_ok)
+    collect_cpu(st, out);
+  else
+    prev_cpu_.reset();
+  return errors;
+}
+
+void VmstatProbe::collect_rates(double now, const StatData& st, const VmstatData& vm, Values& out) {
+  // Counters to rates. pswpin/pswpout count pages; pgpgin/pgpgout are KiB.
   const std::array<std::optional<uint64_t>, rate_count> cur = {vm.pswpin, vm.pswpout, vm.pgpgin,    vm.pgpgout,
                                                                st.intr,   st.ctxt,    vm.pgmajfault};
   const double scale[rate_count] = {page_kib_, page_kib_, 1, 1, 1, 1, 1};
@@ -154,45 +178,41 @@ std::string VmstatProbe::collect(double now, Values& out) {
   }
   prev_counters_ = cur;
   prev_time_ = now;
+}
 
+void VmstatProbe::collect_oom(const VmstatData& vm, Values& out) {
   if (vm.oom_kill) {
     out[oom_total] = static_cast<double>(*vm.oom_kill);
     bool grew = prev_oom_ && *vm.oom_kill >= *prev_oom_;
     out[oom_new] = grew ? static_cast<double>(*vm.oom_kill - *prev_oom_) : 0.0;
   }
   prev_oom_ = vm.oom_kill;
+}
 
-  if (stat_ok) {
-    // Shares of CPU time between samples (since boot on the first), as
-    // vmstat computes them. guest and guest_nice are already in user and
-    // nice: only the first eight columns make the total.
-    auto ticks = st.cpu;
-    bool delta = prev_cpu_.has_value();
-    for (size_t c = 0; delta && c < cpu_columns; ++c)
-      if (ticks[c].has_value() != (*prev_cpu_)[c].has_value() || (ticks[c] && *ticks[c] < *(*prev_cpu_)[c]))
-        delta = false;
-    double col[cpu_columns] = {};
-    double total = 0;
-    for (size_t c = 0; c < cpu_columns; ++c) {
-      if (!ticks[c]) continue;
-      col[c] = static_cast<double>(*ticks[c] - (delta ? *(*prev_cpu_)[c] : 0));
-      if (c < guest) total += col[c];
-    }
-    // No tick elapsed (two samples within 1/USER_HZ): keep the old baseline
-    // so the next sample covers a longer window.
-    if (total > 0) {
-      auto pct = [&](double v) { return v * 100.0 / total; };
-      out[cpu_user] = pct(col[user] + col[nice]);
-      out[cpu_system] = pct(col[system] + col[irq] + col[softirq]);
-      out[cpu_idle] = pct(col[idle]);
-      if (ticks[iowait]) out[cpu_iowait] = pct(col[iowait]);
-      if (ticks[steal]) out[cpu_steal] = pct(col[steal]);
-      prev_cpu_ = ticks;
-    }
-  } else {
-    prev_cpu_.reset();
+void VmstatProbe::collect_cpu(const StatData& st, Values& out) {
+  // Shares of CPU time between samples (since boot on the first), as
+  // vmstat computes them. guest and guest_nice are already in user and
+  // nice: only the first eight columns make the total.
+  const CpuTicks& ticks = st.cpu;
+  const bool delta = prev_cpu_ && follows(ticks, *prev_cpu_);
+  double col[cpu_columns] = {};
+  double total = 0;
+  for (size_t c = 0; c < cpu_columns; ++c) {
+    if (!ticks[c]) continue;
+    col[c] = static_cast<double>(*ticks[c] - (delta ? *(*prev_cpu_)[c] : 0));
+    if (c < guest) total += col[c];
   }
-  return errors;
+  // No tick elapsed (two samples within 1/USER_HZ): keep the old baseline
+  // so the next sample covers a longer window.
+  if (total > 0) {
+    auto pct = [&](double v) { return v * 100.0 / total; };
+    out[cpu_user] = pct(col[user] + col[nice]);
+    out[cpu_system] = pct(col[system] + col[irq] + col[softirq]);
+    out[cpu_idle] = pct(col[idle]);
+    if (ticks[iowait]) out[cpu_iowait] = pct(col[iowait]);
+    if (ticks[steal]) out[cpu_steal] = pct(col[steal]);
+    prev_cpu_ = ticks;
+  }
 }
 
 }  // namespace imwatch::probes

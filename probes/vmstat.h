@@ -37,6 +37,11 @@ class VmstatProbe final : public Probe {
 
  private:
   std::optional<double> uptime();
+  // The steps of collect(), each with the part of the previous sample it
+  // needs: counters to rates, the OOM kill counter, CPU time to shares.
+  void collect_rates(double now, const StatData& st, const VmstatData& vm, Values& out);
+  void collect_oom(const VmstatData& vm, Values& out);
+  void collect_cpu(const StatData& st, Values& out);
 
   ProcFile stat_, vmstat_, uptime_;
   double page_kib_;
