@@ -71,7 +71,7 @@ std::string status(ChatContext& ctx) {
 std::string pressure(ChatContext& ctx) {
   std::string rows = chat_pressure(ctx.snapshot);
   if (rows.empty()) return fit({ctx.host + ":", "no pressure stall information", "(PSI) on this kernel"});
-  return preformatted(title(ctx, "pressure, % of time stalled"), rows);
+  return preformatted(title(ctx, "pressure stall information"), rows);
 }
 
 using Args = std::vector<std::string>;

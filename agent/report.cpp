@@ -35,7 +35,9 @@ std::string row(std::string_view label, std::string_view text) {
   return fmt::format("{:<{}}{}\n", label, label_width, text);
 }
 
-// Chat rows: a label of chat_label columns, then the text.
+// Chat rows: a label of chat_label columns, then the text. Every row starts
+// with its label, never with a space: profanity drops a continued line's
+// first space, which would shift such a row by one column.
 constexpr int chat_label = 6;
 std::string chat_row(std::string_view label, std::string_view text) {
   return fmt::format("{:<{}}{}\n", label, chat_label, text);
@@ -120,15 +122,14 @@ std::string chat_load(const Snapshot& s) {
 
 std::string chat_memory(const Snapshot& s) {
   auto g = [&](std::string_view m) { return s.get(m); };
-  return drop_newline(
-      chat_row("mem", fmt::format("used {} of {} ({})", kib(g("mem_used_kb")), kib(g("mem_total_kb")),
-                                  num(g("mem_used_pct"), 1, "%"))) +
-      chat_row("", fmt::format("avail {}, free {}", kib(g("mem_available_kb")), kib(g("mem_free_kb")))) +
-      chat_row("", fmt::format("buff/cache {}", kib(g("mem_buff_cache_kb")))) +
-      chat_row("swap", g("swap_total_kb") == 0.0
-                           ? std::string("none")
-                           : fmt::format("used {} of {} ({})", kib(g("swap_used_kb")), kib(g("swap_total_kb")),
-                                         num(g("swap_used_pct"), 1, "%"))));
+  return drop_newline(chat_row("mem", fmt::format("used {} of {} ({})", kib(g("mem_used_kb")), kib(g("mem_total_kb")),
+                                                  num(g("mem_used_pct"), 1, "%"))) +
+                      chat_row("avail", fmt::format("{}, free {}", kib(g("mem_available_kb")), kib(g("mem_free_kb")))) +
+                      chat_row("cache", fmt::format("{} (buff/cache)", kib(g("mem_buff_cache_kb")))) +
+                      chat_row("swap", g("swap_total_kb") == 0.0
+                                           ? std::string("none")
+                                           : fmt::format("used {} of {} ({})", kib(g("swap_used_kb")),
+                                                         kib(g("swap_total_kb")), num(g("swap_used_pct"), 1, "%"))));
 }
 
 std::string chat_vmstat(const Snapshot& s) {
@@ -136,7 +137,7 @@ std::string chat_vmstat(const Snapshot& s) {
   return drop_newline(
       chat_row("cpu", fmt::format("us {} sy {} id {}", num(g("cpu_user_pct"), 1, "%"), num(g("cpu_system_pct"), 1, "%"),
                                   num(g("cpu_idle_pct"), 1, "%"))) +
-      chat_row("", fmt::format("wa {} st {}", num(g("cpu_iowait_pct"), 1, "%"), num(g("cpu_steal_pct"), 1, "%"))) +
+      chat_row("cpu", fmt::format("wa {} st {}", num(g("cpu_iowait_pct"), 1, "%"), num(g("cpu_steal_pct"), 1, "%"))) +
       chat_row("procs", fmt::format("running {}, blocked {}", num(g("procs_running"), 0), num(g("procs_blocked"), 0))) +
       chat_row("swap", fmt::format("in {}, out {} KiB/s", num(g("swap_in_kbps"), 1), num(g("swap_out_kbps"), 1))) +
       chat_row("disk", fmt::format("in {}, out {} KiB/s", num(g("io_in_kbps"), 1), num(g("io_out_kbps"), 1))) +
@@ -148,11 +149,11 @@ std::string chat_vmstat(const Snapshot& s) {
 
 std::string chat_pressure(const Snapshot& s) {
   // 33 columns: resource, kind, then the three averages.
-  std::string out = fmt::format("{:<11}{:>7}{:>7}{:>7}\n", "", "avg10", "avg60", "avg300");
+  std::string out = fmt::format("{:<11}{:>7}{:>7}{:>7}\n", "% stalled", "avg10", "avg60", "avg300");
   bool any = false;
   for (std::string_view res : {"cpu", "memory", "io"}) {
     for (std::string_view kind : {"some", "full"}) {
-      out += fmt::format("{:<7}{:<4}", kind == "some" ? res : "", kind);
+      out += fmt::format("{:<7}{:<4}", res, kind);
       for (std::string_view w : {"avg10", "avg60", "avg300"}) {
         auto v = s.get(fmt::format("psi_{}_{}_{}", res, kind, w));
         any = any || v.has_value();

@@ -3,7 +3,8 @@
 // rewrites them), and held to the layout every client can show: no line over
 // 40 code points (a phone held upright), every XEP-0393 preformatted block
 // opened after a title line and closed, so no table row follows the sender
-// prefix a client prints before a message's first line.
+// prefix a client prints before a message's first line, and no row inside a
+// block starting with a space.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -49,6 +50,9 @@ std::string layout_problems(const std::string& reply) {
       in_block = !in_block;
     } else if (l.starts_with("```")) {
       problems += where + "starts with backticks but is no fence\n";
+    } else if (in_block && l.starts_with(' ')) {
+      // profanity drops a continued line's first space: the row would shift.
+      problems += where + "a row starts with a space\n";
     }
   }
   if (in_block) problems += "a preformatted block is never closed\n";

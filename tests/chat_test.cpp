@@ -57,7 +57,7 @@ TEST_F(Chat, EveryCommand) {
   EXPECT_NE(say("alice@example.org", "mem")->find("\nmem   used 5.0 GiB of 15.5 GiB (31.9%)\n"), std::string::npos);
   EXPECT_NE(say("alice@example.org", "vmstat")->find("\ncpu   us 6.0% sy 2.9% id 90.3%\n"), std::string::npos);
   std::string psi = *say("alice@example.org", "psi");
-  EXPECT_EQ(psi.rfind("web1: pressure, % of time stalled\n```\n             avg10  avg60 avg300\n", 0), 0u) << psi;
+  EXPECT_EQ(psi.rfind("web1: pressure stall information\n```\n% stalled    avg10  avg60 avg300\n", 0), 0u) << psi;
   EXPECT_NE(psi.find("\nmemory some   0.31   0.45   0.52\n"), std::string::npos) << psi;
   EXPECT_TRUE(psi.ends_with("\n```")) << psi;
   std::string status = *say("alice@example.org", "status");
