@@ -68,6 +68,32 @@ std::string status(ChatContext& ctx) {
          alerts_listing(ctx.engine, ctx.wall);
 }
 
+// "web1: 2 alerts, 1 mute", then one line each: the host first, so that
+// the listing's first line never follows the sender's name in a client.
+std::string alerts(ChatContext& ctx) {
+  const AlertEngine& e = ctx.engine;
+  size_t open = 0, failing = 0, muted = 0;
+  for (const auto& r : e.rules())
+    if (auto it = e.states().find(r.name); it != e.states().end() && it->second.open()) ++open;
+  for (const auto& [probe, h] : e.probes()) failing += h.told_failing ? 1 : 0;
+  for (const auto& [rule, until] : e.mutes()) muted += until > ctx.wall ? 1 : 0;
+  std::string counts;
+  auto count = [&](size_t n, std::string_view one, std::string_view many) {
+    if (n) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, n == 1 ? one : many);
+  };
+  count(open, "alert", "alerts");
+  count(failing, "probe failing", "probes failing");
+  count(muted, "mute", "mutes");
+  if (counts.empty()) return title(ctx, "no alerts");
+  return title(ctx, counts) + "\n" + alerts_listing(e, ctx.wall);
+}
+
+std::string rules(ChatContext& ctx) {
+  const size_t n = ctx.engine.rules().size();
+  if (n == 0) return title(ctx, "no rules configured");
+  return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall);
+}
+
 std::string pressure(ChatContext& ctx) {
   std::string rows = chat_pressure(ctx.snapshot);
   if (rows.empty()) return fit({ctx.host + ":", "no pressure stall information", "(PSI) on this kernel"});
@@ -100,9 +126,9 @@ const Command kCommands[] = {
      "psi", [](const Args&, ChatContext& c) { return pressure(c); }},
     {"alerts", "", "what fires now, mutes",
      "open alerts with their number, failing probes and mutes with what is left of them", "alerts",
-     [](const Args&, ChatContext& c) { return alerts_listing(c.engine, c.wall); }},
+     [](const Args&, ChatContext& c) { return alerts(c); }},
     {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
-     "rules", [](const Args&, ChatContext& c) { return rules_listing(c.engine, c.wall); }},
+     "rules", [](const Args&, ChatContext& c) { return rules(c); }},
     {"mute", "[DURATION] [RULE|all]", "silence alerts",
      "no alert messages for DURATION (default 1h), for one RULE or all", "mute 30m load", mute},
     {"unmute", "[RULE|all]", "end a mute", "alerts speak again, for one RULE or all", "unmute load", unmute},

@@ -66,6 +66,7 @@ TEST_F(Chat, EveryCommand) {
   EXPECT_NE(say("alice@example.org", "alerts")->find("#1 WARNING load"), std::string::npos);
   // Each rule, then its state and the value it was last evaluated on.
   EXPECT_EQ(*say("alice@example.org", "rules"),
+            "web1: 2 rules\n"
             "load: load1_per_cpu > 0.1 crit 5\n"
             "  WARNING, now 0.21\n"
             "memory: mem_used_pct > 90\n"
@@ -130,11 +131,13 @@ TEST_F(Chat, ListingsSayHowLongWithOneWordEach) {
   // The alert fired at `wall`; the listing is read 12m 59s later: its age, rounded down.
   ChatContext ctx{snap, engine, host, std::nullopt, wall + 779};
   std::string alerts = ChatHandler::command("alerts", ctx);
-  EXPECT_EQ(alerts, "#1 WARNING load:\n  load1_per_cpu 0.21 > 0.1, firing 12m") << alerts;
+  EXPECT_EQ(alerts, "web1: 1 alert\n#1 WARNING load:\n  load1_per_cpu 0.21 > 0.1, firing 12m") << alerts;
   // A 10-minute mute a second later: what is left, rounded up.
   EXPECT_EQ(ChatHandler::command("mute 10m memory", ctx), "muted memory for 10m");
   ChatContext later{snap, engine, host, std::nullopt, wall + 780};
-  EXPECT_NE(ChatHandler::command("alerts", later).find("muted: memory, 10m more"), std::string::npos);
+  std::string later_alerts = ChatHandler::command("alerts", later);
+  EXPECT_EQ(later_alerts.rfind("web1: 1 alert, 1 mute\n", 0), 0u) << later_alerts;
+  EXPECT_TRUE(later_alerts.ends_with("\nmuted: memory, 10m more")) << later_alerts;
   EXPECT_NE(ChatHandler::command("rules", later).find("memory: mem_used_pct > 90\n  OK, now unknown, muted"),
             std::string::npos);
 }

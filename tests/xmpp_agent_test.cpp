@@ -149,8 +149,8 @@ TEST_F(AgentXmpp, EveryCommand) {
   EXPECT_EQ(psi.rfind("web1: pressure stall information\n```\n% stalled ", 0), 0u) << psi;
   EXPECT_TRUE(psi.ends_with("\n```")) << psi;
   EXPECT_NE(ask(*alice, "status", "web1, up"), "");
-  EXPECT_EQ(ask(*alice, "alerts", "no alerts"), "no alerts");
-  EXPECT_NE(ask(*alice, "rules", "memory: mem_used_pct > 80 crit 95\n    clear 75\n  OK, now 50"), "");
+  EXPECT_EQ(ask(*alice, "alerts", "no alerts"), "web1: no alerts");
+  EXPECT_NE(ask(*alice, "rules", "web1: 1 rule\nmemory: mem_used_pct > 80 crit 95\n    clear 75\n  OK, now 50"), "");
   EXPECT_EQ(ask(*alice, "mute 10m memory", "muted"), "muted memory for 10m");
   EXPECT_EQ(ask(*alice, "unmute memory", "unmuted"), "unmuted memory");
   set_memory_used(85);
