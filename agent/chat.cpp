@@ -36,7 +36,7 @@ std::string mute(const std::vector<std::string>& args, ChatContext& ctx) {
       return fit({fmt::format("no rule or duration {};", quote(args[i])), "usage: mute [DURATION] [RULE|all]"});
   }
   ctx.engine.mute(rule, ctx.wall + duration);
-  return fmt::format("muted {} for {}", rule.empty() ? "all alerts" : rule, format_duration(duration));
+  return fit({fmt::format("muted {}", rule.empty() ? "all alerts" : rule), "for " + format_duration(duration)});
 }
 
 std::string unmute(const std::vector<std::string>& args, ChatContext& ctx) {
@@ -44,7 +44,7 @@ std::string unmute(const std::vector<std::string>& args, ChatContext& ctx) {
   std::string rule = args.size() == 2 && to_lower(args[1]) != "all" ? args[1] : "";
   if (!rule.empty() && !known_rule(ctx, rule)) return fit({"no rule", quote(rule)});
   ctx.engine.unmute(rule);
-  return rule.empty() ? "unmuted everything" : "unmuted " + rule;
+  return rule.empty() ? "unmuted everything" : fit({"unmuted", rule});
 }
 
 std::string ack(const std::vector<std::string>& args, ChatContext& ctx) {
