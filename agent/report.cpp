@@ -104,6 +104,19 @@ std::string fit(const std::vector<std::string>& parts, size_t indent, size_t wid
   return drop_newline(std::move(out));
 }
 
+std::string one_line(std::string_view fitted) {
+  std::string out;
+  for (size_t i = 0; i < fitted.size(); ++i) {
+    if (fitted[i] != '\n') {
+      out += fitted[i];
+      continue;
+    }
+    out += ' ';
+    while (i + 1 < fitted.size() && fitted[i + 1] == ' ') ++i;
+  }
+  return out;
+}
+
 std::string preformatted(std::string_view title, std::string_view rows) {
   return fmt::format("{}\n```\n{}\n```", fit({std::string(title)}, 0), rows);
 }

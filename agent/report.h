@@ -35,6 +35,9 @@ size_t columns(std::string_view utf8);
 // too long for any line breaks at its spaces, and a word too long at a code
 // point boundary: nothing is cut off.
 std::string fit(const std::vector<std::string>& parts, size_t indent = 2, size_t width = kChatWidth);
+// A fitted text on one line again, each line break and the indent after it
+// a single space: for a log line, which must not span lines.
+std::string one_line(std::string_view fitted);
 // `title` (fitted), then "```", `rows`, "```": an XEP-0393 preformatted block.
 std::string preformatted(std::string_view title, std::string_view rows);
 

@@ -173,6 +173,14 @@ TEST(ChatLayout, FitBreaksBetweenPartsThenWordsThenCodePoints) {
   EXPECT_EQ(columns(fitted), 45u + 1 + 2);  // nothing lost: the newline and the indent added
 }
 
+TEST(ChatLayout, OneLineUndoesFit) {
+  const std::string text = "acknowledged #1: no more reminders until it resolves";
+  const std::string fitted = fit({"acknowledged #1:", "no more reminders until it resolves"});
+  EXPECT_EQ(fitted, "acknowledged #1:\n  no more reminders until it resolves");
+  EXPECT_EQ(one_line(fitted), text);
+  EXPECT_EQ(one_line("a\nb\n    c"), "a b c");
+}
+
 // The largest values a healthy or a sick machine shows still fit: full
 // percentages, a load of 999, a PiB of memory, 10 GB/s of io, ten million
 // interrupts a second, 99999 OOM kills.
