@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "agent/report.h"
+
 namespace imwatch::agent {
 
 namespace {
@@ -97,8 +99,11 @@ std::string dropped_line(size_t dropped, size_t limit) {
                      dropped == 1 ? "" : "s", limit);
 }
 
+// Each line of a listing is fitted to the chat's 40 columns (report.h): one
+// line where it fits, else broken between its parts, never inside one that
+// fits a line.
 std::string alerts_listing(const AlertEngine& engine, double wall) {
-  std::string out;
+  std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
     auto it = engine.states().find(r.name);
     if (it == engine.states().end() || !it->second.open()) continue;
@@ -106,39 +111,67 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
     std::string acked = s.acked ? ", acked" : "";
     if (s.flapping) {
       // Quiet, not gone: the last state admins were told still stands.
-      out += fmt::format("#{} FLAPPING {}: {} {}, last told {}{}\n", s.id, r.name, r.metric, value_text(s.value),
-                         severity_text(s.told), acked);
+      lines.push_back(
+          fit({fmt::format("#{} FLAPPING {}:", s.id, r.name), fmt::format("{} {},", r.metric, value_text(s.value)),
+               fmt::format("last told {}{}", severity_text(s.told), acked)}));
       continue;
     }
     double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
-    out += fmt::format("#{} {} {}: {} {} {} {}, firing {}{}\n", s.id, severity_text(s.severity), r.name, r.metric,
-                       value_text(s.value), op_text(r.op), format_value(threshold), human_duration(wall - s.fired_at),
-                       acked);
+    lines.push_back(
+        fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), r.name),
+             fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold)),
+             fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)}));
   }
   for (const auto& [probe, h] : engine.probes())
-    if (h.told_failing) out += fmt::format("probe {} failing {}\n", probe, human_duration(wall - h.failing_since));
+    if (h.told_failing) lines.push_back(fit({"probe " + probe, "failing " + human_duration(wall - h.failing_since)}));
   for (const auto& [rule, until] : engine.mutes())
     if (until > wall)
-      out +=
-          fmt::format("muted: {}, {} more\n", rule.empty() ? "all" : rule, human_duration(until - wall, Rounding::up));
-  if (out.empty()) return "no alerts";
-  out.pop_back();
-  return out;
+      lines.push_back(fit({fmt::format("muted: {},", rule.empty() ? "all" : rule),
+                           human_duration(until - wall, Rounding::up) + " more"}));
+  if (lines.empty()) return "no alerts";
+  return fmt::format("{}", fmt::join(lines, "\n"));
 }
 
+// Rule::canonical() ("name: metric > 80 crit 95 clear 75") in the pieces a
+// line may break between: the name, the condition, then each keyword with
+// its value.
+std::vector<std::string> rule_parts(const Rule& r) {
+  std::vector<std::string> words, parts;
+  std::string text = r.canonical();
+  for (size_t at = 0; at < text.size();) {
+    size_t sp = std::min(text.find(' ', at), text.size());
+    words.push_back(text.substr(at, sp - at));
+    at = sp + 1;
+  }
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i == 0 || i == 1 || (i >= 4 && i % 2 == 0))
+      parts.push_back(words[i]);
+    else
+      parts.back() += " " + words[i];
+  }
+  return parts;
+}
+
+// Two lines a rule, the rule as configured, then its state and the value it
+// was last evaluated on: "  WARNING, now 0.21, muted".
 std::string rules_listing(const AlertEngine& engine, double wall) {
   if (engine.rules().empty()) return "no rules configured";
-  std::string out;
+  std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
     auto it = engine.states().find(r.name);
     std::string state = "OK";
-    if (it != engine.states().end())
+    std::optional<double> value;
+    if (it != engine.states().end()) {
       state = it->second.flapping ? fmt::format("FLAPPING, last told {}", severity_text(it->second.told))
                                   : std::string(severity_text(it->second.severity));
-    out += fmt::format("{} [{}{}]\n", r.canonical(), state, engine.muted(r.name, wall) ? ", muted" : "");
+      value = it->second.value;
+    }
+    lines.push_back(fit(rule_parts(r), 4));
+    lines.push_back(fit({fmt::format("  {},", state),
+                         fmt::format("now {}{}", value_text(value), engine.muted(r.name, wall) ? ", muted" : "")},
+                        2));
   }
-  out.pop_back();
-  return out;
+  return fmt::format("{}", fmt::join(lines, "\n"));
 }
 
 Presence presence_for(const AlertEngine& engine) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace imwatch::agent {
@@ -34,7 +35,148 @@ std::string row(std::string_view label, std::string_view text) {
   return fmt::format("{:<{}}{}\n", label, label_width, text);
 }
 
+// Chat rows: a label of chat_label columns, then the text. Every row starts
+// with its label, never with a space: profanity drops a continued line's
+// first space, which would shift such a row by one column.
+constexpr int chat_label = 6;
+std::string chat_row(std::string_view label, std::string_view text) {
+  return fmt::format("{:<{}}{}\n", label, chat_label, text);
+}
+
+std::string drop_newline(std::string s) {
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
 }  // namespace
+
+size_t columns(std::string_view utf8) {
+  size_t n = 0;
+  for (unsigned char c : utf8)
+    if ((c & 0xc0) != 0x80) ++n;  // every byte but UTF-8 continuation bytes starts a code point
+  return n;
+}
+
+std::string fit(const std::vector<std::string>& parts, size_t indent, size_t width) {
+  indent = std::min(indent, width / 2);
+  const size_t narrow = width - indent;  // a continued line's room
+  // Units that are never broken: whole parts where they fit a continued
+  // line, else their words, else pieces of a word of `narrow` code points.
+  std::vector<std::string_view> units;
+  auto add_word = [&](std::string_view w) {
+    while (columns(w) > narrow) {
+      size_t cut = 0;
+      for (size_t n = 0; n <= narrow && cut < w.size(); ++cut)
+        if ((static_cast<unsigned char>(w[cut]) & 0xc0) != 0x80 && ++n > narrow) break;
+      units.push_back(w.substr(0, cut));
+      w.remove_prefix(cut);
+    }
+    if (!w.empty()) units.push_back(w);
+  };
+  for (const auto& part : parts) {
+    std::string_view p = part;
+    if (columns(p) <= narrow) {
+      if (!p.empty()) units.push_back(p);
+      continue;
+    }
+    for (size_t at = 0; at <= p.size();) {
+      size_t sp = std::min(p.find(' ', at), p.size());
+      if (sp > at) add_word(p.substr(at, sp - at));
+      at = sp + 1;
+    }
+  }
+  std::string out, line;
+  bool first = true;
+  for (auto u : units) {
+    const size_t room = first ? width : narrow;
+    if (line.empty()) {
+      line = u;
+    } else if (columns(line) + 1 + columns(u) <= room) {
+      line += ' ';
+      line += u;
+    } else {
+      out += (first ? "" : std::string(indent, ' ')) + line + "\n";
+      first = false;
+      line = u;
+    }
+  }
+  if (!line.empty()) out += (first ? "" : std::string(indent, ' ')) + line;
+  return drop_newline(std::move(out));
+}
+
+std::string one_line(std::string_view fitted) {
+  std::string out;
+  for (size_t i = 0; i < fitted.size(); ++i) {
+    if (fitted[i] != '\n') {
+      out += fitted[i];
+      continue;
+    }
+    out += ' ';
+    while (i + 1 < fitted.size() && fitted[i + 1] == ' ') ++i;
+  }
+  return out;
+}
+
+std::string preformatted(std::string_view title, std::string_view rows) {
+  return fmt::format("{}\n```\n{}\n```", fit({std::string(title)}, 0), rows);
+}
+
+std::string chat_load(const Snapshot& s) {
+  auto g = [&](std::string_view m) { return s.get(m); };
+  auto three = [&](std::string_view a, std::string_view b, std::string_view c) {
+    return fmt::format(" {:>5} {:>5} {:>5}", num(g(a), 2), num(g(b), 2), num(g(c), 2));
+  };
+  std::string cpus = g("cpu_count") ? fmt::format("{} CPUs", *g("cpu_count")) : "CPUs ?";
+  return drop_newline(
+      chat_row("load", three("load1", "load5", "load15") + " (1/5/15m)") +
+      chat_row("/CPU", three("load1_per_cpu", "load5_per_cpu", "load15_per_cpu") + " (" + cpus + ")") +
+      chat_row("tasks", fmt::format("{} runnable of {}", num(g("tasks_runnable"), 0), num(g("tasks_total"), 0))));
+}
+
+std::string chat_memory(const Snapshot& s) {
+  auto g = [&](std::string_view m) { return s.get(m); };
+  return drop_newline(chat_row("mem", fmt::format("used {} of {} ({})", kib(g("mem_used_kb")), kib(g("mem_total_kb")),
+                                                  num(g("mem_used_pct"), 1, "%"))) +
+                      chat_row("avail", fmt::format("{}, free {}", kib(g("mem_available_kb")), kib(g("mem_free_kb")))) +
+                      chat_row("cache", fmt::format("{} (buff/cache)", kib(g("mem_buff_cache_kb")))) +
+                      chat_row("swap", g("swap_total_kb") == 0.0
+                                           ? std::string("none")
+                                           : fmt::format("used {} of {} ({})", kib(g("swap_used_kb")),
+                                                         kib(g("swap_total_kb")), num(g("swap_used_pct"), 1, "%"))));
+}
+
+std::string chat_vmstat(const Snapshot& s) {
+  auto g = [&](std::string_view m) { return s.get(m); };
+  return drop_newline(
+      chat_row("cpu", fmt::format("us {} sy {} id {}", num(g("cpu_user_pct"), 1, "%"), num(g("cpu_system_pct"), 1, "%"),
+                                  num(g("cpu_idle_pct"), 1, "%"))) +
+      chat_row("cpu", fmt::format("wa {} st {}", num(g("cpu_iowait_pct"), 1, "%"), num(g("cpu_steal_pct"), 1, "%"))) +
+      chat_row("procs", fmt::format("running {}, blocked {}", num(g("procs_running"), 0), num(g("procs_blocked"), 0))) +
+      chat_row("swap", fmt::format("in {}, out {} KiB/s", num(g("swap_in_kbps"), 1), num(g("swap_out_kbps"), 1))) +
+      chat_row("disk", fmt::format("in {}, out {} KiB/s", num(g("io_in_kbps"), 1), num(g("io_out_kbps"), 1))) +
+      chat_row("intr", fmt::format("{}/s, context sw {}/s", num(g("interrupts_ps"), 0), num(g("ctx_switches_ps"), 0))) +
+      chat_row("major", fmt::format("{} page faults/s", num(g("major_faults_ps"), 1))) +
+      chat_row("oom",
+               fmt::format("{} kills since boot, {} new", num(g("oom_kills_total"), 0), num(g("oom_kills"), 0))));
+}
+
+std::string chat_pressure(const Snapshot& s) {
+  // 33 columns: resource, kind, then the three averages.
+  std::string out = fmt::format("{:<11}{:>7}{:>7}{:>7}\n", "% stalled", "avg10", "avg60", "avg300");
+  bool any = false;
+  for (std::string_view res : {"cpu", "memory", "io"}) {
+    for (std::string_view kind : {"some", "full"}) {
+      out += fmt::format("{:<7}{:<4}", res, kind);
+      for (std::string_view w : {"avg10", "avg60", "avg300"}) {
+        auto v = s.get(fmt::format("psi_{}_{}_{}", res, kind, w));
+        any = any || v.has_value();
+        out += fmt::format("{:>7}", num(v, 2));
+      }
+      out += '\n';
+    }
+  }
+  return any ? drop_newline(std::move(out)) : std::string();
+}
 
 std::string human_kib(double kib) {
   static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "agent/snapshot.h"
 
@@ -17,6 +19,34 @@ std::string format_load(const Snapshot& s);
 std::string format_memory(const Snapshot& s);  // memory and swap
 std::string format_vmstat(const Snapshot& s);
 std::string format_pressure(const Snapshot& s);  // "" when the kernel has no PSI
+
+// Chat layout. A phone held upright shows about 40 monospace columns, and
+// clients with proportional fonts (Gajim, Conversations) keep columns only
+// inside an XEP-0393 preformatted block; profanity prints a message's first
+// line after a ~32-column sender prefix. So every line of a chat reply fits
+// kChatWidth code points, and a table is a title line and then its rows
+// between lines of three backticks: no row ever follows the prefix.
+constexpr size_t kChatWidth = 40;
+
+// Unicode code points in UTF-8 text (what a monospace client lays out).
+size_t columns(std::string_view utf8);
+// `parts` joined by single spaces into lines of at most `width` columns,
+// breaking between parts; a continued line is indented by `indent`. A part
+// too long for any line breaks at its spaces, and a word too long at a code
+// point boundary: nothing is cut off.
+std::string fit(const std::vector<std::string>& parts, size_t indent = 2, size_t width = kChatWidth);
+// A fitted text on one line again, each line break and the indent after it
+// a single space: for a log line, which must not span lines.
+std::string one_line(std::string_view fitted);
+// `title` (fitted), then "```", `rows`, "```": an XEP-0393 preformatted block.
+std::string preformatted(std::string_view title, std::string_view rows);
+
+// The chat's compact rows (no title, no fences, no trailing newline), each
+// at most kChatWidth columns; --once keeps the wider format_* views above.
+std::string chat_load(const Snapshot& s);
+std::string chat_memory(const Snapshot& s);
+std::string chat_vmstat(const Snapshot& s);
+std::string chat_pressure(const Snapshot& s);  // "" when the kernel has no PSI
 
 // 1536 -> "1.5 MiB"; `kib` is in KiB.
 std::string human_kib(double kib);

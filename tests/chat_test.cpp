@@ -45,19 +45,57 @@ class Chat : public ::testing::Test {
 };
 
 TEST_F(Chat, EveryCommand) {
-  EXPECT_NE(say("alice@example.org/phone", "help")->find("ack N"), std::string::npos);
+  std::string help = *say("alice@example.org/phone", "help");
+  EXPECT_EQ(help.rfind("commands:\n```\nstatus ", 0), 0u) << help;
+  EXPECT_NE(help.find("\nack    no more reminders for #N\n"), std::string::npos) << help;
   EXPECT_EQ(*say("alice@example.org/phone", "ping"), "pong");
-  EXPECT_EQ(say("alice@example.org", "load")->rfind("load      0.84 0.71 0.65  per CPU 0.21", 0), 0u);
-  EXPECT_NE(say("alice@example.org", "mem")->find("used 5.0 GiB of 15.5 GiB (31.9%)"), std::string::npos);
-  EXPECT_NE(say("alice@example.org", "vmstat")->find("us 6.0% sy 2.9% id 90.3%"), std::string::npos);
-  EXPECT_NE(say("alice@example.org", "psi")->find("memory   some   0.31"), std::string::npos);
+  // Tables: a title line, then the rows in an XEP-0393 preformatted block.
+  EXPECT_EQ(*say("alice@example.org", "load"),
+            "web1: load average\n```\n"
+            "load    0.84  0.71  0.65 (1/5/15m)\n"
+            "/CPU    0.21  0.18  0.16 (4 CPUs)\n"
+            "tasks 2 runnable of 412\n```");
+  EXPECT_NE(say("alice@example.org", "mem")->find("\nmem   used 5.0 GiB of 15.5 GiB (31.9%)\n"), std::string::npos);
+  EXPECT_NE(say("alice@example.org", "vmstat")->find("\ncpu   us 6.0% sy 2.9% id 90.3%\n"), std::string::npos);
+  std::string psi = *say("alice@example.org", "psi");
+  EXPECT_EQ(psi.rfind("web1: pressure stall information\n```\n% stalled    avg10  avg60 avg300\n", 0), 0u) << psi;
+  EXPECT_NE(psi.find("\nmemory some   0.31   0.45   0.52\n"), std::string::npos) << psi;
+  EXPECT_TRUE(psi.ends_with("\n```")) << psi;
   std::string status = *say("alice@example.org", "status");
-  EXPECT_EQ(status.rfind("web1, up 3d 4h\nload", 0), 0u) << status;
-  EXPECT_NE(status.find("#1 WARNING load: load1_per_cpu 0.21 > 0.1"), std::string::npos) << status;
+  EXPECT_EQ(status.rfind("web1, up 3d 4h\n```\nload    0.84", 0), 0u) << status;
+  EXPECT_NE(status.find("\n```\n#1 WARNING load:\n  load1_per_cpu 0.21 > 0.1, firing 0s"), std::string::npos) << status;
   EXPECT_NE(say("alice@example.org", "alerts")->find("#1 WARNING load"), std::string::npos);
-  std::string rules = *say("alice@example.org", "rules");
-  EXPECT_NE(rules.find("load: load1_per_cpu > 0.1 crit 5 [WARNING]"), std::string::npos) << rules;
-  EXPECT_NE(rules.find("memory: mem_used_pct > 90 [OK]"), std::string::npos) << rules;
+  // Each rule, then its state and the value it was last evaluated on.
+  EXPECT_EQ(*say("alice@example.org", "rules"),
+            "web1: 2 rules\n"
+            "load: load1_per_cpu > 0.1 crit 5\n"
+            "  WARNING, now 0.21\n"
+            "memory: mem_used_pct > 90\n"
+            "  OK, now unknown");
+}
+
+TEST_F(Chat, HelpForEachCommandHasAnExample) {
+  EXPECT_EQ(*say("alice@example.org", "help mute"),
+            "mute [DURATION] [RULE|all]\n"
+            "no alert messages for DURATION (default\n"
+            "1h), for one RULE or all\n"
+            "example: mute 30m load");
+  for (const char* c :
+       {"status", "load", "mem", "vmstat", "psi", "alerts", "rules", "mute", "unmute", "ack", "ping", "help"}) {
+    std::string h = *say("alice@example.org", std::string("HELP ") + c);
+    EXPECT_EQ(h.rfind(c, 0), 0u) << h;
+    EXPECT_NE(h.find("\nexample: "), std::string::npos) << h;
+  }
+  EXPECT_EQ(*say("alice@example.org", "help stauts"), "no command 'stauts';\n  did you mean status?");
+  EXPECT_EQ(*say("alice@example.org", "help frobnicate"), "no command 'frobnicate'; try help");
+}
+
+TEST_F(Chat, TyposGetASuggestion) {
+  EXPECT_EQ(*say("alice@example.org", "stauts"), "unknown command 'stauts';\n  did you mean status?");
+  EXPECT_EQ(*say("alice@example.org", "Rulez"), "unknown command 'Rulez';\n  did you mean rules?");
+  EXPECT_EQ(*say("alice@example.org", "vmstats"), "unknown command 'vmstats';\n  did you mean vmstat?");
+  // Two edits turn any two-letter word into a command: no guess for those.
+  EXPECT_EQ(*say("alice@example.org", "ls"), "unknown command 'ls'; try help");
 }
 
 TEST_F(Chat, CaseAndSpaceInsensitive) {
@@ -82,11 +120,11 @@ TEST_F(Chat, MuteUnmuteAck) {
   EXPECT_FALSE(engine.muted("load", wall + 1900));
   EXPECT_FALSE(engine.muted("memory", wall));
   EXPECT_EQ(*say("alice@example.org", "mute nosuchrule"),
-            "no rule or duration 'nosuchrule'; usage: mute [DURATION] [RULE|all]");
+            "no rule or duration 'nosuchrule';\n  usage: mute [DURATION] [RULE|all]");
   EXPECT_EQ(*say("alice@example.org", "unmute load"), "unmuted load");
   EXPECT_EQ(*say("alice@example.org", "ack 7"), "no firing alert #7");
   EXPECT_EQ(*say("alice@example.org", "ack x"), "not an alert number: 'x'");
-  EXPECT_EQ(*say("alice@example.org", "ack #1"), "acknowledged #1: no more reminders until it resolves");
+  EXPECT_EQ(*say("alice@example.org", "ack #1"), "acknowledged #1:\n  no more reminders until it resolves");
   EXPECT_NE(say("alice@example.org", "alerts")->find(", acked"), std::string::npos);
 }
 
@@ -94,12 +132,15 @@ TEST_F(Chat, ListingsSayHowLongWithOneWordEach) {
   // The alert fired at `wall`; the listing is read 12m 59s later: its age, rounded down.
   ChatContext ctx{snap, engine, host, std::nullopt, wall + 779};
   std::string alerts = ChatHandler::command("alerts", ctx);
-  EXPECT_EQ(alerts, "#1 WARNING load: load1_per_cpu 0.21 > 0.1, firing 12m") << alerts;
+  EXPECT_EQ(alerts, "web1: 1 alert\n#1 WARNING load:\n  load1_per_cpu 0.21 > 0.1, firing 12m") << alerts;
   // A 10-minute mute a second later: what is left, rounded up.
   EXPECT_EQ(ChatHandler::command("mute 10m memory", ctx), "muted memory for 10m");
   ChatContext later{snap, engine, host, std::nullopt, wall + 780};
-  EXPECT_NE(ChatHandler::command("alerts", later).find("muted: memory, 10m more"), std::string::npos);
-  EXPECT_NE(ChatHandler::command("rules", later).find("memory: mem_used_pct > 90 [OK, muted]"), std::string::npos);
+  std::string later_alerts = ChatHandler::command("alerts", later);
+  EXPECT_EQ(later_alerts.rfind("web1: 1 alert, 1 mute\n", 0), 0u) << later_alerts;
+  EXPECT_TRUE(later_alerts.ends_with("\nmuted: memory, 10m more")) << later_alerts;
+  EXPECT_NE(ChatHandler::command("rules", later).find("memory: mem_used_pct > 90\n  OK, now unknown, muted"),
+            std::string::npos);
 }
 
 TEST_F(Chat, StrangersGetNothingButOneRefusalAnHour) {
@@ -123,6 +164,7 @@ TEST_F(Chat, StrangerMemoryIsBounded) {
 
 TEST_F(Chat, RateLimitOneWarningThenSilence) {
   int answered = 0, warned = 0, silent = 0;
+  std::string warning;
   for (int i = 0; i < 50; ++i) {
     auto r = say("alice@example.org", "ping", 1 + i * 0.01);
     if (!r)
@@ -130,13 +172,16 @@ TEST_F(Chat, RateLimitOneWarningThenSilence) {
     else if (*r == "pong")
       ++answered;
     else if (r->find("slow down") == 0)
-      ++warned;
+      ++warned, warning = *r;
   }
   EXPECT_EQ(answered, 20);
   EXPECT_EQ(warned, 1);
+  EXPECT_EQ(warning, "slow down: over 20 commands in 10s;\n  listening again in 10s");
   EXPECT_EQ(silent, 29);
-  EXPECT_EQ(*say("alice@example.org", "ping", 20), "pong");  // the window has passed
-  EXPECT_EQ(*say("bob@example.org", "ping", 1.5), "pong");   // per JID
+  // It listens again when the oldest command leaves the window: 1 + 10 s.
+  EXPECT_FALSE(say("alice@example.org", "ping", 10.99).has_value());
+  EXPECT_EQ(*say("alice@example.org", "ping", 11), "pong");
+  EXPECT_EQ(*say("bob@example.org", "ping", 1.5), "pong");  // per JID
 }
 
 TEST_F(Chat, OversizedBodiesAreIgnored) {

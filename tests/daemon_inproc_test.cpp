@@ -108,7 +108,7 @@ TEST_F(DaemonInProc, ARemovedFiringRuleIsClosedWithOneMessage) {
   run_for(10);
   ASSERT_EQ(told_since(before), std::vector<std::string>{"web1: REMOVED memtest (was WARNING, firing 12m) #1"});
   EXPECT_EQ(notifier_.received.back().events[0].kind, Event::removed);
-  EXPECT_EQ(chat("alerts"), "no alerts");
+  EXPECT_EQ(chat("alerts"), "web1: no alerts");
   EXPECT_EQ(presence_for(daemon_->engine()).status, "OK");
 }
 
@@ -118,14 +118,14 @@ TEST_F(DaemonInProc, NewThresholdsKeepTheAlertItsIdAndAck) {
   memory(85);
   run_for(6);
   ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: WARNING memory: mem_used_pct 85 > 80, held 3s #1"});
-  EXPECT_EQ(chat("ack 1"), "acknowledged #1: no more reminders until it resolves");
+  EXPECT_EQ(chat("ack 1"), "acknowledged #1:\n  no more reminders until it resolves");
   const size_t before = notifier_.texts.size();
   write_config("rule = memory: mem_used_pct > 82 crit 95 for 3s");
   ASSERT_TRUE(daemon_->reload());
   run_for(2);
   EXPECT_TRUE(told_since(before).empty());  // a reload says nothing about a rule that stays
   std::string alerts = chat("alerts");
-  EXPECT_EQ(alerts.rfind("#1 WARNING memory: mem_used_pct 85 > 82, firing", 0), 0u) << alerts;
+  EXPECT_EQ(alerts.rfind("web1: 1 alert\n#1 WARNING memory: mem_used_pct 85 > 82,\n  firing", 0), 0u) << alerts;
   EXPECT_NE(alerts.find(", acked"), std::string::npos) << alerts;
   // Judged by the new thresholds from here: 81 is under the new warn.
   memory(81);
@@ -147,8 +147,8 @@ TEST_F(DaemonInProc, FlappingIsVisibleInAlertsRulesAndPresence) {
   EXPECT_EQ(notifier_.texts[2].rfind("web1: FLAPPING memory: 3 changes within 5m, quiet until it settles #2", 0), 0u)
       << notifier_.texts[2];
   std::string alerts = chat("alerts");
-  EXPECT_EQ(alerts, "#2 FLAPPING memory: mem_used_pct 40, last told OK") << alerts;
-  EXPECT_EQ(chat("rules"), "memory: mem_used_pct > 80 crit 95 [FLAPPING, last told OK]");
+  EXPECT_EQ(alerts, "web1: 1 alert\n#2 FLAPPING memory: mem_used_pct 40,\n  last told OK") << alerts;
+  EXPECT_EQ(chat("rules"), "web1: 1 rule\nmemory: mem_used_pct > 80 crit 95\n  FLAPPING, last told OK, now 40");
   Presence p = presence_for(daemon_->engine());
   EXPECT_EQ(p.show, Presence::Show::away);
   EXPECT_EQ(p.status, "FLAPPING: memory");
@@ -164,7 +164,8 @@ TEST_F(DaemonInProc, ARestartSaysNothingNewAndResolvesNormally) {
   start();  // restart: the alert is restored from the state dir
   run_for(30);
   EXPECT_TRUE(notifier_.texts.empty()) << notifier_.texts[0];  // still bad: silent
-  EXPECT_EQ(chat("alerts").rfind("#1 WARNING memory: mem_used_pct 85 > 80, firing 33s", 0), 0u) << chat("alerts");
+  EXPECT_EQ(chat("alerts").rfind("web1: 1 alert\n#1 WARNING memory: mem_used_pct 85 > 80,\n  firing 33s", 0), 0u)
+      << chat("alerts");
   memory(40);
   run_for(3);
   ASSERT_EQ(notifier_.texts.size(), 1u);

@@ -121,14 +121,18 @@ TEST_F(Listings, FlappingIsShownWhereverAnAlertIs) {
   std::string alerts = alerts_listing(engine, now);
   EXPECT_EQ(alerts,
             "#1 WARNING load: load1 2 > 1, firing 12m\n"
-            "#3 FLAPPING sleepers: procs_blocked 9, last told OK\n"
+            "#3 FLAPPING sleepers: procs_blocked 9,\n"
+            "  last told OK\n"
             "muted: mem, 3m more")
       << alerts;
   std::string rules = rules_listing(engine, now);
   EXPECT_EQ(rules,
-            "load: load1 > 1 crit 5 [WARNING]\n"
-            "sleepers: procs_blocked > 2 crit 5 [FLAPPING, last told OK]\n"
-            "mem: mem_used_pct > 90 [OK, muted]")
+            "load: load1 > 1 crit 5\n"
+            "  WARNING, now 2\n"
+            "sleepers: procs_blocked > 2 crit 5\n"
+            "  FLAPPING, last told OK, now 9\n"
+            "mem: mem_used_pct > 90\n"
+            "  OK, now 50, muted")
       << rules;
   Presence p = presence_for(engine);
   EXPECT_EQ(p.show, Presence::Show::away);
@@ -139,7 +143,7 @@ TEST_F(Listings, MutesShowWhatIsLeftRoundedUp) {
   engine.mute("", kWall + 600);
   EXPECT_NE(alerts_listing(engine, kWall + 1).find("muted: all, 10m more"), std::string::npos);
   EXPECT_NE(alerts_listing(engine, kWall + 599.5).find("muted: all, 1s more"), std::string::npos);
-  EXPECT_NE(rules_listing(engine, kWall + 1).find("[WARNING, muted]"), std::string::npos);
+  EXPECT_NE(rules_listing(engine, kWall + 1).find("\n  WARNING, now 2, muted\n"), std::string::npos);
 }
 
 TEST(Presence, OkOnlyWhenNothingIsOpen) {

@@ -7,7 +7,9 @@
 // (mutes, acks).
 //
 // Every reply goes to a chat client as is: no control bytes but '\n'
-// (chat.h: "what is echoed back is quoted").
+// (chat.h: "what is echoed back is quoted"), and no line over the 40
+// columns a phone shows (report.h), whatever is echoed.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "agent/chat.h"
+#include "agent/report.h"
 #include "agent_fixture.h"
 #include "fuzz_util.h"
 #include "probes/probes.h"
@@ -53,6 +56,13 @@ void check_reply(const std::optional<std::string>& reply, std::string_view input
     if (static_cast<unsigned char>(c) < 0x20 && c != '\n')
       imwatch::fuzz::fail("reply free of control bytes but '\\n'", *reply + "  <-  " + std::string(input), __FILE__,
                           __LINE__);
+  for (size_t at = 0; at <= reply->size();) {
+    size_t end = std::min(reply->find('\n', at), reply->size());
+    if (columns(std::string_view(*reply).substr(at, end - at)) > kChatWidth)
+      imwatch::fuzz::fail("every reply line fits 40 columns", *reply + "  <-  " + std::string(input), __FILE__,
+                          __LINE__);
+    at = end + 1;
+  }
 }
 
 }  // namespace

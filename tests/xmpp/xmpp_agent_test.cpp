@@ -49,20 +49,26 @@ TEST_F(AgentXmpp, EveryCommand) {
   auto alice = admin();
   EXPECT_NE(ask(*alice, "help", "commands:"), "");
   EXPECT_EQ(ask(*alice, "ping", "pong"), "pong");
-  EXPECT_NE(ask(*alice, "  LOAD ", "per CPU"), "");
+  // Tables arrive as XEP-0393 preformatted blocks under a title line.
+  EXPECT_EQ(ask(*alice, "  LOAD ", "load average").rfind("web1: load average\n```\nload ", 0), 0u);
   EXPECT_NE(ask(*alice, "mem", "used 488 MiB of 977 MiB (50.0%)"), "");
   EXPECT_NE(ask(*alice, "vmstat", "procs"), "");
-  EXPECT_NE(ask(*alice, "psi", "memory   some"), "");
+  std::string psi = ask(*alice, "psi", "\nmemory some ");
+  EXPECT_EQ(psi.rfind("web1: pressure stall information\n```\n% stalled ", 0), 0u) << psi;
+  EXPECT_TRUE(psi.ends_with("\n```")) << psi;
   EXPECT_NE(ask(*alice, "status", "web1, up"), "");
-  EXPECT_EQ(ask(*alice, "alerts", "no alerts"), "no alerts");
-  EXPECT_NE(ask(*alice, "rules", "memory: mem_used_pct > 80 crit 95 clear 75 [OK]"), "");
+  EXPECT_EQ(ask(*alice, "alerts", "no alerts"), "web1: no alerts");
+  EXPECT_NE(ask(*alice, "rules", "web1: 1 rule\nmemory: mem_used_pct > 80 crit 95\n    clear 75\n  OK, now 50"), "");
   EXPECT_EQ(ask(*alice, "mute 10m memory", "muted"), "muted memory for 10m");
   EXPECT_EQ(ask(*alice, "unmute memory", "unmuted"), "unmuted memory");
   set_memory_used(85);
   ASSERT_TRUE(wait(*alice, "WARNING memory"));
-  EXPECT_EQ(ask(*alice, "ack 1", "acknowledged"), "acknowledged #1: no more reminders until it resolves");
+  EXPECT_EQ(ask(*alice, "ack 1", "acknowledged"), "acknowledged #1:\n  no more reminders until it resolves");
   EXPECT_NE(ask(*alice, "alerts", "#1 WARNING memory"), "");
   EXPECT_EQ(ask(*alice, "frobnicate", "unknown command"), "unknown command 'frobnicate'; try help");
+  EXPECT_EQ(ask(*alice, "stauts", "unknown command"), "unknown command 'stauts';\n  did you mean status?");
+  EXPECT_EQ(ask(*alice, "help ack", "example"),
+            "ack N\nno more reminders for alert #N until it\nresolves\nexample: ack 3");
 }
 
 TEST_F(AgentXmpp, StrangersGetNoData) {
