@@ -57,37 +57,48 @@ size_t columns(std::string_view utf8) {
   return n;
 }
 
-std::string fit(const std::vector<std::string>& parts, size_t indent, size_t width) {
-  indent = std::min(indent, width / 2);
-  const size_t narrow = width - indent;  // a continued line's room
-  // Units that are never broken: whole parts where they fit a continued
-  // line, else their words, else pieces of a word of `narrow` code points.
+namespace {
+
+// Cuts `w` into pieces of at most `room` code points (a word longer than a
+// whole line), appending them to `units`.
+void add_word(std::string_view w, size_t room, std::vector<std::string_view>& units) {
+  while (columns(w) > room) {
+    size_t cut = 0;
+    for (size_t n = 0; n <= room && cut < w.size(); ++cut)
+      if ((static_cast<unsigned char>(w[cut]) & 0xc0) != 0x80 && ++n > room) break;
+    units.push_back(w.substr(0, cut));
+    w.remove_prefix(cut);
+  }
+  if (!w.empty()) units.push_back(w);
+}
+
+// Units that are never broken: whole parts where they fit a continued line
+// of `room` code points, else their words, else pieces of a word.
+std::vector<std::string_view> fit_units(const std::vector<std::string>& parts, size_t room) {
   std::vector<std::string_view> units;
-  auto add_word = [&](std::string_view w) {
-    while (columns(w) > narrow) {
-      size_t cut = 0;
-      for (size_t n = 0; n <= narrow && cut < w.size(); ++cut)
-        if ((static_cast<unsigned char>(w[cut]) & 0xc0) != 0x80 && ++n > narrow) break;
-      units.push_back(w.substr(0, cut));
-      w.remove_prefix(cut);
-    }
-    if (!w.empty()) units.push_back(w);
-  };
   for (const auto& part : parts) {
     std::string_view p = part;
-    if (columns(p) <= narrow) {
+    if (columns(p) <= room) {
       if (!p.empty()) units.push_back(p);
       continue;
     }
     for (size_t at = 0; at <= p.size();) {
       size_t sp = std::min(p.find(' ', at), p.size());
-      if (sp > at) add_word(p.substr(at, sp - at));
+      if (sp > at) add_word(p.substr(at, sp - at), room, units);
       at = sp + 1;
     }
   }
+  return units;
+}
+
+}  // namespace
+
+std::string fit(const std::vector<std::string>& parts, size_t indent, size_t width) {
+  indent = std::min(indent, width / 2);
+  const size_t narrow = width - indent;  // a continued line's room
   std::string out, line;
   bool first = true;
-  for (auto u : units) {
+  for (auto u : fit_units(parts, narrow)) {
     const size_t room = first ? width : narrow;
     if (line.empty()) {
       line = u;
