@@ -22,6 +22,7 @@ const char* const kHelp =
     "status - host, uptime, load, memory, alerts\n"
     "load, mem, vmstat, psi - the numbers\n"
     "alerts - what fires now\n"
+    "graph [load|mem|cpu|psi|METRIC] [6h] - history\n"
     "rules - the rules and their state\n"
     "mute [DURATION] [RULE|all] - silence (default 1h, all)\n"
     "unmute [RULE|all]\n"
@@ -145,12 +146,14 @@ std::string ChatHandler::command(std::string_view body, ChatContext& ctx) {
     std::string p = format_pressure(s);
     return p.empty() ? "pressure stall information is not available on this kernel" : trim_newline(p);
   }
+  if (cmd == "graph") return graph_reply(args, ctx.history, ctx.host, ctx.wall);
   if (cmd == "alerts") return alerts_listing(ctx.engine, ctx.wall);
   if (cmd == "rules") return rules_listing(ctx.engine, ctx.wall);
   if (cmd == "status") {
     std::string up = ctx.uptime ? "up " + human_duration(*ctx.uptime) : "uptime unknown";
-    return fmt::format("{}, {}\n{}{}{}", ctx.host, up, format_load(s), format_memory(s),
-                       alerts_listing(ctx.engine, ctx.wall));
+    std::string trend = status_trend(ctx.history, ctx.wall);
+    return fmt::format("{}, {}\n{}{}{}{}", ctx.host, up, format_load(s), format_memory(s),
+                       trend.empty() ? "" : trend + "\n", alerts_listing(ctx.engine, ctx.wall));
   }
   if (cmd == "mute") return mute(args, ctx);
   if (cmd == "unmute") return unmute(args, ctx);
