@@ -512,27 +512,32 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
   return fmt::format("{}: last {}, {} a cell\n```\n{}```", host, human_duration(span), human_duration(per_cell), block);
 }
 
-std::string alert_trend(const History& history, std::string_view metric, double wall) {
+namespace {
+
+// The cells of the last `span` from the first known one on: before the agent
+// knew anything is no trend, and one cell says nothing of how the value got
+// there ("" then).
+std::string short_trend(const History& history, std::string_view metric, double wall, double span) {
   const Series* s = history.find(metric);
   if (!s) return "";
-  auto cells = s->window(wall, 1800, 8);
-  // Before the agent knew anything is no trend: leading gaps are left out,
-  // and one cell says nothing of how the value got there.
+  auto cells = s->window(wall, span, 8);
   auto first = std::find_if(cells.begin(), cells.end(), [](const Cell& c) { return c.known(); });
   if (cells.end() - first < 2) return "";
-  return " " + sparkline(std::span<const Cell>(&*first, static_cast<size_t>(cells.end() - first)));
+  return sparkline(std::span<const Cell>(&*first, static_cast<size_t>(cells.end() - first)));
+}
+
+}  // namespace
+
+std::string alert_trend(const History& history, std::string_view metric, double wall) {
+  std::string t = short_trend(history, metric, wall, 1800);
+  return t.empty() ? "" : " " + t;
 }
 
 std::string status_trend(const History* history, double wall) {
   if (!history) return "";
   std::string out;
-  for (auto [label, metric] : {std::pair{"load", "load1_per_cpu"}, std::pair{"mem", "mem_used_pct"}}) {
-    const Series* s = history->find(metric);
-    if (!s) continue;
-    auto cells = s->window(wall, 3600, 8);
-    if (std::none_of(cells.begin(), cells.end(), [](const Cell& c) { return c.known(); })) continue;
-    out += fmt::format(" {} {}", label, sparkline(cells));
-  }
+  for (auto [label, metric] : {std::pair{"load", "load1_per_cpu"}, std::pair{"mem", "mem_used_pct"}})
+    if (std::string t = short_trend(*history, metric, wall, 3600); !t.empty()) out += fmt::format(" {} {}", label, t);
   return out.empty() ? "" : "trend 1h:" + out;
 }
 

@@ -158,8 +158,8 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
 // known.
 std::string alert_trend(const History& history, std::string_view metric, double wall);
 
-// "trend 1h: load ▁▂▃▄▅▆▇█ mem ▁▂▃▄▅▆▇█" for `status`, or "" when nothing
-// is known yet.
+// "trend 1h: load ▁▂▃▄▅▆▇█ mem ▁▂▃▄▅▆▇█" for `status` (each from its first
+// known cell on, as for alerts), or "" when nothing is known yet.
 std::string status_trend(const History* history, double wall);
 
 }  // namespace imwatch::agent

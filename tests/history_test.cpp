@@ -324,7 +324,7 @@ TEST(Graph, AlertAndStatusTrends) {
   for (int i = 0; i < 180; ++i) h.record("mem_used_pct", 10, kT0 + 10 * i, 50 + i / 4);
   EXPECT_EQ(alert_trend(h, "mem_used_pct", kT0 + 1795), " ▁▂▃▄▅▆▇█");
   EXPECT_EQ(alert_trend(h, "nope", kT0 + 1795), "");
-  EXPECT_EQ(status_trend(&h, kT0 + 1795), "trend 1h: mem     ▁▃▆█");
+  EXPECT_EQ(status_trend(&h, kT0 + 1795), "trend 1h: mem ▁▃▆█");
   // One known cell is no trend.
   History fresh;
   fresh.record("mem_used_pct", 10, kT0, 50);
