@@ -499,7 +499,8 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
     auto cells = s.window(wall, span, kMaxCells);
     if (per_cell == 0 && !cells.empty()) per_cell = span / static_cast<double>(cells.size());
     const Cell all = s.summary(wall, span);
-    block += m + "\n";
+    // A long name (a deep mount point) is cut, never wrapped.
+    block += (m.size() > 40 ? m.substr(0, 39) + "…" : m) + "\n";
     if (!all.known()) {
       block += fmt::format("no data in the last {}\n", human_duration(span));
       continue;
