@@ -22,7 +22,14 @@ constexpr double kMaxSpan = kCoarseSlots * kCoarseStep;  // 48 h
 constexpr double kMaxWall = 1e11;
 constexpr std::string_view kMagic = "imwatch-history 1\n";
 
-int64_t bucket_of(double wall) { return static_cast<int64_t>(std::floor(wall / kCoarseStep)); }
+// No libm here: the agent binary links none (text_util.h, round_half_away),
+// and trunc compiles to inline code where floor and lround are calls.
+int64_t bucket_of(double wall) {
+  const double q = wall / kCoarseStep, t = std::trunc(q);
+  return static_cast<int64_t>(t > q ? t - 1 : t);
+}
+
+long long round_to_int(double x) { return static_cast<long long>(round_half_away(x)); }
 
 size_t ring_index(int64_t slot, size_t n) {
   const auto m = static_cast<int64_t>(n);
@@ -76,7 +83,7 @@ void Series::commit_bucket() {
     const double range = static_cast<double>(acc_max_) - acc_min_;
     const double mean = acc_sum_ / acc_n_;
     const double q = range > 0 ? (mean - acc_min_) / range * 65535.0 : 0;
-    cavg_[i] = static_cast<uint16_t>(std::clamp(std::lround(q), 0L, 65535L));
+    cavg_[i] = static_cast<uint16_t>(std::clamp(round_to_int(q), 0LL, 65535LL));
   }
   coarse_last_ = k;
 }
@@ -109,7 +116,7 @@ void Series::record(double wall, std::optional<double> value) {
     fine_[0] = v;
     fine_last_t_ = wall;
   } else {
-    const long long n = std::llround(std::min((wall - fine_last_t_) / step_, double(kFineSlots)));
+    const long long n = round_to_int(std::min((wall - fine_last_t_) / step_, double(kFineSlots)));
     if (n <= 0) {
       if (known) fine_[fine_head_] = v;  // a second sample in the same slot: the newest wins
     } else {
@@ -182,7 +189,7 @@ std::vector<Cell> Series::window(double now, double span, size_t cells) const {
     return out;
   }
   const int64_t last = bucket_of(now);
-  const int64_t nb = std::max<int64_t>(1, std::llround(span / kCoarseStep));
+  const int64_t nb = std::max<int64_t>(1, round_to_int(span / kCoarseStep));
   const int64_t first = last - nb + 1;
   const size_t n = std::min(cells, static_cast<size_t>(nb));
   std::vector<Cell> out(n);
@@ -421,7 +428,7 @@ std::string sparkline(std::span<const Cell> cells) {
       continue;
     }
     const double level = hi > lo ? (static_cast<double>(c.avg) - lo) / (static_cast<double>(hi) - lo) * 7 : 0;
-    out += kBars[std::clamp(std::lround(level), 0L, 7L)];
+    out += kBars[std::clamp(round_to_int(level), 0LL, 7LL)];
   }
   return out;
 }
