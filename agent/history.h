@@ -124,7 +124,7 @@ class History {
   void prune(double wall);
 
   // The file: a magic line "imwatch-history 1", then one binary record per
-  // metric (little-endian), then an FNV-1a checksum of everything before it.
+  // metric (little-endian), then history_checksum() of everything before it.
   std::string serialize() const;
   // Replaces the content with `data`'s; "" or what is wrong with it (then
   // nothing changes).
@@ -147,6 +147,9 @@ std::string sparkline(std::span<const Cell> cells);
 // 0.42, 97.5, 1234, 16.0M: at most 6 characters for any value a probe gives,
 // so that a line of min, avg, max and now fits 40 columns.
 std::string compact_value(double v);
+
+// The checksum that ends a history file (FNV-1a over 64-bit words).
+uint64_t history_checksum(std::string_view data);
 
 // The chat's `graph [NAME|WORD] [DURATION]` (args[0] is "graph"); `history`
 // may be null (no history kept).

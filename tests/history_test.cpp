@@ -190,7 +190,9 @@ TEST(History, SerializeParseRoundTrip) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(a[i].count, b[i].count);
-      if (a[i].known()) EXPECT_EQ(a[i].avg, b[i].avg);
+      if (a[i].known()) {
+        EXPECT_EQ(a[i].avg, b[i].avg);
+      }
     }
   }
 }
@@ -276,8 +278,9 @@ TEST(Sparkline, CompactValuesStayShort) {
   EXPECT_EQ(compact_value(16'000'000), "16M");
   EXPECT_EQ(compact_value(123'456), "123k");
   EXPECT_EQ(compact_value(std::nan("")), "?");
-  for (double v : {9.999, 99.99, 9999.9, 99'999.0, 999'999.0, 1e15, 123456789.0})
-    EXPECT_LE(compact_value(v).size(), 5u) << v;
+  EXPECT_EQ(compact_value(3.4e38), "3e+38");  // found by the fuzzer: a float's largest
+  for (double v : {9.999, 99.99, 9999.9, 99'999.0, 999'999.0, 1e15, 123456789.0, 3e38, -3e38})
+    EXPECT_LE(compact_value(v).size(), v < 0 ? 6u : 5u) << v;
 }
 
 TEST(Graph, FitsFortyColumnsInAFencedBlock) {

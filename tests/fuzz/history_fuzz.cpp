@@ -1,10 +1,7 @@
-// History::parse on an arbitrary history file. The file ends in an FNV-1a
-// checksum that random bytes never match, so each input is tried twice: as
-// it is, and with its last 8 bytes replaced by the checksum of the rest, so
-// that the fuzzer reaches the record parser. A file that parses is saved
-// again (serialize) and must parse to the same bytes; the rings it restored
-// are then drawn (graph, sparklines) and fed a sample, which must not crash
-// or draw a line over 40 columns.
+// History::parse on an arbitrary history file. The file ends in a checksum that random bytes never match, so each input
+// is tried twice: as it is, and with its last 8 bytes replaced by the checksum of the rest, so that the fuzzer reaches
+// the record parser. A file that parses is saved again (serialize) and must parse to the same bytes; the rings it
+// restored are then drawn (graph, sparklines) and fed a sample, which must not crash or draw a line over 40 columns.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,8 +19,7 @@ constexpr double kNow = 1'700'000'000;
 
 std::string with_checksum(std::string_view data) {
   std::string body(data.substr(0, data.size() - 8));
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : body) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = imwatch::agent::history_checksum(body);
   for (int i = 0; i < 8; ++i) body += static_cast<char>((h >> (8 * i)) & 0xff);
   return body;
 }
