@@ -22,7 +22,7 @@ const char* const kHelp =
     "status - host, uptime, load, memory, alerts\n"
     "load, mem, vmstat, psi - the numbers\n"
     "alerts - what fires now\n"
-    "graph [load|mem|cpu|psi|METRIC] [6h] - history\n"
+    "graph [WHAT] [6h] - history, sparklines\n"
     "rules - the rules and their state\n"
     "mute [DURATION] [RULE|all] - silence (default 1h, all)\n"
     "unmute [RULE|all]\n"

@@ -500,7 +500,8 @@ const std::vector<Word>& words() {
   return w;
 }
 
-const char* const kGraphUsage = "usage: graph [load|mem|cpu|psi|METRIC] [DURATION]";
+// Two lines of at most 40 columns.
+const char* const kGraphUsage = "usage: graph [WHAT] [DURATION]\nWHAT: load, mem, cpu, psi or a metric";
 
 }  // namespace
 
@@ -523,7 +524,7 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
       if (*d > kMaxSpan) return fmt::format("history goes back {}", human_duration(kMaxSpan));
       span = std::max(*d, 60.0);
     } else {
-      return fmt::format("no metric {} in the history; {}", quote(args[i]), kGraphUsage);
+      return fmt::format("no metric {} in the history\n{}", quote(args[i]), kGraphUsage);
     }
   }
   if (metrics.empty())

@@ -309,15 +309,17 @@ TEST(Graph, FitsFortyColumnsInAFencedBlock) {
   EXPECT_NE(ls[4].find(" max 52 now "), std::string::npos) << ls[4];
 }
 
-TEST(Graph, ErrorsAreOneLine) {
+TEST(Graph, ErrorsAreShort) {
   History h = sample_history();
   EXPECT_EQ(graph_reply({"graph"}, nullptr, "web1", kT0), "no history is kept");
   EXPECT_EQ(graph_reply({"graph", "nope"}, &h, "web1", kT0),
-            "no metric 'nope' in the history; usage: graph [load|mem|cpu|psi|METRIC] [DURATION]");
+            "no metric 'nope' in the history\nusage: graph [WHAT] [DURATION]\nWHAT: load, mem, cpu, psi or a metric");
   EXPECT_EQ(graph_reply({"graph", "mem", "3d"}, &h, "web1", kT0), "history goes back 2d");
   EXPECT_EQ(graph_reply({"graph", "psi"}, &h, "web1", kT0), "no history yet");
   History empty;
   EXPECT_EQ(graph_reply({"graph"}, &empty, "web1", kT0), "no history yet");
+  for (const auto& args : std::vector<std::vector<std::string>>{{"graph", "nope"}, {"graph", "a", "b", "c"}})
+    for (const auto& l : lines(graph_reply(args, &h, "web1", kT0))) EXPECT_LE(columns(l), 40u) << l;
 }
 
 TEST(Graph, AlertAndStatusTrends) {
