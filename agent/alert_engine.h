@@ -65,6 +65,9 @@ struct Event {
   double duration = 0;
   bool was_flapping = false;  // removed: the rule was flapping
   std::string detail;         // probe error text; flapping: the number of changes
+  // fired, escalated: " ▁▂▄▇█", the metric's last 30 minutes (agent/history.h),
+  // filled by the daemon before the message goes out; "" when unknown.
+  std::string trend;
 };
 inline constexpr int kEventKinds = Event::converted + 1;
 

@@ -64,8 +64,9 @@ std::string title(ChatContext& ctx, std::string_view what) { return fit({ctx.hos
 
 std::string status(ChatContext& ctx) {
   std::string up = ctx.uptime ? "up " + human_duration(*ctx.uptime) : "uptime unknown";
+  std::string trend = status_trend(ctx.history, ctx.wall);  // "" without history
   return preformatted(fit({ctx.host + ",", up}, 0), chat_load(ctx.snapshot) + "\n" + chat_memory(ctx.snapshot)) + "\n" +
-         alerts_listing(ctx.engine, ctx.wall);
+         (trend.empty() ? "" : trend + "\n") + alerts_listing(ctx.engine, ctx.wall);
 }
 
 // "web1: 2 alerts, 1 mute", then one line each: the host first, so that
@@ -127,6 +128,10 @@ const Command kCommands[] = {
     {"alerts", "", "what fires now, mutes",
      "open alerts with their number, failing probes and mutes with what is left of them", "alerts",
      [](const Args&, ChatContext& c) { return alerts(c); }},
+    {"graph", "[WHAT] [DURATION]", "history as sparklines",
+     "sparklines of a metric (or load, mem, cpu, psi) with min, avg, max and now; default load, memory and iowait "
+     "over 6h, at most 2d",
+     "graph mem 24h", [](const Args& a, ChatContext& c) { return graph_reply(a, c.history, c.host, c.wall); }},
     {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
      "rules", [](const Args&, ChatContext& c) { return rules(c); }},
     {"mute", "[DURATION] [RULE|all]", "silence alerts",

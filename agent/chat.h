@@ -12,6 +12,7 @@
 
 #include "agent/config.h"
 #include "agent/alert_engine.h"
+#include "agent/history.h"
 #include "agent/refusal_log.h"
 #include "agent/snapshot.h"
 
@@ -30,8 +31,9 @@ struct ChatContext {
   const Snapshot& snapshot;
   AlertEngine& engine;
   const std::string& host;
-  std::optional<double> uptime;  // seconds since boot, if known
-  double wall;                   // now, Unix time
+  std::optional<double> uptime;      // seconds since boot, if known
+  double wall;                       // now, Unix time
+  const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
 };
 
 class ChatHandler {

@@ -71,6 +71,10 @@ bool Daemon::start(std::vector<std::string>& errors) {
   apply(cfg_, std::move(rules));
   if (store_) store_->load(engine_);
   engine_.take_dirty();
+  if (store_)
+    if (auto err = history_.load(cfg_.state_dir + "/history"); !err.empty())
+      spdlog::warn("history not restored: {}; starting afresh", err);
+  history_saved_ = clock_.wall();
   loop_.set_before_wait([this] { flush(); });
   spdlog::info("imwatch {} started: {} rules, {} probes, proc root {}", IMWATCH_VERSION, engine_.rules().size(),
                probes_.size(), cfg_.proc_root);
@@ -82,6 +86,7 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
   cfg_ = std::move(cfg);
   for (auto id : jobs_) loop_.cancel(id);
   jobs_.clear();
+  steps_.clear();
   std::vector<std::string> admins;
   for (const auto& a : cfg_.xmpp.admins) admins.push_back(a.value);
   chat_ = std::make_unique<ChatHandler>(std::move(admins));
@@ -100,6 +105,7 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
   engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
   for (size_t i = 0; i < probes_.size(); ++i) {
     double every = cfg_.interval_of(std::string(probes_[i]->name()));
+    steps_.push_back(every);
     jobs_.push_back(loop_.add_job(every, [this, i] { sample(i); }));
   }
 }
@@ -114,6 +120,8 @@ void Daemon::sample(size_t i) {
   s.error = std::move(error);
   s.sampled = true;
   engine_.probe_result(std::string(p.name()), s.error, wall);
+  for (size_t m = 0; m < s.metrics.size() && m < s.values.size(); ++m)
+    history_.record(s.metrics[m].name, steps_[i], wall, s.values[m]);
   auto lookup = [&](const std::string& metric) -> std::optional<double> {
     auto idx = probes::find_metric(p, metric);
     return idx && *idx < s.values.size() ? s.values[*idx] : std::nullopt;
@@ -126,10 +134,13 @@ void Daemon::flush() {
   engine_.remind(wall);
   if (engine_.has_events()) {
     Notification n{wall, cfg_.hostname, engine_.take_events()};
+    for (auto& e : n.events)
+      if (e.kind == Event::fired || e.kind == Event::escalated) e.trend = alert_trend(history_, e.metric, wall);
     if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("notify: {}", notification_text(n));
     notifier_->notify(n);
   }
   if (engine_.take_dirty() && store_) store_->save(engine_);
+  if (wall - history_saved_ >= 60 || wall < history_saved_) save_history();
   if (on_flush_) on_flush_();
 }
 
@@ -138,7 +149,7 @@ std::optional<std::string> Daemon::chat(const std::string& from, const std::stri
   double secs = 0;
   if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
     up = secs;
-  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall()};
+  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_};
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 
@@ -181,9 +192,18 @@ void Daemon::on_signal() {
   }
 }
 
+// At most once a minute: the file is 7 KiB per metric, written and synced.
+void Daemon::save_history() {
+  history_saved_ = clock_.wall();
+  if (!store_) return;
+  history_.prune(history_saved_);
+  if (auto err = history_.save(cfg_.state_dir + "/history"); !err.empty()) spdlog::warn("history not saved: {}", err);
+}
+
 int Daemon::run() {
   loop_.run();
   if (store_) store_->save(engine_);
+  save_history();
   spdlog::info("stopped");
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "agent/chat.h"
 #include "agent/config.h"
 #include "agent/event_loop.h"
+#include "agent/history.h"
 #include "agent/notifier.h"
 #include "agent/alert_engine.h"
 #include "agent/snapshot.h"
@@ -45,6 +46,7 @@ class Daemon {
   AlertEngine& engine() { return engine_; }
   const Snapshot& snapshot() const { return snapshot_; }
   const Config& config() const { return cfg_; }
+  const History& history() const { return history_; }
   // False when start() refused the state dir (agent/state_dir.h).
   bool persistent() const { return store_ != nullptr; }
   void set_notifier(Notifier* n) { notifier_ = n; }
@@ -66,6 +68,7 @@ class Daemon {
   void sample(size_t probe);
   void flush();
   void on_signal();
+  void save_history();
 
   std::vector<std::string> args_;
   Config cfg_;
@@ -85,6 +88,11 @@ class Daemon {
   std::string stop_reason_;
   std::unique_ptr<ChatHandler> chat_;
   std::unique_ptr<probes::ProcFile> uptime_;
+  // Every metric's recent history (agent/history.h), fed after each sample,
+  // saved at most once a minute and at stop.
+  History history_;
+  std::vector<double> steps_;  // the interval of probes_[i]
+  double history_saved_ = 0;   // wall
 };
 
 }  // namespace imwatch::agent

@@ -42,11 +42,11 @@ std::string event_line(const Event& e) {
   const std::string id = id_text(e.id);
   const auto sev = severity_text(e.severity);
   switch (e.kind) {
-    case Event::fired: return fmt::format("{} {}: {}{}{}", sev, e.rule, condition(e), held(e.duration), id);
+    case Event::fired: return fmt::format("{} {}: {}{}{}{}", sev, e.rule, condition(e), held(e.duration), id, e.trend);
     case Event::escalated:
     case Event::deescalated:
-      return fmt::format("{} {}: {} (was {}){}{}", sev, e.rule, condition(e), severity_text(e.previous),
-                         held(e.duration), id);
+      return fmt::format("{} {}: {} (was {}){}{}{}", sev, e.rule, condition(e), severity_text(e.previous),
+                         held(e.duration), id, e.trend);
     case Event::resolved:
       return fmt::format("RESOLVED {}: {} {} after firing {}{}", e.rule, e.metric, value_text(e.value),
                          human_duration(e.duration), id);

@@ -12,6 +12,13 @@
 #
 # Environment: IMWATCH_DEMO_TIMEOUT (seconds the admin waits for everything,
 # default 30), IMWATCH_DEMO_KEEP=1 (keep the temp dir, for a look at the logs).
+#
+# IMWATCH_DEMO_SCREENSHOT=FILE.png: instead of the slixmpp admin, a real
+# client (profanity in an xterm, on a private Xvfb display) logs in as the
+# admin; the demo rule then holds for 6m before it fires, so that the
+# alert carries a trend, and the screenshot shows the alert with its
+# sparkline, `status` and `graph`. About 7 minutes. Needs
+#   apt-get install -y profanity xvfb xterm xdotool x11-apps imagemagick
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,6 +27,10 @@ binary=$repo/build/agent/imwatch
 domain=demo.local
 timeout=${IMWATCH_DEMO_TIMEOUT:-30}
 demo_rule='demo: load1 >= 0'  # fires at once on any machine
+shot=${IMWATCH_DEMO_SCREENSHOT:-}
+# The trend of an alert needs two 5-minute buckets of history.
+[ -z "$shot" ] || demo_rule="demo: load1 >= 0 for ${IMWATCH_DEMO_HOLD:-6m}"
+case "$shot" in "" | /*) ;; *) shot=$PWD/$shot ;; esac
 
 say() { printf 'demo: %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
@@ -204,6 +215,7 @@ host=$(uname -n)
   echo "# plus one that fires at once on any machine."
   echo "state-dir = $dir/state"
   echo "hostname = $host"
+  [ -z "$shot" ] || echo "log-level = debug"  # the alert is seen in the log
   for probe in loadavg meminfo vmstat pressure; do
     printf '[probe.%s]\ninterval = 1s\n' "$probe"
   done
@@ -234,6 +246,54 @@ for ((i = 0; ; i++)); do
   sleep 0.1
 done
 say "agent (pid $agent_pid) ${connected#xmpp: }"
+
+# --- 5b. or a real client on a private display, for a screenshot -------------
+if [ -n "$shot" ]; then
+  for tool in Xvfb xterm xdotool xwd convert profanity; do
+    command -v "$tool" >/dev/null || die "$tool is missing: apt-get install -y profanity xvfb xterm xdotool x11-apps imagemagick"
+  done
+  # profanity's own files in the temp dir; its password file is 0600 there.
+  export XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data
+  mkdir -p -m 700 "$XDG_CONFIG_HOME/profanity" "$XDG_DATA_HOME/profanity"
+  (
+    umask 077
+    printf '[alice@%s]\nenabled=true\njid=alice@%s\nserver=127.0.0.1\nport=%s\nresource=profanity\npassword=%s\ntls.policy=trust\n' \
+      "$domain" "$domain" "$port" "$(<"$dir/alice.password")" >"$XDG_DATA_HOME/profanity/accounts"
+    printf '[ui]\ntitlebar.show=true\nsplash=false\n[notifications]\nmessage=false\n' >"$XDG_CONFIG_HOME/profanity/profrc"
+  )
+  display=:$((90 + RANDOM % 100))
+  Xvfb "$display" -screen 0 1000x760x24 -nolisten tcp </dev/null >"$dir/xvfb.log" 2>&1 &
+  admin_pid=$!  # stopped by cleanup, like the others
+  sleep 1
+  kill -0 "$admin_pid" 2>/dev/null || die "Xvfb did not start on $display"
+  DISPLAY=$display xterm -geometry 110x44+0+0 -fa 'DejaVu Sans Mono' -fs 11 -bg white -fg black \
+    -e profanity -a "alice@$domain" </dev/null >"$dir/xterm.log" 2>&1 &
+  xterm_pid=$!
+  say "profanity on $display; waiting for the alert (${IMWATCH_DEMO_HOLD:-6m})"
+  for ((i = 0; i < 900; i++)); do
+    grep -q 'notify: .*WARNING demo' "$dir/agent.log" && break
+    sleep 1
+  done
+  grep -q 'notify: .*WARNING demo' "$dir/agent.log" || die "no alert within 15 minutes"
+  sleep 3
+  type_line() {
+    # No window manager: focus, not activate.
+    local wid
+    wid=$(DISPLAY=$display xdotool search --sync --class xterm | head -n 1)
+    DISPLAY=$display xdotool windowfocus "$wid"
+    DISPLAY=$display xdotool type --delay 20 "$1"
+    DISPLAY=$display xdotool key Return
+    sleep 3
+  }
+  type_line "/msg agent@$domain status"
+  type_line "graph 5m"
+  im=/usr/bin/convert  # ImageMagick's, not whatever else is called convert earlier in PATH
+  [ -x "$im" ] || im=convert
+  DISPLAY=$display xwd -root -silent | "$im" xwd:- "$shot"
+  kill "$xterm_pid" 2>/dev/null || true
+  say "screenshot: $shot"
+  exit 0
+fi
 
 # --- 5. the admin ------------------------------------------------------------
 say "alice connects and chats with the agent:"

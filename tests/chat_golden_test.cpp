@@ -102,9 +102,9 @@ std::vector<std::pair<std::string, std::string>> transcript(const std::string& t
   Agent a(tree);
   std::vector<std::pair<std::string, std::string>> out;
   auto ask = [&](const std::string& body, double after = 0) { out.emplace_back(body, a.say(body, after)); };
-  for (const char* c : {"help", "status", "load", "mem", "vmstat", "psi", "alerts", "rules", "ping"}) ask(c);
+  for (const char* c : {"help", "status", "load", "mem", "vmstat", "psi", "alerts", "rules", "graph", "ping"}) ask(c);
   for (const char* c :
-       {"status", "load", "mem", "vmstat", "psi", "alerts", "rules", "mute", "unmute", "ack", "ping", "help"})
+       {"status", "load", "mem", "vmstat", "psi", "alerts", "graph", "rules", "mute", "unmute", "ack", "ping", "help"})
     ask(std::string("help ") + c);
   for (const char* c : {"stauts", "help stauts", "frobnicate", "", "mute 10m memory", "mute nosuchrule", "unmute x",
                         "ack x", "ack 7", "ack 1", "mute 2h"})

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "agent/daemon.h"
+#include "agent/history.h"
 #include "agent/messages.h"
 #include "fakes/fake_clock.h"
 #include "fixture_tree.h"
@@ -222,6 +223,46 @@ TEST_F(DaemonInProc, DurationsOneWordEach) {
   std::string alerts = chat("alerts");
   EXPECT_NE(alerts.find("firing 10m"), std::string::npos) << alerts;
   EXPECT_NE(alerts.find("muted: memory, 10m more"), std::string::npos) << alerts;
+}
+
+TEST_F(DaemonInProc, AFiringAlertCarriesItsTrendAndGraphDrawsTheHistory) {
+  write_config("rule = memory: mem_used_pct > 80");
+  start();
+  memory(40);
+  run_for(20 * 60);
+  memory(60);
+  run_for(5 * 60);
+  memory(85);
+  run_for(3);
+  // Six 5-minute buckets in the last 30 minutes: 40 four times, 60, 85.
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: WARNING memory: mem_used_pct 85 > 80 #1 ▁▁▁▁▄█"});
+  std::string graph = chat("graph mem_used_pct 1h");
+  EXPECT_EQ(graph.rfind("web1: last 1h, ", 0), 0u) << graph;
+  EXPECT_NE(graph.find("\n```\nmem_used_pct\n"), std::string::npos) << graph;
+  EXPECT_NE(graph.find("min 40 avg "), std::string::npos) << graph;
+  EXPECT_NE(graph.find(" max 85 now 85\n```"), std::string::npos) << graph;
+  std::string status = chat("status");
+  EXPECT_NE(status.find("\ntrend 1h: load "), std::string::npos) << status;
+  EXPECT_NE(status.find(" mem ▁"), std::string::npos) << status;
+}
+
+TEST_F(DaemonInProc, HistorySurvivesARestartAndACorruptFileIsIgnored) {
+  write_config("rule = load: load1 > 1000");
+  start();
+  memory(40);
+  run_for(3 * 60);
+  start();  // restart: the history saved within the last minute is back
+  const Series* mem = daemon_->history().find("mem_used_pct");
+  ASSERT_NE(mem, nullptr);
+  EXPECT_GE(mem->summary(clock_.wall(), 300).count, 100u);  // samples of 1 s
+  EXPECT_EQ(mem->summary(clock_.wall(), 3600).max, 40);
+  test::replace_file(dir_ + "/state/history", "imwatch-history 1\nnot what was written");
+  spdlog::set_level(spdlog::level::off);
+  start();  // logged and ignored, never fatal
+  EXPECT_EQ(daemon_->history().size(), 0u);
+  run_for(3);
+  EXPECT_NE(daemon_->history().find("mem_used_pct"), nullptr);
+  EXPECT_NE(chat("graph mem").find("mem_used_pct"), std::string::npos);
 }
 
 }  // namespace

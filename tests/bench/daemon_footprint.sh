@@ -8,7 +8,11 @@ secs=${1:-60}
 bin=${2:-build/agent/imwatch}
 work=$(mktemp -d)
 pid=""
-cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+# Waits for the agent: at stop it still writes its state and history.
+cleanup() {
+  [ -z "$pid" ] || { kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; } || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Rewrites the seed corpora of tests/fuzz/corpus/ from tests/fixtures/proc
 # (run it again when the fixtures change). The config and duration seeds are
-# written here by hand, and so are the rule and chat seeds. corpus/state and
-# corpus/outbox are kept as they are: files serialize_state() and
-# Outbox::serialize() wrote (alerts firing, acked, muted; a failing probe;
-# notifications folded and dropped). Inputs the fuzzer finds are never added to the repo by
+# written here by hand, and so are the rule and chat seeds. corpus/state,
+# corpus/outbox and corpus/history are kept as they are: files
+# serialize_state(), Outbox::serialize() and History::serialize() wrote
+# (alerts firing, acked, muted; a failing probe; notifications folded and
+# dropped; no metric, one with gaps, two with different intervals). Inputs the fuzzer finds are never added to the repo by
 # run.sh: only crashing ones, into regressions/.
 # Usage: tests/fuzz/seed.sh
 set -euo pipefail

@@ -3,6 +3,15 @@
 // outages of the server and of the agent.
 #include "tests/xmpp/agent_fixture.h"
 
+#include <ctime>
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+#include "agent/history.h"
+#include "tests/fixture_tree.h"
+
+namespace fs = std::filesystem;
 using namespace imwatch::test;
 
 namespace {
@@ -251,6 +260,36 @@ TEST_F(AgentXmpp, TestAlertExitsZeroOnceAccepted) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("not delivered"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("TLS certificate of test.local refused"), std::string::npos) << r.err;
+}
+
+// History across the wire: a history file left by an earlier run (memory
+// rising from 10% to 40% over the last half hour) is restored at start,
+// `graph` draws it, and the alert that fires carries its trend.
+TEST_F(AgentXmpp, GraphAndTheTrendOfAFiringAlert) {
+  imwatch::agent::History earlier;
+  const double now = static_cast<double>(::time(nullptr));
+  for (int i = 0; i <= 180; ++i) earlier.record("mem_used_pct", 10, now - 1800 + 10 * i, 10 + i / 6.0);
+  fs::create_directories(dir + "/state");
+  fs::permissions(dir + "/state", fs::perms::owner_all, fs::perm_options::replace);
+  std::ofstream(dir + "/state/history", std::ios::binary) << earlier.serialize();
+
+  auto agent = start_agent();
+  auto alice = admin();
+  std::string graph = ask(*alice, "graph", "```");
+  EXPECT_EQ(graph.rfind("web1: last 6h, ", 0), 0u) << graph << log(*agent);
+  for (const char* m : {"\n```\nload1_per_cpu\n", "\nmem_used_pct\n", "\ncpu_iowait_pct\n"})
+    EXPECT_NE(graph.find(m), std::string::npos) << m << " in:\n" << graph;
+  EXPECT_EQ(graph.substr(graph.size() - 4), "\n```") << graph;
+  std::string mem = ask(*alice, "graph mem_used_pct 1h", "mem_used_pct");
+  EXPECT_NE(mem.find("\nmin 10 avg "), std::string::npos) << mem;  // the restored half hour
+
+  set_memory_used(85);
+  auto m = wait(*alice, "WARNING memory: mem_used_pct 85 > 80 #1 ");
+  ASSERT_TRUE(m) << log(*agent);
+  // Rising all along, and highest now: the last cell is the full bar.
+  static const std::regex trend("web1: WARNING memory: mem_used_pct 85 > 80 #1 (▁|▂|▃|▄|▅|▆|▇)+█");
+  EXPECT_TRUE(std::regex_match(m->body, trend)) << m->body;
+  EXPECT_EQ(m->body.find("▁"), m->body.find("#1 ") + 3) << m->body;  // starts at the lowest
 }
 
 }  // namespace
