@@ -320,8 +320,16 @@ TEST_F(Hostile, FloodsCostNeitherMemoryNorLogAndTheAdminIsStillAnswered) {
               peak / 1024.0, flooded / 1024.0, after / 1024.0);
   std::printf("flood answered in %.1f s; admin ping: slowest of %d round trips %.0f ms; log lines: %zu\n", flood_s,
               pings, slowest * 1000, lines);
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer the RSS is its shadow memory and its quarantine
+  // of freed blocks (48 MB at rest, 300 MB after the flood here), not the
+  // agent's: the memory bound is checked by the normal build of this test
+  // (tests/run.sh stage 1); this build checks everything else.
+  std::printf("RSS bound not applicable under AddressSanitizer (checked in the normal build)\n");
+#else
   EXPECT_LT(peak, 16 * 1024) << "the bound of the issue";
   EXPECT_LT(after, rest + 2 * 1024) << "RSS returns close to the resting figure";
+#endif
   EXPECT_LT(slowest, 1.0) << "an admin is answered within a second throughout";
   // One line per stranger and hour for the queries, the subscriptions and
   // the chat, whatever the flood's size (plus a few of the agent's own).
