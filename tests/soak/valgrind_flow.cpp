@@ -143,7 +143,7 @@ int run() {
   write_meminfo_used(f.dir + "/proc", 85);
   check(f.wait_msg(alice, "WARNING memory: mem_used_pct 85 > 80 #1", 30).has_value(), "alert #1 reached the admin");
   f.ask(alice, "status", "web1, up");
-  f.ask(alice, "load", "per CPU");
+  f.ask(alice, "load", "/CPU");
   f.ask(alice, "mem", "used");
   f.ask(alice, "vmstat", "procs");
   f.ask(alice, "psi", "memory");
