@@ -8,6 +8,7 @@
 
 #include "agent/chat.h"
 #include "agent/config.h"
+#include "agent/control.h"
 #include "agent/event_loop.h"
 #include "agent/history.h"
 #include "agent/notifier.h"
@@ -62,6 +63,11 @@ class Daemon {
   const std::string& stop_reason() const { return stop_reason_; }
   // A chat message from `from` (full JID): the reply, or nothing to send.
   std::optional<std::string> chat(const std::string& from, const std::string& body);
+  // A local command (`imwatch mute 2h iowait`) from `peer`, allowed already
+  // (agent/control.h): the same registry, audited under the user's name.
+  Reply local(const Peer& peer, const std::string& line);
+  // The local command's socket, or null when it is off or failed at start.
+  const ControlServer* control() const { return control_.get(); }
 
  private:
   void apply(Config cfg, std::vector<Rule> rules);
@@ -69,6 +75,8 @@ class Daemon {
   void flush();
   void on_signal();
   void save_history();
+  void start_control();
+  std::optional<double> uptime();
 
   std::vector<std::string> args_;
   Config cfg_;
@@ -87,6 +95,7 @@ class Daemon {
   ReloadFn on_reload_;
   std::string stop_reason_;
   std::unique_ptr<ChatHandler> chat_;
+  std::unique_ptr<ControlServer> control_;
   std::unique_ptr<probes::ProcFile> uptime_;
   // Every metric's recent history (agent/history.h), fed after each sample,
   // saved at most once a minute and at stop.
