@@ -75,7 +75,7 @@ std::string alerts(ChatContext& ctx) {
   const AlertEngine& e = ctx.engine;
   size_t open = 0, failing = 0, muted = 0;
   for (const auto& r : e.rules())
-    if (auto it = e.states().find(r.name); it != e.states().end() && it->second.open()) ++open;
+    e.each_state(r, [&](const std::string&, const RuleState& s) { open += s.open() ? 1 : 0; });
   for (const auto& [probe, h] : e.probes()) failing += h.told_failing ? 1 : 0;
   for (const auto& [rule, until] : e.mutes()) muted += until > ctx.wall ? 1 : 0;
   std::string counts;

@@ -223,6 +223,41 @@ std::optional<double> Series::current(double now) const {
   return v;
 }
 
+std::optional<double> Series::slope(double now, double span, double min_cover, size_t min_points) const {
+  if (!std::isfinite(now) || !(span > 0)) return std::nullopt;
+  span = std::min(span, kMaxSpan);
+  // Sums over times relative to `now`, so that 1.7e9 s of Unix time does
+  // not eat the doubles' precision.
+  double n = 0, st = 0, sv = 0, stt = 0, stv = 0;
+  double first = 0, last = -kMaxSpan - 1;
+  auto add = [&](double t, double v) {
+    t -= now;
+    if (n == 0) first = t;
+    first = std::min(first, t);
+    last = std::max(last, t);
+    n += 1, st += t, sv += v, stt += t * t, stv += t * v;
+  };
+  if (span <= kFineSlots * static_cast<double>(step_) + 1e-6)
+    fine_range(now - span, now + step_ / 2, [&](double t, float, float avg, float) { add(t, avg); });
+  else
+    coarse_range(bucket_of(now - span) + 1, bucket_of(now), [&](int64_t b, float, float avg, float) {
+      add(static_cast<double>(b) * kCoarseStep + kCoarseStep / 2, avg);
+    });
+  if (n < static_cast<double>(min_points) || last - first < min_cover) return std::nullopt;
+  const double d = n * stt - st * st;
+  if (!(d > 0)) return std::nullopt;
+  return (n * stv - st * sv) / d;
+}
+
+std::optional<double> hours_until_full(const History& history, std::string_view avail_metric, double avail_now,
+                                       double wall) {
+  const Series* s = history.find(avail_metric);
+  if (!s) return std::nullopt;
+  auto slope = s->slope(wall, kFillSpan, kFillCover, 6);
+  if (!slope || *slope >= 0) return std::nullopt;  // not filling: no time to full
+  return std::max(avail_now, 0.0) / -*slope / 3600.0;
+}
+
 std::optional<double> Series::newest() const {
   if (std::isnan(last_known_)) return std::nullopt;
   return last_known_;

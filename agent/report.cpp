@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "probes/filesystem.h"
+
 namespace imwatch::agent {
 
 namespace {
@@ -29,6 +31,7 @@ std::string num(const std::optional<double>& v, int decimals, std::string_view s
 }
 
 std::string kib(const std::optional<double>& v) { return v ? human_kib(*v) : "?"; }
+std::string bytes(const std::optional<double>& v) { return v ? human_kib(*v / 1024) : "?"; }
 
 constexpr int label_width = 10;
 std::string row(std::string_view label, std::string_view text) {
@@ -200,8 +203,9 @@ std::string human_kib(double kib) {
 std::string format_json(const Snapshot& s, const std::string& host) {
   std::string out = "{\"host\":" + json_string(host);
   for (const auto& p : s.probes)
-    for (size_t i = 0; i < p.metrics.size() && i < p.values.size(); ++i)
-      if (p.values[i]) fmt::format_to(std::back_inserter(out), ",\"{}\":{}", p.metrics[i].name, *p.values[i]);
+    p.each([&](std::string_view name, const std::optional<double>& v) {
+      if (v) fmt::format_to(std::back_inserter(out), ",{}:{}", json_string(name), *v);
+    });
   return out + "}\n";
 }
 
@@ -260,10 +264,39 @@ std::string format_pressure(const Snapshot& s) {
   return row("pressure", "    " + cols + "      " + cols + "  (% of time stalled)") + out;
 }
 
+std::vector<DiskRow> disk_rows(const Snapshot& s) {
+  std::vector<DiskRow> rows;
+  const ProbeSample* p = s.labelled("fs_used_pct");
+  if (!p) return rows;
+  for (size_t k = 0; k < p->instances.size(); ++k)
+    rows.push_back({p->instances[k], p->at(k, probes::fs_used_pct), p->at(k, probes::fs_avail_bytes),
+                    p->at(k, probes::fs_size_bytes), p->at(k, probes::fs_inodes_used_pct),
+                    p->at(k, probes::fs_readonly), p->at(k, probes::fs_full_in_hours)});
+  return rows;
+}
+
+std::optional<DiskRow> fullest_disk(const Snapshot& s) {
+  std::optional<DiskRow> best;
+  for (auto& r : disk_rows(s))
+    if (r.used_pct && (!best || *r.used_pct > *best->used_pct)) best = std::move(r);
+  return best;
+}
+
+std::string format_disks(const Snapshot& s) {
+  std::string out;
+  for (const auto& d : disk_rows(s)) {
+    std::string ro = d.readonly == 1.0 ? ", read-only" : "";
+    out += row(out.empty() ? "disks" : "",
+               fmt::format("{} used {} of {}, avail {}, inodes {}{}", d.mount, num(d.used_pct, 0, "%"),
+                           bytes(d.size), bytes(d.avail), num(d.inodes_pct, 0, "%"), ro));
+  }
+  return out.empty() ? row("disks", "none watched") : out;
+}
+
 std::string format_text(const Snapshot& s, const std::string& host) {
   std::string out = row("host", host) + format_load(s) + format_memory(s) + format_vmstat(s);
   std::string psi = format_pressure(s);
-  return out + (psi.empty() ? row("pressure", "not available (kernel without PSI)") : psi);
+  return out + (psi.empty() ? row("pressure", "not available (kernel without PSI)") : psi) + format_disks(s);
 }
 
 }  // namespace imwatch::agent

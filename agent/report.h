@@ -1,6 +1,7 @@
 // Human and JSON views of a snapshot, shared by --once and the chat commands.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,16 @@ namespace imwatch::agent {
 std::string format_json(const Snapshot& s, const std::string& host);
 // The compact, aligned view of `imwatch --once`.
 std::string format_text(const Snapshot& s, const std::string& host);
+
+// The watched filesystems of the latest sample, in probe order.
+struct DiskRow {
+  std::string mount;
+  std::optional<double> used_pct, avail, size, inodes_pct, readonly, full_in_hours;
+};
+std::vector<DiskRow> disk_rows(const Snapshot& s);
+// The one with the highest fs_used_pct, if any is known.
+std::optional<DiskRow> fullest_disk(const Snapshot& s);
+std::string format_disks(const Snapshot& s);  // --once's "disks" rows
 
 // Sections, each a few lines that fit a phone screen; unknown values show '?'.
 std::string format_load(const Snapshot& s);
