@@ -337,3 +337,33 @@ TEST(Graph, AlertAndStatusTrends) {
 }
 
 }  // namespace
+
+// fs_full_in_hours: a least-squares fit of the available space.
+TEST(FullInHours, FitsTheRateAndIsUnknownWhenNotFillingOrTooShort) {
+  using imwatch::agent::History;
+  using imwatch::agent::hours_until_full;
+  const double t0 = 1'700'000'000;
+  const double gib = 1 << 30;
+  History h;
+  // 1 GiB an hour used, from 20 GiB available, a sample a minute, with noise.
+  for (int i = 0; i <= 120; ++i)
+    h.record("fs_avail_bytes{/var}", 60, t0 + i * 60, 20 * gib - i / 60.0 * gib + (i % 2 ? 1e6 : -1e6));
+  auto hours = hours_until_full(h, "fs_avail_bytes{/var}", 18 * gib, t0 + 121 * 60);
+  ASSERT_TRUE(hours);
+  EXPECT_NEAR(*hours, 18, 0.2);
+  // Not filling (freed space): unknown, never negative.
+  History freeing;
+  for (int i = 0; i <= 120; ++i) freeing.record("a", 60, t0 + i * 60, 10 * gib + i * 1e6);
+  EXPECT_FALSE(hours_until_full(freeing, "a", 10 * gib, t0 + 121 * 60));
+  // Under an hour of history: unknown.
+  History young;
+  for (int i = 0; i <= 30; ++i) young.record("a", 60, t0 + i * 60, 10 * gib - i * 1e8);
+  EXPECT_FALSE(hours_until_full(young, "a", 7 * gib, t0 + 31 * 60));
+  EXPECT_FALSE(hours_until_full(young, "nothing", 7 * gib, t0 + 31 * 60));
+  // A 10 s interval: the fit spans 6 h of 5-minute averages.
+  History fine;
+  for (int i = 0; i <= 6 * 360; ++i) fine.record("a", 10, t0 + i * 10, 100 * gib - i * 10 * (gib / 3600));
+  hours = hours_until_full(fine, "a", 94 * gib, t0 + 6 * 3600);
+  ASSERT_TRUE(hours);
+  EXPECT_NEAR(*hours, 94, 2);
+}
