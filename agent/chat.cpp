@@ -65,7 +65,10 @@ std::string title(ChatContext& ctx, std::string_view what) { return fit({ctx.hos
 std::string status(ChatContext& ctx) {
   std::string up = ctx.uptime ? "up " + human_duration(*ctx.uptime) : "uptime unknown";
   std::string trend = status_trend(ctx.history, ctx.wall);  // "" without history
-  return preformatted(fit({ctx.host + ",", up}, 0), chat_load(ctx.snapshot) + "\n" + chat_memory(ctx.snapshot)) + "\n" +
+  std::string disk = chat_fullest_disk(ctx.snapshot);  // "" when no filesystem is known
+  return preformatted(fit({ctx.host + ",", up}, 0), chat_load(ctx.snapshot) + "\n" + chat_memory(ctx.snapshot) +
+                                                        (disk.empty() ? "" : "\n" + disk)) +
+         "\n" +
          (trend.empty() ? "" : trend + "\n") + alerts_listing(ctx.engine, ctx.wall);
 }
 
@@ -101,6 +104,21 @@ std::string pressure(ChatContext& ctx) {
   return preformatted(title(ctx, "pressure stall information"), rows);
 }
 
+// The filesystems as a table, then what the table cannot say: read-only
+// mounts, the time to full, and a mount that does not answer.
+std::string disks(ChatContext& ctx) {
+  std::string rows = chat_disks(ctx.snapshot);
+  const ProbeSample* p = ctx.snapshot.labelled("fs_used_pct");
+  std::string error = p ? p->error : "";
+  // Without a row the error is about mountinfo itself, which the probe's
+  // failure message tells (with the file's path, long for a phone).
+  if (rows.empty()) return title(ctx, error.empty() ? "no filesystems watched" : "filesystems unknown (probe failing)");
+  std::string out = preformatted(title(ctx, "filesystems"), rows);
+  for (const auto& n : chat_disk_notes(ctx.snapshot)) out += "\n" + n;
+  if (!error.empty()) out += "\n" + fit({"probe:", error});
+  return out;
+}
+
 using Args = std::vector<std::string>;
 
 // Every command: adding one is one entry. `summary` fits the help list's
@@ -125,12 +143,16 @@ const Command kCommands[] = {
      "vmstat", [](const Args&, ChatContext& c) { return preformatted(title(c, "vmstat"), chat_vmstat(c.snapshot)); }},
     {"psi", "", "pressure stalls", "pressure stall information: the % of time tasks waited for cpu, memory or io",
      "psi", [](const Args&, ChatContext& c) { return pressure(c); }},
+    {"disk", "", "filesystems: use, avail, size",
+     "every filesystem watched: space used (as df), available, size and inodes used; read-only ones and when "
+     "they fill up; also as df",
+     "disk", [](const Args&, ChatContext& c) { return disks(c); }},
     {"alerts", "", "what fires now, mutes",
      "open alerts with their number, failing probes and mutes with what is left of them", "alerts",
      [](const Args&, ChatContext& c) { return alerts(c); }},
     {"graph", "[WHAT] [DURATION]", "history as sparklines",
-     "sparklines of a metric (or load, mem, cpu, psi) with min, avg, max and now; default load, memory and iowait "
-     "over 6h, at most 2d",
+     "sparklines of a metric (or load, mem, cpu, psi, disk) with min, avg, max and now; default load, memory, "
+     "iowait and the fullest disk over 6h, at most 2d",
      "graph mem 24h", [](const Args& a, ChatContext& c) { return graph_reply(a, c.history, c.host, c.wall); }},
     {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
      "rules", [](const Args&, ChatContext& c) { return rules(c); }},
@@ -145,6 +167,7 @@ const Command kCommands[] = {
 };
 
 const Command* find_command(std::string_view name) {
+  if (name == "df") name = "disk";  // the word admins type for it
   for (const auto& c : kCommands)
     if (c.name == name) return &c;
   return nullptr;

@@ -543,12 +543,26 @@ const std::vector<Word>& words() {
       {"mem", {"mem_used_pct", "swap_used_pct", "major_faults_ps"}},
       {"cpu", {"cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "cpu_steal_pct"}},
       {"psi", {"psi_cpu_some_avg10", "psi_memory_some_avg10", "psi_io_some_avg10"}},
+      {"disk", {}},  // every fs_used_pct{...}: disk_series()
   };
   return w;
 }
 
+// The fs_used_pct series of the history, fullest (by the latest value) first,
+// at most `max`: `graph disk` and the default graph's fullest disk.
+std::vector<std::string> disk_series(const History& history, double wall, size_t max) {
+  std::vector<std::pair<double, std::string>> found;
+  for (auto& name : history.names())
+    if (name.starts_with("fs_used_pct{"))
+      found.emplace_back(history.find(name)->current(wall).value_or(-1), std::move(name));
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < found.size() && i < max; ++i) out.push_back(std::move(found[i].second));
+  return out;
+}
+
 // Two lines of at most 40 columns.
-const char* const kGraphUsage = "usage: graph [WHAT] [DURATION]\nWHAT: load, mem, cpu, psi or a metric";
+const char* const kGraphUsage = "usage: graph [WHAT] [DURATION]\nWHAT: load mem cpu psi disk or a metric";
 
 // The preformatted rows of `graph`: per metric its name, its sparkline and
 // min, avg, max and now; `per_cell` gets the span of one cell.
@@ -598,9 +612,13 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
       return fmt::format("no metric {} in the history\n{}", quote(args[i]), kGraphUsage);
     }
   }
-  if (metrics.empty())
+  if (metrics.empty()) {
     for (auto m : word->metrics)
       if (history->find(m)) metrics.emplace_back(m);
+    // The default adds the fullest disk; `disk` shows the six fullest.
+    if (word->word.empty() || word->word == "disk")
+      for (auto& m : disk_series(*history, wall, word->word.empty() ? 1 : 6)) metrics.push_back(std::move(m));
+  }
   if (metrics.empty()) return "no history yet";
 
   double per_cell = 0;

@@ -59,6 +59,16 @@ std::string chat_memory(const Snapshot& s);
 std::string chat_vmstat(const Snapshot& s);
 std::string chat_pressure(const Snapshot& s);  // "" when the kernel has no PSI
 
+// The `disk` table: a header and a row per filesystem (mount, use%, avail,
+// size, inodes%), "" when none is watched; and the notes under it (read-only
+// mounts, the time to full where known).
+std::string chat_disks(const Snapshot& s);
+std::vector<std::string> chat_disk_notes(const Snapshot& s);
+// `status`'s row for the fullest filesystem, "" when none is known.
+std::string chat_fullest_disk(const Snapshot& s);
+// 1.5e9 -> "1.4G": at most 5 columns, powers of 1024.
+std::string short_bytes(double bytes);
+
 // 1536 -> "1.5 MiB"; `kib` is in KiB.
 std::string human_kib(double kib);
 

@@ -62,8 +62,8 @@ bool better(const Mount& a, const Mount& b) {
 
 double ceil_pct(double used, double total) {
   // df rounds up: any fraction of a percent used shows as one more.
-  double p = used * 100.0 / total;
-  return std::ceil(p - 1e-9);
+  const double p = std::ceil(used * 100.0 / total - 1e-9);
+  return p > 0 ? p : 0.0;  // never "-0"
 }
 
 }  // namespace

@@ -313,7 +313,7 @@ TEST(Graph, ErrorsAreShort) {
   History h = sample_history();
   EXPECT_EQ(graph_reply({"graph"}, nullptr, "web1", kT0), "no history is kept");
   EXPECT_EQ(graph_reply({"graph", "nope"}, &h, "web1", kT0),
-            "no metric 'nope' in the history\nusage: graph [WHAT] [DURATION]\nWHAT: load, mem, cpu, psi or a metric");
+            "no metric 'nope' in the history\nusage: graph [WHAT] [DURATION]\nWHAT: load mem cpu psi disk or a metric");
   EXPECT_EQ(graph_reply({"graph", "mem", "3d"}, &h, "web1", kT0), "history goes back 2d");
   EXPECT_EQ(graph_reply({"graph", "psi"}, &h, "web1", kT0), "no history yet");
   History empty;
@@ -366,4 +366,30 @@ TEST(FullInHours, FitsTheRateAndIsUnknownWhenNotFillingOrTooShort) {
   hours = hours_until_full(fine, "a", 94 * gib, t0 + 6 * 3600);
   ASSERT_TRUE(hours);
   EXPECT_NEAR(*hours, 94, 2);
+}
+
+// `graph disk`: the fullest filesystems first; `graph` alone adds the fullest.
+TEST(Graph, DiskShowsTheFullestFilesystems) {
+  using namespace imwatch::agent;
+  const double t0 = 1'700'000'000;
+  History h;
+  for (int i = 0; i < 30; ++i) {
+    h.record("load1_per_cpu", 60, t0 + i * 60, 0.5);
+    h.record("fs_used_pct{/}", 60, t0 + i * 60, 40);
+    h.record("fs_used_pct{/var}", 60, t0 + i * 60, 80 + i * 0.5);
+    h.record("fs_used_pct{/srv}", 60, t0 + i * 60, std::nullopt);
+  }
+  const double now = t0 + 29 * 60;
+  std::string disk = graph_reply({"graph", "disk"}, &h, "web1", now);
+  auto var = disk.find("fs_used_pct{/var}"), root = disk.find("fs_used_pct{/}\n");
+  ASSERT_NE(var, std::string::npos) << disk;
+  ASSERT_NE(root, std::string::npos) << disk;
+  EXPECT_LT(var, root) << disk;  // fullest first
+  EXPECT_NE(disk.find("fs_used_pct{/srv}\nno data"), std::string::npos) << disk;
+  std::string all = graph_reply({"graph"}, &h, "web1", now);
+  EXPECT_NE(all.find("load1_per_cpu"), std::string::npos) << all;
+  EXPECT_NE(all.find("fs_used_pct{/var}"), std::string::npos) << all;
+  EXPECT_EQ(all.find("fs_used_pct{/}"), std::string::npos) << all;
+  std::string one = graph_reply({"graph", "fs_used_pct{/var}", "1h"}, &h, "web1", now);
+  EXPECT_NE(one.find("now 94.5"), std::string::npos) << one;
 }
