@@ -1,5 +1,6 @@
 #include "agent/alert_engine.h"
 
+#include <algorithm>
 #include <array>
 
 namespace imwatch::agent {
@@ -8,7 +9,7 @@ namespace {
 
 constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "fired",         "escalated",       "deescalated", "resolved", "reminder", "flapping", "settled",
-    "probe_failing", "probe_recovered", "removed",     "test",     "folded",   "dropped",  "converted",
+    "probe_failing", "probe_recovered", "removed",     "vanished", "test",     "folded",   "dropped",  "converted",
 };
 
 // The timers of `for`: each condition must hold again from the next sample.
@@ -67,6 +68,22 @@ std::optional<Change> due_change(const Rule& r, const RuleState& s, Conditions c
   return std::nullopt;
 }
 
+// Moves the instance states of `r` ("disk /var") from `from` into `to`, each
+// judged by the new thresholds from its next sample if the rule changed.
+void keep_instances(const Rule& r, const std::string& fingerprint, std::map<std::string, RuleState>& from,
+                    std::map<std::string, RuleState>& to) {
+  const std::string prefix = r.name + " ";
+  for (auto it = from.lower_bound(prefix); it != from.end() && it->first.starts_with(prefix);) {
+    RuleState s = std::move(it->second);
+    if (s.fingerprint != fingerprint) {
+      s.fingerprint = fingerprint;
+      reset_timers(s);
+    }
+    to[it->first] = std::move(s);
+    it = from.erase(it);
+  }
+}
+
 }  // namespace
 
 std::string_view kind_name(Event::Kind k) { return kKindNames.at(static_cast<size_t>(k)); }
@@ -82,6 +99,11 @@ void AlertEngine::configure(std::vector<Rule> rules, AlertSettings settings, con
   std::map<std::string, RuleState> kept;
   for (const auto& r : rules) {
     const std::string fingerprint = r.canonical();
+    if (r.each_instance) {
+      keep_instances(r, fingerprint, states_, kept);
+      keep_instances(r, fingerprint, closing_, kept);
+      continue;
+    }
     RuleState s;
     if (auto it = states_.find(r.name); it != states_.end()) {
       s = std::move(it->second);
@@ -112,8 +134,12 @@ void AlertEngine::configure(std::vector<Rule> rules, AlertSettings settings, con
 void AlertEngine::restore(const std::string& name, const RuleState& saved) {
   auto it = states_.find(name);
   RuleState* s = nullptr;
+  const auto rule = std::find_if(rules_.begin(), rules_.end(), [&](const Rule& r) { return r.name == rule_of(name); });
   if (it != states_.end()) {
     s = &it->second;
+  } else if (rule != rules_.end() && rule->each_instance && name.size() > rule->name.size()) {
+    s = &states_[name];  // an instance: known again at its probe's next sample, or VANISHED
+    s->fingerprint = rule->canonical();
   } else if (saved.open()) {
     s = &closing_[name];
   } else {
@@ -173,10 +199,10 @@ bool AlertEngine::ack(uint64_t id) {
   return false;
 }
 
-Event AlertEngine::make_event(const Rule& r, const RuleState& s, Event::Kind kind) const {
+Event AlertEngine::make_event(const Rule& r, const std::string& name, const RuleState& s, Event::Kind kind) const {
   Event e;
   e.kind = kind;
-  e.rule = r.name;
+  e.rule = name;
   e.severity = s.severity;
   e.previous = s.told;
   e.id = s.id;
@@ -191,12 +217,12 @@ void AlertEngine::emit(Event e, double wall) {
   dirty_ = true;
   // Probe events are muted only by "mute all".
   bool probe = e.kind == Event::probe_failing || e.kind == Event::probe_recovered;
-  if (probe ? muted("", wall) : muted(e.rule, wall)) return;
+  if (probe ? muted("", wall) : muted(std::string(rule_of(e.rule)), wall)) return;
   events_.push_back(std::move(e));
 }
 
-void AlertEngine::transition(const Rule& r, RuleState& s, Event::Kind kind, Severity to, double now, double wall,
-                             double held) {
+void AlertEngine::transition(const Rule& r, const std::string& name, RuleState& s, Event::Kind kind, Severity to,
+                             double now, double wall, double held) {
   s.severity = to;
   if (kind == Event::fired) {
     s.id = next_id_++;
@@ -208,32 +234,65 @@ void AlertEngine::transition(const Rule& r, RuleState& s, Event::Kind kind, Seve
   while (!s.changes.empty() && s.changes.front() <= now - settings_.flap_window) s.changes.pop_front();
   if (!s.flapping && static_cast<int>(s.changes.size()) > settings_.flap_changes) {
     s.flapping = true;
-    Event e = make_event(r, s, Event::flapping);
+    Event e = make_event(r, name, s, Event::flapping);
     e.duration = settings_.flap_window;
     e.detail = std::to_string(s.changes.size());
     emit(std::move(e), wall);
     return;
   }
   if (s.flapping) return;  // quiet until it settles
-  Event e = make_event(r, s, kind);
+  Event e = make_event(r, name, s, kind);
   e.duration = kind == Event::resolved ? wall - s.fired_at : held;
   emit(std::move(e), wall);
   s.told = to;
   s.last_notified = wall;
 }
 
-void AlertEngine::settle(const Rule& r, RuleState& s, double wall) {
+void AlertEngine::settle(const Rule& r, const std::string& name, RuleState& s, double wall) {
   s.flapping = false;
   s.changes.clear();
-  emit(make_event(r, s, Event::settled), wall);
+  emit(make_event(r, name, s, Event::settled), wall);
   s.told = s.severity;
   s.last_notified = wall;
 }
 
 void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, double now, double wall) {
   const Rule& r = rules_[index];
-  RuleState& s = states_[r.name];
+  evaluate_state(r, r.name, states_[r.name], value, now, wall);
+}
 
+void AlertEngine::evaluate_instance(size_t index, const std::string& instance, std::optional<double> value, double now,
+                                    double wall) {
+  const Rule& r = rules_[index];
+  const std::string name = instance_key(r.name, instance);
+  auto [it, fresh] = states_.try_emplace(name);
+  if (fresh) it->second.fingerprint = r.canonical();
+  evaluate_state(r, name, it->second, value, now, wall);
+}
+
+void AlertEngine::forget_vanished(size_t index, std::span<const std::string> instances, double wall) {
+  const Rule& r = rules_[index];
+  const std::string prefix = r.name + " ";
+  for (auto it = states_.lower_bound(prefix); it != states_.end() && it->first.starts_with(prefix);) {
+    const std::string_view instance = std::string_view(it->first).substr(prefix.size());
+    if (std::find(instances.begin(), instances.end(), instance) != instances.end()) {
+      ++it;
+      continue;
+    }
+    const RuleState& s = it->second;
+    if (s.open()) {
+      Event e = make_event(r, it->first, s, Event::vanished);
+      e.was_flapping = s.flapping;
+      e.duration = s.fired_at > 0 ? wall - s.fired_at : 0;
+      emit(std::move(e), wall);
+    }
+    dirty_ = true;
+    it = states_.erase(it);
+  }
+}
+
+void AlertEngine::evaluate_state(const Rule& r, const std::string& name, RuleState& s, std::optional<double> value,
+                                 double now, double wall) {
   s.value = value;
   if (!value) {
     // Unknown is neither good nor bad: no fire, no resolve, no settling, and
@@ -247,7 +306,7 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
     if (s.changes.empty())
       s.changes.push_back(now);
     else if (now - s.changes.back() >= settings_.flap_window)
-      settle(r, s, wall);
+      settle(r, name, s, wall);
   }
 
   const double v = *value;
@@ -257,7 +316,8 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
   track(s.crit_since, c.crit, now);
   track(s.noncrit_since, !c.crit, now);
   track(s.good_since, c.good, now);
-  if (auto change = due_change(r, s, c, now)) transition(r, s, change->kind, change->to, now, wall, change->held);
+  if (auto change = due_change(r, s, c, now))
+    transition(r, name, s, change->kind, change->to, now, wall, change->held);
 }
 
 void AlertEngine::remind(double wall) {
@@ -274,15 +334,24 @@ void AlertEngine::remind(double wall) {
   }
   closing_.clear();
   for (const auto& r : rules_) {
-    RuleState& s = states_[r.name];
-    double every = r.repeat.value_or(settings_.repeat);
-    if (s.severity == Severity::ok || s.acked || s.flapping || every <= 0) continue;
-    if (wall - s.last_notified < every) continue;
-    s.last_notified = wall;
-    Event e = make_event(r, s, Event::reminder);
-    e.duration = wall - s.fired_at;
-    emit(std::move(e), wall);
+    if (!r.each_instance) {
+      remind_state(r, r.name, states_[r.name], wall);
+      continue;
+    }
+    const std::string prefix = r.name + " ";
+    for (auto it = states_.lower_bound(prefix); it != states_.end() && it->first.starts_with(prefix); ++it)
+      remind_state(r, it->first, it->second, wall);
   }
+}
+
+void AlertEngine::remind_state(const Rule& r, const std::string& name, RuleState& s, double wall) {
+  double every = r.repeat.value_or(settings_.repeat);
+  if (s.severity == Severity::ok || s.acked || s.flapping || every <= 0) return;
+  if (wall - s.last_notified < every) return;
+  s.last_notified = wall;
+  Event e = make_event(r, name, s, Event::reminder);
+  e.duration = wall - s.fired_at;
+  emit(std::move(e), wall);
 }
 
 void AlertEngine::probe_result(const std::string& probe, const std::string& error, double wall) {

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,7 @@ struct Event {
     probe_failing,
     probe_recovered,
     removed,  // the rule was removed (reload) while its alert was open
+    vanished,  // the instance (a mount) of a per-instance rule is gone while its alert was open
     test,     // --test-alert
     // Made by the outbox, never by the engine:
     folded,     // alerts that fired and resolved while undelivered
@@ -63,7 +65,7 @@ struct Event {
   // reminder, removed: how long the alert has been open; flapping: the
   // window; probe_recovered: how long the probe failed.
   double duration = 0;
-  bool was_flapping = false;  // removed: the rule was flapping
+  bool was_flapping = false;  // removed, vanished: the rule was flapping
   std::string detail;         // probe error text; flapping: the number of changes
   // fired, escalated: " ▁▂▄▇█", the metric's last 30 minutes (agent/history.h),
   // filled by the daemon before the message goes out; "" when unknown.
@@ -127,10 +129,29 @@ class AlertEngine {
   const std::string& probe_of(size_t index) const { return owner_.at(index); }
 
   // Evaluates every rule fed by `probe` on one of its samples; lookup(metric)
-  // returns the value or unknown.
+  // returns the value or unknown. Rules over every instance are left to
+  // evaluate_instances().
   template <class Lookup>
   void evaluate(std::string_view probe, const Lookup& lookup, double now, double wall);
   void evaluate_rule(size_t index, std::optional<double> value, double now, double wall);
+
+  // Rules over a labelled family without an instance (Rule::each_instance,
+  // "disk: fs_used_pct > 90") fed by `probe`: each instance has its own
+  // state, alert and id, named "RULE INSTANCE" ("disk /var").
+  // value(metric, k) is the value of `metric` for instances[k]. An
+  // instance no longer there is forgotten; one whose alert was open is
+  // closed with a VANISHED event.
+  template <class Value>
+  void evaluate_instances(std::string_view probe, std::span<const std::string> instances, const Value& value,
+                          double now, double wall);
+  void evaluate_instance(size_t index, const std::string& instance, std::optional<double> value, double now,
+                         double wall);
+  void forget_vanished(size_t index, std::span<const std::string> instances, double wall);
+
+  // f(name, state) for every state of rule `r`: its own, or one per
+  // instance ("disk /var") for a rule over every instance.
+  template <class F>
+  void each_state(const Rule& r, F&& f) const;
   // After each sample of a probe: "" or its error.
   void probe_result(const std::string& probe, const std::string& error, double wall);
   // Once per pass: rules removed while open are closed, reminders due go out.
@@ -163,9 +184,13 @@ class AlertEngine {
   bool take_dirty();
 
  private:
-  void transition(const Rule& r, RuleState& s, Event::Kind kind, Severity to, double now, double wall, double held);
-  void settle(const Rule& r, RuleState& s, double wall);
-  Event make_event(const Rule& r, const RuleState& s, Event::Kind kind) const;
+  void evaluate_state(const Rule& r, const std::string& name, RuleState& s, std::optional<double> value, double now,
+                      double wall);
+  void transition(const Rule& r, const std::string& name, RuleState& s, Event::Kind kind, Severity to, double now,
+                  double wall, double held);
+  void settle(const Rule& r, const std::string& name, RuleState& s, double wall);
+  Event make_event(const Rule& r, const std::string& name, const RuleState& s, Event::Kind kind) const;
+  void remind_state(const Rule& r, const std::string& name, RuleState& s, double wall);
   void emit(Event e, double wall);
 
   std::vector<Rule> rules_;
@@ -180,10 +205,39 @@ class AlertEngine {
   bool dirty_ = false;
 };
 
+// "disk /var": the state of rule `rule` for one instance.
+inline std::string instance_key(std::string_view rule, std::string_view instance) {
+  return std::string(rule) + " " + std::string(instance);
+}
+// "disk /var" -> "disk": the rule a state or an event belongs to.
+inline std::string_view rule_of(std::string_view name) { return name.substr(0, name.find(' ')); }
+
 template <class Lookup>
 void AlertEngine::evaluate(std::string_view probe, const Lookup& lookup, double now, double wall) {
   for (size_t i = 0; i < rules_.size(); ++i)
-    if (owner_[i] == probe) evaluate_rule(i, lookup(rules_[i].metric), now, wall);
+    if (owner_[i] == probe && !rules_[i].each_instance) evaluate_rule(i, lookup(rules_[i].metric), now, wall);
+}
+
+template <class Value>
+void AlertEngine::evaluate_instances(std::string_view probe, std::span<const std::string> instances,
+                                     const Value& value, double now, double wall) {
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    if (owner_[i] != probe || !rules_[i].each_instance) continue;
+    for (size_t k = 0; k < instances.size(); ++k)
+      evaluate_instance(i, instances[k], value(rules_[i].metric, k), now, wall);
+    forget_vanished(i, instances, wall);
+  }
+}
+
+template <class F>
+void AlertEngine::each_state(const Rule& r, F&& f) const {
+  if (!r.each_instance) {
+    if (auto it = states_.find(r.name); it != states_.end()) f(it->first, it->second);
+    return;
+  }
+  const std::string prefix = r.name + " ";
+  for (auto it = states_.lower_bound(prefix); it != states_.end() && it->first.starts_with(prefix); ++it)
+    f(it->first, it->second);
 }
 
 }  // namespace imwatch::agent

@@ -64,8 +64,10 @@ std::string title(ChatContext& ctx, std::string_view what) { return fit({ctx.hos
 std::string status(ChatContext& ctx) {
   std::string up = ctx.uptime ? "up " + human_duration(*ctx.uptime) : "uptime unknown";
   std::string trend = status_trend(ctx.history, ctx.wall);  // "" without history
-  return preformatted(fit({ctx.host + ",", up}, 0), chat_load(ctx.snapshot) + "\n" + chat_memory(ctx.snapshot)) + "\n" +
-         (trend.empty() ? "" : trend + "\n") + alerts_listing(ctx.engine, ctx.wall);
+  std::string disk = chat_fullest_disk(ctx.snapshot);       // "" when no filesystem is known
+  return preformatted(fit({ctx.host + ",", up}, 0), chat_load(ctx.snapshot) + "\n" + chat_memory(ctx.snapshot) +
+                                                        (disk.empty() ? "" : "\n" + disk)) +
+         "\n" + (trend.empty() ? "" : trend + "\n") + alerts_listing(ctx.engine, ctx.wall);
 }
 
 // "web1: 2 alerts, 1 mute", then one line each: the host first, so that
@@ -74,7 +76,7 @@ std::string alerts(ChatContext& ctx) {
   const AlertEngine& e = ctx.engine;
   size_t open = 0, failing = 0, muted = 0;
   for (const auto& r : e.rules())
-    if (auto it = e.states().find(r.name); it != e.states().end() && it->second.open()) ++open;
+    e.each_state(r, [&](const std::string&, const RuleState& s) { open += s.open() ? 1 : 0; });
   for (const auto& [probe, h] : e.probes()) failing += h.told_failing ? 1 : 0;
   for (const auto& [rule, until] : e.mutes()) muted += until > ctx.wall ? 1 : 0;
   std::string counts;
@@ -100,6 +102,21 @@ std::string pressure(ChatContext& ctx) {
   return preformatted(title(ctx, "pressure stall information"), rows);
 }
 
+// The filesystems as a table, then what the table cannot say: read-only
+// mounts, the time to full, and a mount that does not answer.
+std::string disks(ChatContext& ctx) {
+  std::string rows = chat_disks(ctx.snapshot);
+  const ProbeSample* p = ctx.snapshot.labelled("fs_used_pct");
+  std::string error = p ? p->error : "";
+  // Without a row the error is about mountinfo itself, which the probe's
+  // failure message tells (with the file's path, long for a phone).
+  if (rows.empty()) return title(ctx, error.empty() ? "no filesystems watched" : "filesystems unknown (probe failing)");
+  std::string out = preformatted(title(ctx, "filesystems"), rows);
+  for (const auto& n : chat_disk_notes(ctx.snapshot)) out += "\n" + n;
+  if (!error.empty()) out += "\n" + fit({"probe:", error});
+  return out;
+}
+
 Reply help(const Args& args, ChatContext& ctx);
 
 // The arguments forms offer (agent/xmpp/adhoc.cpp).
@@ -110,7 +127,7 @@ constexpr Param kMuteParams[] = {
 constexpr Param kUnmuteParams[] = {{.name = "rule", .kind = ArgKind::rule, .optional = true, .all = true, .fallback = "all"}};
 constexpr Param kAckParams[] = {{.name = "alert", .kind = ArgKind::alert}};
 constexpr Param kGraphParams[] = {
-    {.name = "what", .kind = ArgKind::word, .optional = true, .choices = "load mem cpu psi"},
+    {.name = "what", .kind = ArgKind::word, .optional = true, .choices = "load mem cpu psi disk"},
     {.name = "duration", .kind = ArgKind::duration, .optional = true},
 };
 constexpr Param kHelpParams[] = {{.name = "command", .kind = ArgKind::command, .optional = true}};
@@ -128,12 +145,16 @@ const Command kCommands[] = {
      "vmstat", [](const Args&, ChatContext& c) { return Reply(preformatted(title(c, "vmstat"), chat_vmstat(c.snapshot))); }},
     {"psi", "", "pressure stalls", "pressure stall information: the % of time tasks waited for cpu, memory or io",
      "psi", [](const Args&, ChatContext& c) { return Reply(pressure(c)); }},
+    {"disk", "", "filesystems: use, avail, size",
+     "every filesystem watched: space used (as df), available, size and inodes used; read-only ones and when "
+     "they fill up; also as df",
+     "disk", [](const Args&, ChatContext& c) { return Reply(disks(c)); }},
     {"alerts", "", "what fires now, mutes",
      "open alerts with their number, failing probes and mutes with what is left of them", "alerts",
      [](const Args&, ChatContext& c) { return Reply(alerts(c)); }},
     {"graph", "[WHAT] [DURATION]", "history as sparklines",
-     "sparklines of a metric (or load, mem, cpu, psi) with min, avg, max and now; default load, memory and iowait "
-     "over 6h, at most 2d",
+     "sparklines of a metric (or load, mem, cpu, psi, disk) with min, avg, max and now; default load, memory, "
+     "iowait and the fullest disk over 6h, at most 2d",
      "graph mem 24h", [](const Args& a, ChatContext& c) { return Reply(graph_reply(a, c.history, c.host, c.wall)); }, Access::read,
      kGraphParams},
     {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
@@ -186,6 +207,7 @@ Reply help(const Args& args, ChatContext&) {
 std::span<const Command> commands() { return kCommands; }
 
 const Command* find_command(std::string_view name) {
+  if (name == "df") name = "disk";  // the word admins type for it
   for (const auto& c : kCommands)
     if (c.name == name) return &c;
   return nullptr;

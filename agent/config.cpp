@@ -66,7 +66,7 @@ std::string format_duration(double s) {
 
 double Config::interval_of(const std::string& probe) const {
   auto it = probe_interval.find(probe);
-  return it != probe_interval.end() ? it->second : default_number(kProbeIntervalKey);
+  return it != probe_interval.end() ? it->second : default_interval(probe);
 }
 
 namespace {
@@ -368,6 +368,8 @@ Destination destination(Config& c, std::string_view key) {
       {"hostname", &c.hostname},
       {"control-socket", &c.control_socket},
       {"control-group", &c.control_group},
+      {"probe.filesystem.include_types", &c.fs_include_types},
+      {"probe.filesystem.exclude_mounts", &c.fs_exclude_mounts},
       {"alert.rule", &c.rules},
       {"alert.repeat", &c.repeat},
       {"alert.flap_changes", &c.flap_changes},
@@ -474,7 +476,7 @@ void apply_options(Parse& p) {
 void apply_probe_intervals(Parse& p) {
   const Option& interval = option(kProbeIntervalKey);
   for (const auto& name : p.probe_names) {
-    double& d = p.cfg.probe_interval[name] = interval.number;
+    double& d = p.cfg.probe_interval[name] = default_interval(name);
     const std::string key = "probe." + name + ".interval";
     if (const std::string* v = p.given(key)) check_duration(p, interval, key, *v, d);
   }

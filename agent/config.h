@@ -67,6 +67,9 @@ struct Config {
   // The interval of `probe`: its entry above, or the default.
   double interval_of(const std::string& probe) const;
 
+  // [probe.filesystem]: space-separated lists (probes/filesystem.h).
+  std::string fs_include_types, fs_exclude_mounts;
+
   // [alert]
   std::vector<Located<std::string>> rules;
   double repeat = default_number("alert.repeat");  // reminders while firing; 0 turns them off

@@ -1,6 +1,7 @@
 #include "agent/daemon.h"
 
 #include "agent/messages.h"
+#include "agent/text_util.h"
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,10 @@
 namespace imwatch::agent {
 
 std::vector<std::string> metric_catalogue() { return probes::metric_names(); }
+
+probes::FilesystemOptions filesystem_options(const Config& cfg) {
+  return {split_words(cfg.fs_include_types), split_words(cfg.fs_exclude_mounts)};
+}
 
 bool system_shutting_down(const std::string& run_dir) {
   // SIGTERM looks the same whether an admin stopped the service or the
@@ -83,7 +88,10 @@ bool Daemon::start(std::vector<std::string>& errors) {
 }
 
 void Daemon::apply(Config cfg, std::vector<Rule> rules) {
-  bool new_root = cfg.proc_root != root_.dir() || probes_.empty();
+  // New probes for a new root or new filesystem lists (the probes keep
+  // descriptors and state of their own).
+  bool new_root = cfg.proc_root != root_.dir() || probes_.empty() || cfg.fs_include_types != cfg_.fs_include_types ||
+                  cfg.fs_exclude_mounts != cfg_.fs_exclude_mounts;
   cfg_ = std::move(cfg);
   for (auto id : jobs_) loop_.cancel(id);
   jobs_.clear();
@@ -94,13 +102,13 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
   if (new_root) {
     root_ = probes::ProcRoot(cfg_.proc_root);
     uptime_ = std::make_unique<probes::ProcFile>(root_, "uptime");
-    probes_ = probes::make_probes(root_);
+    probes_ = probes::make_probes(root_, filesystem_options(cfg_));
     snapshot_.probes.clear();
-    for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false});
+    for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false, {}});
   }
   auto probe_of = [this](const std::string& metric) {
     for (auto& p : probes_)
-      if (probes::find_metric(*p, metric)) return std::string(p->name());
+      if (probes::find_metric(*p, probes::split_metric(metric).family)) return std::string(p->name());
     return std::string();
   };
   engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
@@ -116,18 +124,36 @@ void Daemon::sample(size_t i) {
   ProbeSample& s = snapshot_.probes[i];
   const double now = clock_.now(), wall = clock_.wall();
   std::string error = p.collect(now, s.values);
+  auto inst = p.instances();
+  s.instances.assign(inst.begin(), inst.end());
   spdlog::trace("probe {}: sampled", p.name());  // lets tests count samples
   if (!error.empty() && error != s.error) spdlog::warn("probe {}: {}", p.name(), error);
   s.error = std::move(error);
   s.sampled = true;
   engine_.probe_result(std::string(p.name()), s.error, wall);
-  for (size_t m = 0; m < s.metrics.size() && m < s.values.size(); ++m)
-    history_.record(s.metrics[m].name, steps_[i], wall, s.values[m]);
-  auto lookup = [&](const std::string& metric) -> std::optional<double> {
-    auto idx = probes::find_metric(p, metric);
-    return idx && *idx < s.values.size() ? s.values[*idx] : std::nullopt;
-  };
+  if (s.labelled() && p.name() == probes::FilesystemProbe::probe_name) fill_full_in_hours(s, wall);
+  s.each([&](std::string_view name, const std::optional<double>& v) { history_.record(name, steps_[i], wall, v); });
+  auto lookup = [&](const std::string& metric) { return s.get(metric); };
   engine_.evaluate(p.name(), lookup, now, wall);
+  if (s.labelled()) {
+    auto value = [&](const std::string& family, size_t k) -> std::optional<double> {
+      auto m = probes::find_metric(p, family);
+      return m ? s.at(k, *m) : std::nullopt;
+    };
+    engine_.evaluate_instances(p.name(), s.instances, value, now, wall);
+  }
+}
+
+// Before this sample goes into the history: the fit is over the samples
+// before it, and the time to full counts from the space available now.
+void Daemon::fill_full_in_hours(ProbeSample& s, double wall) {
+  const size_t nm = s.metrics.size();
+  for (size_t k = 0; k < s.instances.size() && (k + 1) * nm <= s.values.size(); ++k) {
+    auto avail = s.at(k, probes::fs_avail_bytes);
+    if (!avail) continue;
+    s.values[k * nm + probes::fs_full_in_hours] =
+        hours_until_full(history_, probes::labelled_name("fs_avail_bytes", s.instances[k]), *avail, wall);
+  }
 }
 
 void Daemon::flush() {

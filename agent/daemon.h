@@ -22,6 +22,9 @@ namespace imwatch::agent {
 // The metric names of all probes, in probe order (probes::metric_names()).
 std::vector<std::string> metric_catalogue();
 
+// [probe.filesystem]'s lists, split into words.
+probes::FilesystemOptions filesystem_options(const Config& cfg);
+
 // Whether systemd is taking the whole system down (as opposed to stopping
 // this service), judged from what it leaves under `run_dir` (see daemon.cpp).
 bool system_shutting_down(const std::string& run_dir = "/run");
@@ -77,6 +80,8 @@ class Daemon {
   void save_history();
   void start_control();
   std::optional<double> uptime();
+  // fs_full_in_hours of a filesystem sample, fitted on the history.
+  void fill_full_in_hours(ProbeSample& s, double wall);
 
   std::vector<std::string> args_;
   Config cfg_;

@@ -223,6 +223,41 @@ std::optional<double> Series::current(double now) const {
   return v;
 }
 
+std::optional<double> Series::slope(double now, double span, double min_cover, size_t min_points) const {
+  if (!std::isfinite(now) || !(span > 0)) return std::nullopt;
+  span = std::min(span, kMaxSpan);
+  // Sums over times relative to `now`, so that 1.7e9 s of Unix time does
+  // not eat the doubles' precision.
+  double n = 0, st = 0, sv = 0, stt = 0, stv = 0;
+  double first = 0, last = -kMaxSpan - 1;
+  auto add = [&](double t, double v) {
+    t -= now;
+    if (n == 0) first = t;
+    first = std::min(first, t);
+    last = std::max(last, t);
+    n += 1, st += t, sv += v, stt += t * t, stv += t * v;
+  };
+  if (span <= kFineSlots * static_cast<double>(step_) + 1e-6)
+    fine_range(now - span, now + step_ / 2, [&](double t, float, float avg, float) { add(t, avg); });
+  else
+    coarse_range(bucket_of(now - span) + 1, bucket_of(now), [&](int64_t b, float, float avg, float) {
+      add(static_cast<double>(b) * kCoarseStep + kCoarseStep / 2, avg);
+    });
+  if (n < static_cast<double>(min_points) || last - first < min_cover) return std::nullopt;
+  const double d = n * stt - st * st;
+  if (!(d > 0)) return std::nullopt;
+  return (n * stv - st * sv) / d;
+}
+
+std::optional<double> hours_until_full(const History& history, std::string_view avail_metric, double avail_now,
+                                       double wall) {
+  const Series* s = history.find(avail_metric);
+  if (!s) return std::nullopt;
+  auto slope = s->slope(wall, kFillSpan, kFillCover, 6);
+  if (!slope || *slope >= 0) return std::nullopt;  // not filling: no time to full
+  return std::max(avail_now, 0.0) / -*slope / 3600.0;
+}
+
 std::optional<double> Series::newest() const {
   if (std::isnan(last_known_)) return std::nullopt;
   return last_known_;
@@ -508,12 +543,26 @@ const std::vector<Word>& words() {
       {"mem", {"mem_used_pct", "swap_used_pct", "major_faults_ps"}},
       {"cpu", {"cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "cpu_steal_pct"}},
       {"psi", {"psi_cpu_some_avg10", "psi_memory_some_avg10", "psi_io_some_avg10"}},
+      {"disk", {}},  // every fs_used_pct{...}: disk_series()
   };
   return w;
 }
 
+// The fs_used_pct series of the history, fullest (by the latest value) first,
+// at most `max`: `graph disk` and the default graph's fullest disk.
+std::vector<std::string> disk_series(const History& history, double wall, size_t max) {
+  std::vector<std::pair<double, std::string>> found;
+  for (auto& name : history.names())
+    if (name.starts_with("fs_used_pct{"))
+      found.emplace_back(history.find(name)->current(wall).value_or(-1), std::move(name));
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < found.size() && i < max; ++i) out.push_back(std::move(found[i].second));
+  return out;
+}
+
 // Two lines of at most 40 columns.
-const char* const kGraphUsage = "usage: graph [WHAT] [DURATION]\nWHAT: load, mem, cpu, psi or a metric";
+const char* const kGraphUsage = "usage: graph [WHAT] [DURATION]\nWHAT: load mem cpu psi disk or a metric";
 
 // The preformatted rows of `graph`: per metric its name, its sparkline and
 // min, avg, max and now; `per_cell` gets the span of one cell.
@@ -563,9 +612,13 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
       return fmt::format("no metric {} in the history\n{}", quote(args[i]), kGraphUsage);
     }
   }
-  if (metrics.empty())
+  if (metrics.empty()) {
     for (auto m : word->metrics)
       if (history->find(m)) metrics.emplace_back(m);
+    // The default adds the fullest disk; `disk` shows the six fullest.
+    if (word->word.empty() || word->word == "disk")
+      for (auto& m : disk_series(*history, wall, word->word.empty() ? 1 : 6)) metrics.push_back(std::move(m));
+  }
   if (metrics.empty()) return "no history yet";
 
   double per_cell = 0;

@@ -77,6 +77,11 @@ class Series {
   std::optional<double> current(double now) const;
   // Wall time of the newest known data, or nothing.
   std::optional<double> newest() const;
+  // The least-squares slope (per second) of the known samples in
+  // (now - span, now] (the 5-minute averages when the hour ring does not
+  // cover the span), or nothing when fewer than `min_points` are known or
+  // they cover less than `min_cover` seconds.
+  std::optional<double> slope(double now, double span, double min_cover, size_t min_points) const;
 
  private:
   friend class History;
@@ -163,6 +168,15 @@ uint64_t history_checksum(std::string_view data);
 // may be null (no history kept).
 std::string graph_reply(const std::vector<std::string>& args, const History* history, const std::string& host,
                         double wall);
+
+// fs_full_in_hours: hours until `avail_now` bytes are used up at the rate
+// fitted on the history of `avail_metric` (fs_avail_bytes{/var}) over the
+// last kFillSpan; nothing until kFillCover of history is known, and nothing
+// (not a negative number) when the filesystem is not filling.
+inline constexpr double kFillSpan = 6 * 3600.0;
+inline constexpr double kFillCover = 3600.0;
+std::optional<double> hours_until_full(const History& history, std::string_view avail_metric, double avail_now,
+                                       double wall);
 
 // " ▁▂▄▇█▇▆▅" (a leading space): the last 30 minutes of `metric` for an alert
 // line (from the first known cell on), or "" when fewer than two cells are

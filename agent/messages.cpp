@@ -62,6 +62,9 @@ std::string event_line(const Event& e) {
     case Event::removed:
       return fmt::format("REMOVED {} (was {}, firing {}){}", e.rule, e.was_flapping ? "FLAPPING" : sev,
                          human_duration(e.duration), id);
+    case Event::vanished:
+      return fmt::format("VANISHED {}: no longer there, alert closed (was {}, firing {}){}", e.rule,
+                         e.was_flapping ? "FLAPPING" : sev, human_duration(e.duration), id);
     case Event::probe_failing: return fmt::format("PROBE {} failing: {}", e.rule, e.detail);
     case Event::probe_recovered:
       return fmt::format("PROBE {} recovered after failing {}", e.rule, human_duration(e.duration));
@@ -99,29 +102,31 @@ std::string dropped_line(size_t dropped, size_t limit) {
                      dropped == 1 ? "" : "s", limit);
 }
 
+namespace {
+
+// "#4 WARNING disk /var: fs_used_pct 93 > 90, firing 5m", fitted.
+std::string open_alert_line(const Rule& r, const std::string& name, const RuleState& s, double wall) {
+  std::string acked = s.acked ? ", acked" : "";
+  if (s.flapping)  // quiet, not gone: the last state admins were told still stands
+    return fit({fmt::format("#{} FLAPPING {}:", s.id, name), fmt::format("{} {},", r.metric, value_text(s.value)),
+                fmt::format("last told {}{}", severity_text(s.told), acked)});
+  double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
+  return fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), name),
+              fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold)),
+              fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)});
+}
+
+}  // namespace
+
 // Each line of a listing is fitted to the chat's 40 columns (report.h): one
 // line where it fits, else broken between its parts, never inside one that
 // fits a line.
 std::string alerts_listing(const AlertEngine& engine, double wall) {
   std::vector<std::string> lines;
-  for (const auto& r : engine.rules()) {
-    auto it = engine.states().find(r.name);
-    if (it == engine.states().end() || !it->second.open()) continue;
-    const RuleState& s = it->second;
-    std::string acked = s.acked ? ", acked" : "";
-    if (s.flapping) {
-      // Quiet, not gone: the last state admins were told still stands.
-      lines.push_back(
-          fit({fmt::format("#{} FLAPPING {}:", s.id, r.name), fmt::format("{} {},", r.metric, value_text(s.value)),
-               fmt::format("last told {}{}", severity_text(s.told), acked)}));
-      continue;
-    }
-    double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
-    lines.push_back(
-        fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), r.name),
-             fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold)),
-             fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)}));
-  }
+  for (const auto& r : engine.rules())
+    engine.each_state(r, [&](const std::string& name, const RuleState& s) {
+      if (s.open()) lines.push_back(open_alert_line(r, name, s, wall));
+    });
   for (const auto& [probe, h] : engine.probes())
     if (h.told_failing) lines.push_back(fit({"probe " + probe, "failing " + human_duration(wall - h.failing_since)}));
   for (const auto& [rule, until] : engine.mutes())
@@ -158,18 +163,18 @@ std::string rules_listing(const AlertEngine& engine, double wall) {
   if (engine.rules().empty()) return "no rules configured";
   std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
-    auto it = engine.states().find(r.name);
-    std::string state = "OK";
-    std::optional<double> value;
-    if (it != engine.states().end()) {
-      state = it->second.flapping ? fmt::format("FLAPPING, last told {}", severity_text(it->second.told))
-                                  : std::string(severity_text(it->second.severity));
-      value = it->second.value;
-    }
     lines.push_back(fit(rule_parts(r), 4));
-    lines.push_back(fit({fmt::format("  {},", state),
-                         fmt::format("now {}{}", value_text(value), engine.muted(r.name, wall) ? ", muted" : "")},
-                        2));
+    const std::string muted = engine.muted(r.name, wall) ? ", muted" : "";
+    bool any = false;
+    engine.each_state(r, [&](const std::string& name, const RuleState& s) {
+      any = true;
+      std::string state = s.flapping ? fmt::format("FLAPPING, last told {}", severity_text(s.told))
+                                     : std::string(severity_text(s.severity));
+      // A rule over every mount: one line each, the mount first.
+      std::string who = r.each_instance ? name.substr(r.name.size() + 1) + " " : "";
+      lines.push_back(fit({fmt::format("  {}{},", who, state), fmt::format("now {}{}", value_text(s.value), muted)}, 4));
+    });
+    if (!any) lines.push_back(fit({r.each_instance ? "  no instances yet," : "  OK,", "now unknown" + muted}, 2));
   }
   return fmt::format("{}", fmt::join(lines, "\n"));
 }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "agent/daemon.h"
 #include "agent/modes.h"
 #include "agent/report.h"
 #include "probes/probes.h"
@@ -16,13 +17,15 @@ double monotonic_now() {
 
 int run_once(const Config& cfg) {
   probes::ProcRoot root(cfg.proc_root);
-  auto list = probes::make_probes(root);
+  auto list = probes::make_probes(root, filesystem_options(cfg));
   Snapshot snap;
   int status = 0;
   double now = monotonic_now();
   for (auto& p : list) {
-    ProbeSample s{p->name(), p->metrics(), {}, {}, true};
+    ProbeSample s{p->name(), p->metrics(), {}, {}, true, {}};
     s.error = p->collect(now, s.values);
+    auto inst = p->instances();
+    s.instances.assign(inst.begin(), inst.end());
     if (!s.error.empty()) {
       // Partial data is still printed; the error goes to stderr.
       std::fprintf(stderr, "imwatch: probe %.*s: %s\n", static_cast<int>(s.name.size()), s.name.data(),

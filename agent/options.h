@@ -89,6 +89,10 @@ inline constexpr Option kOptions[] = {
   // The file only.
   {.key = kProbeIntervalKey, .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 10,
    .min = 0.1, .help = "how often the probe samples the kernel"},
+  {.key = "probe.filesystem.include_types", .where = Where::file, .check = Check::text, .value_name = "TYPES",
+   .help = "filesystem types watched besides local disks, space-separated (nfs4 tmpfs fuse.sshfs)"},
+  {.key = "probe.filesystem.exclude_mounts", .where = Where::file, .check = Check::text, .value_name = "PATHS",
+   .help = "mount points not watched, space-separated: paths or fnmatch(3) globs (/snap/*)"},
   {.key = "alert.rule", .where = Where::file, .check = Check::rule_list, .value_name = "RULE",
    .help = "an alert rule (repeatable)"},
   {.key = "alert.repeat", .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 3600,
@@ -121,6 +125,21 @@ inline constexpr Option kOptions[] = {
    .min = 10, .max = 1000000, .help = "messages kept while the link is down"},
 };
 // clang-format on
+
+// Probes whose default interval is not probe.*.interval's. Filesystems fill
+// in hours, and statfs of every mount is the dearest sample there is.
+struct ProbeIntervalDefault {
+  std::string_view probe;
+  double interval;
+};
+inline constexpr ProbeIntervalDefault kProbeIntervalDefaults[] = {{"filesystem", 60}};
+constexpr double default_interval(std::string_view probe) {
+  for (const auto& d : kProbeIntervalDefaults)
+    if (d.probe == probe) return d.interval;
+  for (const Option& o : kOptions)
+    if (o.key == kProbeIntervalKey) return o.number;
+  return 10;
+}
 
 // The entry of `key` (for "probe.NAME.interval": the probe.*.interval
 // entry), or nullptr.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "probes/filesystem.h"
+
 namespace imwatch::agent {
 
 namespace {
@@ -29,6 +31,7 @@ std::string num(const std::optional<double>& v, int decimals, std::string_view s
 }
 
 std::string kib(const std::optional<double>& v) { return v ? human_kib(*v) : "?"; }
+std::string bytes(const std::optional<double>& v) { return v ? human_kib(*v / 1024) : "?"; }
 
 constexpr int label_width = 10;
 std::string row(std::string_view label, std::string_view text) {
@@ -189,6 +192,65 @@ std::string chat_pressure(const Snapshot& s) {
   return any ? drop_newline(std::move(out)) : std::string();
 }
 
+std::string short_bytes(double bytes) {
+  static constexpr const char* units[] = {"B", "K", "M", "G", "T", "P", "E"};
+  double v = bytes;
+  size_t u = 0;
+  while (std::fabs(v) >= 999.5 && u + 1 < std::size(units)) v /= 1024, ++u;
+  return fmt::format("{:.{}f}{}", v, u == 0 || std::fabs(v) >= 9.95 ? 0 : 1, units[u]);
+}
+
+namespace {
+
+// The mount point in at most `width` columns: a longer one keeps its end
+// (the part that tells mounts apart) after an ellipsis.
+std::string mount_cell(std::string_view m, size_t width) {
+  if (columns(m) <= width) return std::string(m);
+  while (!m.empty() && (columns(m) > width - 1 || (static_cast<unsigned char>(m[0]) & 0xc0) == 0x80)) m.remove_prefix(1);
+  return "…" + std::string(m);
+}
+
+std::string opt_bytes(const std::optional<double>& v) { return v ? short_bytes(*v) : "?"; }
+
+// Pads to `width` columns (fmt pads by code units, and a mount may not be ASCII).
+std::string pad(std::string s, size_t width) {
+  size_t c = columns(s);
+  if (c < width) s.append(width - c, ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string chat_disks(const Snapshot& s) {
+  auto rows = disk_rows(s);
+  if (rows.empty()) return {};
+  // 15 + 5 + 7 + 6 + 6 = 39 columns.
+  std::string out = pad("mount", 15) + fmt::format("{:>5}{:>7}{:>6}{:>6}\n", "use", "avail", "size", "inode");
+  for (const auto& d : rows)
+    out += pad(mount_cell(d.mount, 14), 15) + fmt::format("{:>5}{:>7}{:>6}{:>6}\n", num(d.used_pct, 0, "%"),
+                                                        opt_bytes(d.avail), opt_bytes(d.size),
+                                                        num(d.inodes_pct, 0, "%"));
+  return drop_newline(std::move(out));
+}
+
+std::vector<std::string> chat_disk_notes(const Snapshot& s) {
+  std::vector<std::string> notes;
+  for (const auto& d : disk_rows(s)) {
+    if (d.readonly == 1.0) notes.push_back(fit({d.mount, "is read-only"}));
+    if (d.full_in_hours)
+      notes.push_back(fit({d.mount, fmt::format("full in {:.0f}h at this rate", std::ceil(*d.full_in_hours))}));
+  }
+  return notes;
+}
+
+std::string chat_fullest_disk(const Snapshot& s) {
+  auto d = fullest_disk(s);
+  if (!d) return {};
+  return drop_newline(
+      chat_row("disk", fmt::format("{} {} used, {} free", mount_cell(d->mount, 17), num(d->used_pct, 0, "%"),
+                                   opt_bytes(d->avail))));
+}
+
 std::string human_kib(double kib) {
   static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = kib;
@@ -200,8 +262,9 @@ std::string human_kib(double kib) {
 std::string format_json(const Snapshot& s, const std::string& host) {
   std::string out = "{\"host\":" + json_string(host);
   for (const auto& p : s.probes)
-    for (size_t i = 0; i < p.metrics.size() && i < p.values.size(); ++i)
-      if (p.values[i]) fmt::format_to(std::back_inserter(out), ",\"{}\":{}", p.metrics[i].name, *p.values[i]);
+    p.each([&](std::string_view name, const std::optional<double>& v) {
+      if (v) fmt::format_to(std::back_inserter(out), ",{}:{}", json_string(name), *v);
+    });
   return out + "}\n";
 }
 
@@ -260,10 +323,39 @@ std::string format_pressure(const Snapshot& s) {
   return row("pressure", "    " + cols + "      " + cols + "  (% of time stalled)") + out;
 }
 
+std::vector<DiskRow> disk_rows(const Snapshot& s) {
+  std::vector<DiskRow> rows;
+  const ProbeSample* p = s.labelled("fs_used_pct");
+  if (!p) return rows;
+  for (size_t k = 0; k < p->instances.size(); ++k)
+    rows.push_back({p->instances[k], p->at(k, probes::fs_used_pct), p->at(k, probes::fs_avail_bytes),
+                    p->at(k, probes::fs_size_bytes), p->at(k, probes::fs_inodes_used_pct),
+                    p->at(k, probes::fs_readonly), p->at(k, probes::fs_full_in_hours)});
+  return rows;
+}
+
+std::optional<DiskRow> fullest_disk(const Snapshot& s) {
+  std::optional<DiskRow> best;
+  for (auto& r : disk_rows(s))
+    if (r.used_pct && (!best || *r.used_pct > *best->used_pct)) best = std::move(r);
+  return best;
+}
+
+std::string format_disks(const Snapshot& s) {
+  std::string out;
+  for (const auto& d : disk_rows(s)) {
+    std::string ro = d.readonly == 1.0 ? ", read-only" : "";
+    out += row(out.empty() ? "disks" : "",
+               fmt::format("{} used {} of {}, avail {}, inodes {}{}", d.mount, num(d.used_pct, 0, "%"),
+                           bytes(d.size), bytes(d.avail), num(d.inodes_pct, 0, "%"), ro));
+  }
+  return out.empty() ? row("disks", "none watched") : out;
+}
+
 std::string format_text(const Snapshot& s, const std::string& host) {
   std::string out = row("host", host) + format_load(s) + format_memory(s) + format_vmstat(s);
   std::string psi = format_pressure(s);
-  return out + (psi.empty() ? row("pressure", "not available (kernel without PSI)") : psi);
+  return out + (psi.empty() ? row("pressure", "not available (kernel without PSI)") : psi) + format_disks(s);
 }
 
 }  // namespace imwatch::agent

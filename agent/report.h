@@ -1,6 +1,7 @@
 // Human and JSON views of a snapshot, shared by --once and the chat commands.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,16 @@ namespace imwatch::agent {
 std::string format_json(const Snapshot& s, const std::string& host);
 // The compact, aligned view of `imwatch --once`.
 std::string format_text(const Snapshot& s, const std::string& host);
+
+// The watched filesystems of the latest sample, in probe order.
+struct DiskRow {
+  std::string mount;
+  std::optional<double> used_pct, avail, size, inodes_pct, readonly, full_in_hours;
+};
+std::vector<DiskRow> disk_rows(const Snapshot& s);
+// The one with the highest fs_used_pct, if any is known.
+std::optional<DiskRow> fullest_disk(const Snapshot& s);
+std::string format_disks(const Snapshot& s);  // --once's "disks" rows
 
 // Sections, each a few lines that fit a phone screen; unknown values show '?'.
 std::string format_load(const Snapshot& s);
@@ -47,6 +58,16 @@ std::string chat_load(const Snapshot& s);
 std::string chat_memory(const Snapshot& s);
 std::string chat_vmstat(const Snapshot& s);
 std::string chat_pressure(const Snapshot& s);  // "" when the kernel has no PSI
+
+// The `disk` table: a header and a row per filesystem (mount, use%, avail,
+// size, inodes%), "" when none is watched; and the notes under it (read-only
+// mounts, the time to full where known).
+std::string chat_disks(const Snapshot& s);
+std::vector<std::string> chat_disk_notes(const Snapshot& s);
+// `status`'s row for the fullest filesystem, "" when none is known.
+std::string chat_fullest_disk(const Snapshot& s);
+// 1.5e9 -> "1.4G": at most 5 columns, powers of 1024.
+std::string short_bytes(double bytes);
 
 // 1536 -> "1.5 MiB"; `kib` is in KiB.
 std::string human_kib(double kib);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "agent/text_util.h"
+#include "probes/probes.h"
 
 namespace imwatch::agent {
 
@@ -165,7 +166,13 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
   if (words.size() < 3) return err("expected 'METRIC OP VALUE' after the name");
 
   out.metric = words[0];
-  if (auto m = check_metric(out.metric, metrics); !m.empty()) return err(m);
+  // "fs_used_pct{/srv}" names one instance of a labelled family;
+  // "fs_used_pct" alone applies to every instance.
+  const auto name = probes::split_metric(out.metric);
+  if (auto m = check_metric(std::string(name.family), metrics); !m.empty()) return err(m);
+  const bool labelled = probes::labelled_family(name.family);
+  if (name.labelled && !labelled) return err(quote(name.family) + " has no instances: drop the braces");
+  out.each_instance = labelled && !name.labelled;
   auto op = parse_op(words[1]);
   if (!op) return err("unknown operator " + quote(words[1]) + " (use >, >=, < or <=)");
   out.op = *op;

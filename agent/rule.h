@@ -38,6 +38,9 @@ struct Rule {
   std::optional<double> clear;   // default: warn
   std::optional<double> repeat;  // default: [alert] repeat
   Origin origin;
+  // A labelled family without an instance ("fs_used_pct"): the rule
+  // applies to every instance, each with its own alert (agent/alert_engine.h).
+  bool each_instance = false;
 
   bool breaches(double value, double threshold) const;
   double clear_value() const { return clear.value_or(warn); }

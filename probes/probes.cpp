@@ -1,5 +1,6 @@
 #include "probes/probes.h"
 
+#include "probes/filesystem.h"
 #include "probes/loadavg.h"
 #include "probes/meminfo.h"
 #include "probes/pressure.h"
@@ -13,6 +14,7 @@ std::span<const ProbeInfo> catalogue() {
       {MeminfoProbe::probe_name, MeminfoProbe::metric_table()},
       {VmstatProbe::probe_name, VmstatProbe::metric_table()},
       {PressureProbe::probe_name, PressureProbe::metric_table()},
+      {FilesystemProbe::probe_name, FilesystemProbe::metric_table()},
   };
   return list;
 }
@@ -31,12 +33,21 @@ std::vector<std::string> metric_names() {
 }
 
 // In catalogue() order (probes_test checks it).
-std::vector<std::unique_ptr<Probe>> make_probes(const ProcRoot& root) {
+bool labelled_family(std::string_view name) {
+  for (const auto& p : catalogue())
+    for (const auto& m : p.metrics)
+      if (m.name == name) return m.labelled;
+  return false;
+}
+
+std::vector<std::unique_ptr<Probe>> make_probes(const ProcRoot& root, const FilesystemOptions& fs,
+                                                std::unique_ptr<Statfs> statfs) {
   std::vector<std::unique_ptr<Probe>> p;
   p.push_back(std::make_unique<LoadAvgProbe>(root));
   p.push_back(std::make_unique<MeminfoProbe>(root));
   p.push_back(std::make_unique<VmstatProbe>(root));
   p.push_back(std::make_unique<PressureProbe>(root));
+  p.push_back(std::make_unique<FilesystemProbe>(root, fs, std::move(statfs)));
   return p;
 }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "probes/filesystem.h"
 #include "probes/probe.h"
 
 namespace imwatch::probes {
@@ -25,6 +26,11 @@ std::span<const ProbeInfo> catalogue();
 std::vector<std::string> probe_names();
 std::vector<std::string> metric_names();
 
-std::vector<std::unique_ptr<Probe>> make_probes(const ProcRoot& root);
+// Whether `name` is a metric with one value per instance (fs_used_pct).
+bool labelled_family(std::string_view name);
+
+// `statfs` null: the real one (probes/statfs.h); tests pass a fake.
+std::vector<std::unique_ptr<Probe>> make_probes(const ProcRoot& root, const FilesystemOptions& fs = {},
+                                                std::unique_ptr<Statfs> statfs = nullptr);
 
 }  // namespace imwatch::probes

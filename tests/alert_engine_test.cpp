@@ -409,3 +409,124 @@ TEST(Rules, SettledOkNamesAKnownValueAndTheAlert) {
 }
 
 }  // namespace
+
+// ---- rules over every mount ----
+
+namespace {
+
+// The filesystem probe's instances and fs_used_pct of each, fed by hand.
+std::vector<Event> feed_mounts(AlertEngine& e, const std::vector<std::string>& mounts,
+                               const std::vector<std::optional<double>>& values, double t) {
+  e.evaluate_instances("p", mounts,
+                       [&](const std::string& metric, size_t k) -> std::optional<double> {
+                         EXPECT_EQ(metric, "fs_used_pct");
+                         return values.at(k);
+                       },
+                       t, Engine::wall(t));
+  e.remind(Engine::wall(t));
+  return e.take_events();
+}
+
+const std::vector<std::string> kFsMetrics = {"fs_used_pct", "load1"};
+
+AlertEngine disk_engine(const std::string& text = "disk: fs_used_pct > 90 crit 95 clear 85") {
+  Rule r;
+  EXPECT_EQ(parse_rule(text, kFsMetrics, r), "");
+  AlertEngine e;
+  e.configure({r}, {}, kAllFromP);
+  return e;
+}
+
+}  // namespace
+
+TEST(PerMount, EachMountHasItsOwnAlertIdAndState) {
+  Rule r;
+  ASSERT_EQ(parse_rule("disk: fs_used_pct > 90 crit 95", kFsMetrics, r), "");
+  EXPECT_TRUE(r.each_instance);
+  ASSERT_EQ(parse_rule("srv: fs_used_pct{/srv} > 90", kFsMetrics, r), "");
+  EXPECT_FALSE(r.each_instance);
+  EXPECT_NE(parse_rule("x: load1{/srv} > 1", kFsMetrics, r).find("has no instances"), std::string::npos);
+
+  AlertEngine e = disk_engine();
+  auto ev = feed_mounts(e, {"/", "/var"}, {50, 93}, 0);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(text(ev), "web1: WARNING disk /var: fs_used_pct 93 > 90 #1");
+  ev = feed_mounts(e, {"/", "/var"}, {96, 93}, 10);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(text(ev), "web1: CRITICAL disk /: fs_used_pct 96 > 95 #2");
+  EXPECT_EQ(e.states().at("disk /").severity, Severity::critical);
+  EXPECT_EQ(e.states().at("disk /var").severity, Severity::warning);
+  // Unknown for one mount (statfs did not answer): neither fires nor resolves.
+  ev = feed_mounts(e, {"/", "/var"}, {std::nullopt, 80}, 20);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(text(ev), "web1: RESOLVED disk /var: fs_used_pct 80 after firing 20s #1");
+  EXPECT_EQ(e.states().at("disk /").severity, Severity::critical);
+  // Mute by the rule's name covers every mount.
+  e.mute("disk", Engine::wall(1000));
+  EXPECT_TRUE(feed_mounts(e, {"/", "/var"}, {96, 93}, 30).empty());
+  EXPECT_EQ(e.states().at("disk /var").severity, Severity::warning);
+  EXPECT_TRUE(e.ack(e.states().at("disk /var").id));
+}
+
+TEST(PerMount, AMountThatVanishesWhileFiringIsClosedSayingSo) {
+  AlertEngine e = disk_engine();
+  feed_mounts(e, {"/", "/media/usb"}, {50, 99}, 0);
+  auto ev = feed_mounts(e, {"/"}, {50}, 60);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::vanished);
+  EXPECT_EQ(text(ev), "web1: VANISHED disk /media/usb: no longer there, alert closed (was CRITICAL, firing 1m) #1");
+  EXPECT_EQ(e.states().count("disk /media/usb"), 0u);
+  // Back again: a new alert with a new id; gone while OK: nothing said.
+  ev = feed_mounts(e, {"/", "/media/usb"}, {50, 99}, 120);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].id, 2u);
+  feed_mounts(e, {"/", "/media/usb"}, {50, 10}, 130);
+  EXPECT_TRUE(feed_mounts(e, {"/"}, {50}, 140).empty());
+  EXPECT_EQ(kind_name(Event::vanished), "vanished");
+}
+
+TEST(PerMount, AlertsAndRulesListEachMount) {
+  AlertEngine e = disk_engine();
+  feed_mounts(e, {"/", "/var"}, {50, 93}, 0);
+  const std::string alerts = alerts_listing(e, Engine::wall(60));
+  EXPECT_NE(alerts.find("#1 WARNING disk /var:"), std::string::npos) << alerts;
+  const std::string rules = rules_listing(e, Engine::wall(60));
+  EXPECT_NE(rules.find("  / OK, now 50"), std::string::npos) << rules;
+  EXPECT_NE(rules.find("  /var WARNING, now 93"), std::string::npos) << rules;
+  EXPECT_EQ(presence_for(e).status, "WARNING: disk /var");
+}
+
+TEST(PerMount, ReloadKeepsEachMountsAlert) {
+  AlertEngine e = disk_engine();
+  feed_mounts(e, {"/var"}, {93}, 0);
+  Rule r;
+  ASSERT_EQ(parse_rule("disk: fs_used_pct > 91 crit 95 clear 85", kFsMetrics, r), "");
+  e.configure({r}, {}, kAllFromP);
+  EXPECT_EQ(e.states().at("disk /var").severity, Severity::warning);
+  EXPECT_EQ(e.states().at("disk /var").id, 1u);
+  // Removed: each mount's open alert is closed with REMOVED.
+  e.configure({}, {}, kAllFromP);
+  e.remind(Engine::wall(10));
+  auto ev = e.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::removed);
+  EXPECT_EQ(ev[0].rule, "disk /var");
+}
+
+#include "agent/state_store.h"
+
+TEST(PerMount, EachMountsStateSurvivesARestart) {
+  AlertEngine e = disk_engine();
+  feed_mounts(e, {"/", "/mnt/my disk", "/gone"}, {93, 99, 95}, 0);
+  const std::string saved = serialize_state(e);
+  AlertEngine after = disk_engine();
+  ASSERT_EQ(parse_state(saved, after), "");
+  EXPECT_EQ(after.states().at("disk /mnt/my disk").severity, Severity::critical);
+  EXPECT_EQ(after.states().at("disk /").id, 1u);
+  // Still bad: nothing new said; /gone is not mounted any more: closed.
+  auto ev = feed_mounts(after, {"/", "/mnt/my disk"}, {93, 99}, 10);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Event::vanished);
+  EXPECT_EQ(ev[0].rule, "disk /gone");
+  EXPECT_EQ(after.next_id(), 4u);
+}

@@ -14,6 +14,7 @@
 #include "agent/chat.h"
 #include "agent/daemon.h"
 #include "agent/report.h"
+#include "fakes/fake_statfs.h"
 #include "probes/probes.h"
 
 using namespace imwatch::agent;
@@ -63,22 +64,41 @@ std::string layout_problems(const std::string& reply) {
 // (one of them always fires), and a handler: what the daemon holds.
 struct Agent {
   explicit Agent(const std::string& tree) : root(kFixtures + "/proc/" + tree) {
-    list = probes::make_probes(root);
+    // The filesystems of the trees (tests/fixtures/proc/filesystems; the
+    // others have pseudo filesystems only): figures from a table, and /tank
+    // does not answer.
+    auto statfs = std::make_unique<test::FakeStatfs>();
+    statfs->table = {{"/", test::fs_stats(250, 40, 300)},
+                     {"/var", test::fs_stats(20, 93, 950)},
+                     {"/mnt/my disk", test::fs_stats(1800, 99.9)},
+                     {"/media/usb", test::fs_stats(0.5, 12)},
+                     {"/var/tmp\\odd", test::fs_stats(0.01, 0, 0)}};
+    statfs->hang = {"/tank"};
+    list = probes::make_probes(root, {}, std::move(statfs));
     for (auto& p : list) {
-      ProbeSample s{p->name(), p->metrics(), {}, {}, true};
+      ProbeSample s{p->name(), p->metrics(), {}, {}, true, {}};
       s.error = p->collect(1, s.values);
+      auto inst = p->instances();
+      s.instances.assign(inst.begin(), inst.end());
       snap.probes.push_back(std::move(s));
     }
     std::vector<Rule> rules;
     for (const char* text :
          {"load: load1_per_cpu >= 0 crit 5", "memory: mem_used_pct > 80 crit 95 clear 75",
-          "memory_pressure: psi_memory_some_avg10 > 10 crit 40 for 5m clear 5 repeat 2h", "swap: swap_used_pct > 50"}) {
+          "memory_pressure: psi_memory_some_avg10 > 10 crit 40 for 5m clear 5 repeat 2h", "swap: swap_used_pct > 50",
+          "disk: fs_used_pct > 90 crit 95", "srv: fs_used_pct{/srv} > 90"}) {
       Rule r;
       EXPECT_EQ(parse_rule(text, metric_catalogue(), r), "") << text;
       rules.push_back(r);
     }
     engine.configure(rules, {}, [](const std::string&) { return std::string("loadavg"); });
-    for (size_t i = 0; i < rules.size(); ++i) engine.evaluate_rule(i, snap.get(rules[i].metric), 1, wall);
+    for (size_t i = 0; i < rules.size(); ++i)
+      if (!rules[i].each_instance) engine.evaluate_rule(i, snap.get(rules[i].metric), 1, wall);
+    for (const auto& p : snap.probes)
+      if (p.labelled())
+        engine.evaluate_instances(
+            "loadavg", p.instances, [&](const std::string& m, size_t k) { return snap.get(probes::labelled_name(m, p.instances[k])); },
+            1, wall);
     engine.take_events();
   }
   std::string say(const std::string& body, double after = 0) {
@@ -102,9 +122,10 @@ std::vector<std::pair<std::string, std::string>> transcript(const std::string& t
   Agent a(tree);
   std::vector<std::pair<std::string, std::string>> out;
   auto ask = [&](const std::string& body, double after = 0) { out.emplace_back(body, a.say(body, after)); };
-  for (const char* c : {"help", "status", "load", "mem", "vmstat", "psi", "alerts", "rules", "graph", "ping"}) ask(c);
-  for (const char* c :
-       {"status", "load", "mem", "vmstat", "psi", "alerts", "graph", "rules", "mute", "unmute", "ack", "ping", "help"})
+  for (const char* c : {"help", "status", "load", "mem", "vmstat", "psi", "disk", "df", "alerts", "rules", "graph", "ping"})
+    ask(c);
+  for (const char* c : {"status", "load", "mem", "vmstat", "psi", "disk", "alerts", "graph", "rules", "mute", "unmute",
+                        "ack", "ping", "help"})
     ask(std::string("help ") + c);
   for (const char* c : {"stauts", "help stauts", "frobnicate", "", "mute 10m memory", "mute nosuchrule", "unmute x",
                         "ack x", "ack 7", "ack 1", "mute 2h"})
@@ -189,7 +210,7 @@ TEST(ChatLayout, WorstCaseValuesFit) {
   auto list = probes::make_probes(root);
   Snapshot snap;
   for (auto& p : list) {
-    ProbeSample s{p->name(), p->metrics(), {}, {}, true};
+    ProbeSample s{p->name(), p->metrics(), {}, {}, true, {}};
     p->collect(1, s.values);
     for (size_t i = 0; i < s.metrics.size() && i < s.values.size(); ++i) {
       std::string_view m = s.metrics[i].name;

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kProbes = {"loadavg", "meminfo", "vmstat", "pressure"};
+const std::vector<std::string> kProbes = {"loadavg", "meminfo", "vmstat", "pressure", "filesystem"};
 
 class ConfigTest : public ::testing::Test {
  protected:
@@ -315,6 +315,7 @@ TEST(Options, DefaultsComeFromTheTable) {
   EXPECT_EQ(c.flap_changes, 6);
   EXPECT_EQ(c.flap_window, 3600);
   EXPECT_EQ(c.interval_of("loadavg"), 10);
+  EXPECT_EQ(c.interval_of("filesystem"), 60);  // kProbeIntervalDefaults
   EXPECT_EQ(c.xmpp.ping_interval, 60);
   EXPECT_EQ(c.xmpp.outbox_max, 1000u);
   EXPECT_EQ(c.xmpp.ca_file, "/etc/ssl/certs/ca-certificates.crt");
@@ -378,8 +379,13 @@ TEST(Options, EveryOptionIsInTheShippedConfigAndTheManPages) {
       ASSERT_NE(it, conf.end()) << "packaging/imwatch.conf lacks " << key;
       if (default_string(o).empty()) continue;
       bool found = false;
-      for (const auto& v : it->second) found |= is_default(o, v);
-      EXPECT_TRUE(found) << "packaging/imwatch.conf: " << key << " is not at its default " << default_string(o);
+      // A probe's interval: its own default (kProbeIntervalDefaults).
+      const auto fk = split_file_key(key);
+      const bool probe_interval = o.key == kProbeIntervalKey;
+      const double want = probe_interval ? default_interval(fk.section.substr(6)) : o.number;
+      for (const auto& v : it->second) found |= probe_interval ? parse_duration(v) == want : is_default(o, v);
+      EXPECT_TRUE(found) << "packaging/imwatch.conf: " << key << " is not at its default "
+                         << (probe_interval ? format_duration(want) : default_string(o));
     }
     // The page: ".BI name" and, in that entry (up to the next .TP or .SH), the default.
     const std::string name = split_file_key(o.key).name;

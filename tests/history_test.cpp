@@ -313,7 +313,7 @@ TEST(Graph, ErrorsAreShort) {
   History h = sample_history();
   EXPECT_EQ(graph_reply({"graph"}, nullptr, "web1", kT0), "no history is kept");
   EXPECT_EQ(graph_reply({"graph", "nope"}, &h, "web1", kT0),
-            "no metric 'nope' in the history\nusage: graph [WHAT] [DURATION]\nWHAT: load, mem, cpu, psi or a metric");
+            "no metric 'nope' in the history\nusage: graph [WHAT] [DURATION]\nWHAT: load mem cpu psi disk or a metric");
   EXPECT_EQ(graph_reply({"graph", "mem", "3d"}, &h, "web1", kT0), "history goes back 2d");
   EXPECT_EQ(graph_reply({"graph", "psi"}, &h, "web1", kT0), "no history yet");
   History empty;
@@ -337,3 +337,59 @@ TEST(Graph, AlertAndStatusTrends) {
 }
 
 }  // namespace
+
+// fs_full_in_hours: a least-squares fit of the available space.
+TEST(FullInHours, FitsTheRateAndIsUnknownWhenNotFillingOrTooShort) {
+  using imwatch::agent::History;
+  using imwatch::agent::hours_until_full;
+  const double t0 = 1'700'000'000;
+  const double gib = 1 << 30;
+  History h;
+  // 1 GiB an hour used, from 20 GiB available, a sample a minute, with noise.
+  for (int i = 0; i <= 120; ++i)
+    h.record("fs_avail_bytes{/var}", 60, t0 + i * 60, 20 * gib - i / 60.0 * gib + (i % 2 ? 1e6 : -1e6));
+  auto hours = hours_until_full(h, "fs_avail_bytes{/var}", 18 * gib, t0 + 121 * 60);
+  ASSERT_TRUE(hours);
+  EXPECT_NEAR(*hours, 18, 0.2);
+  // Not filling (freed space): unknown, never negative.
+  History freeing;
+  for (int i = 0; i <= 120; ++i) freeing.record("a", 60, t0 + i * 60, 10 * gib + i * 1e6);
+  EXPECT_FALSE(hours_until_full(freeing, "a", 10 * gib, t0 + 121 * 60));
+  // Under an hour of history: unknown.
+  History young;
+  for (int i = 0; i <= 30; ++i) young.record("a", 60, t0 + i * 60, 10 * gib - i * 1e8);
+  EXPECT_FALSE(hours_until_full(young, "a", 7 * gib, t0 + 31 * 60));
+  EXPECT_FALSE(hours_until_full(young, "nothing", 7 * gib, t0 + 31 * 60));
+  // A 10 s interval: the fit spans 6 h of 5-minute averages.
+  History fine;
+  for (int i = 0; i <= 6 * 360; ++i) fine.record("a", 10, t0 + i * 10, 100 * gib - i * 10 * (gib / 3600));
+  hours = hours_until_full(fine, "a", 94 * gib, t0 + 6 * 3600);
+  ASSERT_TRUE(hours);
+  EXPECT_NEAR(*hours, 94, 2);
+}
+
+// `graph disk`: the fullest filesystems first; `graph` alone adds the fullest.
+TEST(Graph, DiskShowsTheFullestFilesystems) {
+  using namespace imwatch::agent;
+  const double t0 = 1'700'000'000;
+  History h;
+  for (int i = 0; i < 30; ++i) {
+    h.record("load1_per_cpu", 60, t0 + i * 60, 0.5);
+    h.record("fs_used_pct{/}", 60, t0 + i * 60, 40);
+    h.record("fs_used_pct{/var}", 60, t0 + i * 60, 80 + i * 0.5);
+    h.record("fs_used_pct{/srv}", 60, t0 + i * 60, std::nullopt);
+  }
+  const double now = t0 + 29 * 60;
+  std::string disk = graph_reply({"graph", "disk"}, &h, "web1", now);
+  auto var = disk.find("fs_used_pct{/var}"), root = disk.find("fs_used_pct{/}\n");
+  ASSERT_NE(var, std::string::npos) << disk;
+  ASSERT_NE(root, std::string::npos) << disk;
+  EXPECT_LT(var, root) << disk;  // fullest first
+  EXPECT_NE(disk.find("fs_used_pct{/srv}\nno data"), std::string::npos) << disk;
+  std::string all = graph_reply({"graph"}, &h, "web1", now);
+  EXPECT_NE(all.find("load1_per_cpu"), std::string::npos) << all;
+  EXPECT_NE(all.find("fs_used_pct{/var}"), std::string::npos) << all;
+  EXPECT_EQ(all.find("fs_used_pct{/}"), std::string::npos) << all;
+  std::string one = graph_reply({"graph", "fs_used_pct{/var}", "1h"}, &h, "web1", now);
+  EXPECT_NE(one.find("now 94.5"), std::string::npos) << one;
+}

@@ -90,7 +90,7 @@ TEST(Once, BadOptionsExitTwo) {
 TEST(CheckConfig, ShippedDefaultConfigIsValid) {
   auto r = run_process({kBinary, "--check-config", "--config", IMWATCH_DEFAULT_CONFIG});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find(": 6 rules"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(": 10 rules"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("load: warning when load5_per_cpu > 1.5, critical when > 3, held for 5m"), std::string::npos);
 }
 

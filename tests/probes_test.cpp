@@ -433,7 +433,9 @@ TEST(Probes, EveryFixtureEveryProbeNeverCrashes) {
       Values v;
       p->collect(1, v);
       p->collect(2, v);
-      EXPECT_EQ(v.size(), p->metrics().size()) << entry.path() << " " << p->name();
+      // A labelled probe: its metrics for each of its instances.
+      EXPECT_EQ(v.size(), p->metrics().size() * (p->metrics()[0].labelled ? p->instances().size() : 1))
+          << entry.path() << " " << p->name();
     }
   }
 }
@@ -453,7 +455,7 @@ TEST(Probes, CatalogueMatchesTheProbes) {
       metrics.emplace_back(cat[i].metrics[m].name);
     }
   }
-  EXPECT_EQ(probe_names(), (std::vector<std::string>{"loadavg", "meminfo", "vmstat", "pressure"}));
+  EXPECT_EQ(probe_names(), (std::vector<std::string>{"loadavg", "meminfo", "vmstat", "pressure", "filesystem"}));
   EXPECT_EQ(metric_names(), metrics);
   EXPECT_EQ(metrics.front(), "load1");
 }
