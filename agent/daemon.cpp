@@ -183,6 +183,11 @@ std::optional<std::string> Daemon::chat(const std::string& from, const std::stri
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 
+void Daemon::with_context(const std::function<void(ChatContext&)>& visit) {
+  ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
+  visit(ctx);
+}
+
 Reply Daemon::local(const Peer& peer, const std::string& line) {
   ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
   Reply reply = run_command(line, ctx);

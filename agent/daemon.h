@@ -69,6 +69,8 @@ class Daemon {
   // A local command (`imwatch mute 2h iowait`) from `peer`, allowed already
   // (agent/control.h): the same registry, audited under the user's name.
   Reply local(const Peer& peer, const std::string& line);
+  // Calls `visit` with the context commands run in (XEP-0050 forms).
+  void with_context(const std::function<void(ChatContext&)>& visit);
   // The local command's socket, or null when it is off or failed at start.
   const ControlServer* control() const { return control_.get(); }
 
