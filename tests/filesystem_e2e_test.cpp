@@ -153,15 +153,15 @@ TEST_F(FilesystemE2E, AFuseMountWhoseStatfsNeverAnswersStallsNothing) {
                "rule = disk: fs_used_pct > 100\n");
   start();
   ASSERT_NE(daemon_->wait_for_line("started", 5), "");
-  EXPECT_NE(daemon_->wait_for_line("probe filesystem: statfs " + hang + ": no answer within", 10), "");
+  EXPECT_NE(daemon_->wait_for_line("probe filesystem: statfs '" + hang + "': no answer within", 10), "");
   // The loop goes on: memory is sampled, the rule fires, the probe's failure is told.
   imwatch::test::write_meminfo_used(dir_ + "/proc", 85);
   EXPECT_NE(daemon_->wait_for_line("notify: web1: WARNING memory: mem_used_pct 85 > 80 #1", 10), "");
-  EXPECT_NE(daemon_->wait_for_line("PROBE filesystem failing: statfs " + hang, 10), "");
+  EXPECT_NE(daemon_->wait_for_line("PROBE filesystem failing: statfs '" + hang + "'", 10), "");
 
   // --once waits at most its deadline for the mount and goes on.
   once_ = std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "--once", "--config", dir_ + "/imwatch.conf"});
-  EXPECT_NE(once_->wait_for_line("imwatch: probe filesystem: statfs " + hang + ": no answer within", 10), "");
+  EXPECT_NE(once_->wait_for_line("imwatch: probe filesystem: statfs '" + hang + "': no answer within", 10), "");
 
   // The agent stops as asked. Its process is only reaped once the kernel
   // ends the stuck request (TearDown kills the FUSE daemon): a thread in a
