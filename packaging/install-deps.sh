@@ -14,6 +14,10 @@ packages=(
   # tests: free(1) for the live comparison, a real XMPP server and client,
   # memcheck for the integration flow (tests/soak/valgrind_flow.sh)
   procps openssl prosody python3-slixmpp ejabberd valgrind
+  # tests/filesystem_e2e_test.cpp: a FUSE filesystem that never answers statfs
+  # (fusepy drives libfuse2, whose helper is fuse's fusermount; root only), and
+  # a loop-mounted ext4 image
+  python3-fusepy fuse e2fsprogs util-linux
 )
 # Extra sets, by name: `install-deps.sh fuzz package`
 for extra in "$@"; do

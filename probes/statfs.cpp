@@ -11,6 +11,8 @@
 #include <set>
 #include <thread>
 
+#include "probes/text.h"
+
 namespace imwatch::probes {
 
 namespace {
@@ -29,7 +31,7 @@ StatfsResult call_statfs(const std::string& path) {
   do rc = ::statvfs(path.c_str(), &st);
   while (rc != 0 && errno == EINTR);
   if (rc != 0) {
-    r.error = "statfs " + path + ": " + std::strerror(errno);
+    r.error = "statfs " + quote(path) + ": " + std::strerror(errno);
     return r;
   }
   r.status = StatfsResult::ok;
@@ -94,9 +96,9 @@ std::vector<StatfsResult> ThreadedStatfs::stat_all(const std::vector<std::string
   const bool all_stuck = s.stuck.size() >= max_threads_;
   for (size_t i = 0; i < paths.size(); ++i) {
     if (s.stuck.count(paths[i])) {
-      out[i] = {StatfsResult::stuck, {}, "statfs " + paths[i] + ": still no answer to an earlier call"};
+      out[i] = {StatfsResult::stuck, {}, "statfs " + quote(paths[i]) + ": still no answer to an earlier call"};
     } else if (all_stuck) {
-      out[i] = {StatfsResult::busy, {}, "statfs " + paths[i] + ": not asked, every worker is stuck on another mount"};
+      out[i] = {StatfsResult::busy, {}, "statfs " + quote(paths[i]) + ": not asked, every worker is stuck on another mount"};
     } else {
       jobs[i] = std::make_shared<Job>();
       jobs[i]->path = paths[i];
@@ -122,10 +124,10 @@ std::vector<StatfsResult> ThreadedStatfs::stat_all(const std::vector<std::string
       j->abandoned = true;
       s.stuck.insert(j->path);
       out[i] = {StatfsResult::timed_out, {},
-                "statfs " + paths[i] + ": no answer within " + std::to_string(static_cast<int>(deadline_ * 1000)) + " ms"};
+                "statfs " + quote(paths[i]) + ": no answer within " + std::to_string(static_cast<int>(deadline_ * 1000)) + " ms"};
     } else {
       std::erase(s.queue, jobs[i]);
-      out[i] = {StatfsResult::busy, {}, "statfs " + paths[i] + ": not asked in time, the workers were busy"};
+      out[i] = {StatfsResult::busy, {}, "statfs " + quote(paths[i]) + ": not asked in time, the workers were busy"};
     }
   }
   return out;

@@ -23,11 +23,11 @@ class FakeStatfs final : public probes::Statfs {
     for (const auto& p : paths) {
       asked.push_back(p);
       if (hang.count(p)) {
-        out.push_back({probes::StatfsResult::timed_out, {}, "statfs " + p + ": no answer within 1000 ms"});
+        out.push_back({probes::StatfsResult::timed_out, {}, "statfs '" + p + "': no answer within 1000 ms"});
       } else if (auto it = table.find(p); it != table.end()) {
         out.push_back({probes::StatfsResult::ok, it->second, ""});
       } else {
-        out.push_back({probes::StatfsResult::failed, {}, "statfs " + p + ": No such file or directory"});
+        out.push_back({probes::StatfsResult::failed, {}, "statfs '" + p + "': No such file or directory"});
       }
     }
     return out;

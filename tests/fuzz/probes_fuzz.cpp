@@ -32,6 +32,7 @@
 
 #include "fuzz_util.h"
 #include "probes/probes.h"
+#include "probes/statfs.h"
 
 namespace fs = std::filesystem;
 using namespace imwatch::probes;
@@ -134,23 +135,44 @@ void apply_record(const std::string& root, const Record& r) {
 void print_sample(Probe& p, double now, const Values& v, const std::string& err) {
   std::fprintf(stderr, "t=%g %s: %s\n", now, std::string(p.name()).c_str(), err.empty() ? "ok" : err.c_str());
   auto metrics = p.metrics();
-  for (size_t i = 0; i < v.size() && i < metrics.size(); ++i)
-    if (v[i]) std::fprintf(stderr, "  %s = %.17g\n", std::string(metrics[i].name).c_str(), *v[i]);
+  for (size_t i = 0; i < v.size() && !metrics.empty(); ++i)
+    if (v[i]) std::fprintf(stderr, "  %s = %.17g\n", std::string(metrics[i % metrics.size()].name).c_str(), *v[i]);
 }
+
+// The mounts a fuzzed mountinfo names are not asked of the kernel (they
+// may be anything on the fuzzing machine): figures made up from the path,
+// some failing, some with no blocks or inodes.
+class MadeUpStatfs final : public Statfs {
+ public:
+  std::vector<StatfsResult> stat_all(const std::vector<std::string>& paths) override {
+    std::vector<StatfsResult> out;
+    for (const auto& p : paths) {
+      const uint64_t n = p.size();
+      if (n % 5 == 0)
+        out.push_back({StatfsResult::failed, {}, "statfs failed"});
+      else
+        out.push_back({StatfsResult::ok, {4096, n * 1000 % 7, n % 3, n % 4, n % 11, n % 13}, ""});
+    }
+    return out;
+  }
+};
 
 void check_sample(Probe& p, const Values& v, const std::string& err, std::string_view input) {
   imwatch::fuzz::check_error(err);
   auto metrics = p.metrics();
-  IMWATCH_FUZZ_CHECK(v.size() == metrics.size(), p.name());
+  const bool labelled = !metrics.empty() && metrics[0].labelled;
+  IMWATCH_FUZZ_CHECK(v.size() == metrics.size() * (labelled ? p.instances().size() : 1), p.name());
   for (size_t i = 0; i < v.size(); ++i) {
     if (!v[i]) continue;
     // Counts, sizes, rates and shares: never negative, never absurd (NaN,
     // inf). Shares computed by the probes are at most 100 % (PSI's own
     // averages are taken as the kernel gives them).
     double x = *v[i];
-    bool ok = std::isfinite(x) && x >= 0 && (!metrics[i].name.ends_with("_pct") || x <= 100 * (1 + 1e-12));
+    const auto name = metrics[i % metrics.size()].name;
+    bool ok = std::isfinite(x) && x >= 0 && (!name.ends_with("_pct") || x <= 100 * (1 + 1e-12));
     if (!ok) {
-      std::string what = std::string(p.name()) + ": " + std::string(metrics[i].name) + " = " + std::to_string(x) +
+      std::string what = std::string(p.name()) + ": " + std::string(metrics[i % metrics.size()].name) + " = " +
+                         std::to_string(x) +
                          ", input: " + std::string(input);
       IMWATCH_FUZZ_CHECK(ok, what);
     }
@@ -172,7 +194,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   for (auto it = records.begin(); it != second; ++it) apply_record(root, *it);
   ProcRoot proc(root);
-  auto probes = make_probes(proc);
+  auto probes = make_probes(proc, {}, std::make_unique<MadeUpStatfs>());
   Values v;
   static const bool verbose = std::getenv("IMWATCH_FUZZ_VERBOSE") != nullptr;
   for (double now : {1.0, 2.0}) {
