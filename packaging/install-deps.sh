@@ -14,6 +14,8 @@ packages=(
   # tests: free(1) for the live comparison, a real XMPP server and client,
   # memcheck for the integration flow (tests/soak/valgrind_flow.sh)
   procps openssl prosody python3-slixmpp ejabberd valgrind
+  # tests/check_runner_test.cpp runs the real check_dummy and check_procs
+  monitoring-plugins-basic
 )
 # Extra sets, by name: `install-deps.sh fuzz package`
 for extra in "$@"; do
