@@ -184,6 +184,10 @@ Event AlertEngine::make_event(const Rule& r, const RuleState& s, Event::Kind kin
   e.metric = r.metric;
   e.op = std::string(op_text(r.op));
   e.threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
+  if (r.is_check()) {
+    e.check = true;
+    e.detail = s.message;
+  }
   return e;
 }
 

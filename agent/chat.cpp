@@ -90,7 +90,8 @@ std::string alerts(ChatContext& ctx) {
 }
 
 std::string rules(ChatContext& ctx) {
-  const size_t n = ctx.engine.rules().size();
+  const auto& all = ctx.engine.rules();
+  const auto n = static_cast<size_t>(std::count_if(all.begin(), all.end(), [](const Rule& r) { return !r.is_check(); }));
   if (n == 0) return title(ctx, "no rules configured");
   return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall);
 }
@@ -102,6 +103,26 @@ std::string pressure(ChatContext& ctx) {
 }
 
 using Args = std::vector<std::string>;
+
+std::string checks(ChatContext& ctx) {
+  const size_t n = ctx.checks ? ctx.checks->states().size() : 0;
+  if (n == 0) return title(ctx, "no checks configured");
+  return title(ctx, fmt::format("{} check{}", n, n == 1 ? "" : "s")) + "\n" + checks_listing(*ctx.checks, ctx.wall);
+}
+
+// Only the name of a configured check is taken from the chat: it picks a
+// command line from the config, and is never one.
+std::string check(const Args& args, ChatContext& ctx) {
+  if (args.size() != 2) return "usage: check NAME (see checks)";
+  if (!ctx.checks || !ctx.checks->find(args[1]) || !ctx.run_check) {
+    std::vector<std::string> names;
+    if (ctx.checks)
+      for (const auto& s : ctx.checks->states()) names.push_back(s.cfg.name);
+    auto near = nearest(args[1], names, 1);
+    return fit({fmt::format("no check {};", quote(args[1])), near.empty() ? "see checks" : "did you mean " + near[0] + "?"});
+  }
+  return ctx.run_check(args[1]);  // "": the answer follows when the plugin ends
+}
 
 // Every command: adding one is one entry. `summary` fits the help list's
 // 40 columns beside the name; `help` and `example` are what `help NAME` says.
@@ -134,6 +155,12 @@ const Command kCommands[] = {
      "graph mem 24h", [](const Args& a, ChatContext& c) { return graph_reply(a, c.history, c.host, c.wall); }},
     {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
      "rules", [](const Args&, ChatContext& c) { return rules(c); }},
+    {"checks", "", "plugins, states, messages",
+     "every configured check (a monitoring plugin) with its state, when it last ran and what it said", "checks",
+     [](const Args&, ChatContext& c) { return checks(c); }},
+    {"check", "NAME", "run a check now",
+     "runs the configured check NAME now and answers with its status, output and perfdata once it has finished",
+     "check sshd", check},
     {"mute", "[DURATION] [RULE|all]", "silence alerts",
      "no alert messages for DURATION (default 1h), for one RULE or all", "mute 30m load", mute},
     {"unmute", "[RULE|all]", "end a mute", "alerts speak again, for one RULE or all", "unmute load", unmute},
@@ -248,6 +275,7 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
   }
   std::string reply = command(body, ctx);
   log_if_changing(who, body, reply);
+  if (reply.empty()) return std::nullopt;  // answered later (`check NAME`)
   return reply;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "agent/config.h"
 #include "agent/alert_engine.h"
+#include "agent/checks.h"
 #include "agent/history.h"
 #include "agent/refusal_log.h"
 #include "agent/snapshot.h"
@@ -34,6 +36,10 @@ struct ChatContext {
   std::optional<double> uptime;      // seconds since boot, if known
   double wall;                       // now, Unix time
   const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
+  const Checks* checks = nullptr;    // `checks`; null: none
+  // `check NAME` of a configured check: runs it, and answers later with its
+  // result ("" returned), or returns the answer to send now.
+  std::function<std::string(const std::string& name)> run_check = {};
 };
 
 class ChatHandler {
@@ -46,7 +52,7 @@ class ChatHandler {
   bool is_admin(std::string_view from) const;
 
   // The reply to a message from `from` (a full or bare JID) at monotonic
-  // time `now`, or nothing to send.
+  // time `now`, or nothing to send (now: `check NAME` answers later).
   std::optional<std::string> handle(std::string_view from, std::string_view body, double now, ChatContext& ctx);
 
   // The reply to a command from an admin, without access checks.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent/chat.h"
+#include "agent/checks.h"
 #include "agent/config.h"
 #include "agent/event_loop.h"
 #include "agent/history.h"
@@ -62,6 +63,11 @@ class Daemon {
   const std::string& stop_reason() const { return stop_reason_; }
   // A chat message from `from` (full JID): the reply, or nothing to send.
   std::optional<std::string> chat(const std::string& from, const std::string& body);
+  // Where a reply that comes later goes (`check NAME` answers once its
+  // plugin has finished): to `to`, the full JID that asked. Unset: logged.
+  using LateReplyFn = std::function<void(const std::string& to, const std::string& body)>;
+  void set_late_reply(LateReplyFn fn) { late_reply_ = std::move(fn); }
+  const Checks& checks() const { return checks_; }
 
  private:
   void apply(Config cfg, std::vector<Rule> rules);
@@ -69,11 +75,16 @@ class Daemon {
   void flush();
   void on_signal();
   void save_history();
+  void on_check(const CheckConfig& check, const CheckOutcome& outcome);
+  std::string run_check_for(const std::string& from, const std::string& name);
 
   std::vector<std::string> args_;
   Config cfg_;
   Clock& clock_;
   EventLoop loop_;
+  // [check.NAME] plugins (after loop_: they leave it before it goes).
+  Checks checks_;
+  LateReplyFn late_reply_;
   probes::ProcRoot root_;
   std::vector<std::unique_ptr<probes::Probe>> probes_;
   std::vector<EventLoop::JobId> jobs_;
