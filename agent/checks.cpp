@@ -112,7 +112,11 @@ void Checks::finished(const std::string& name, RunResult r, double timeout) {
   CheckOutcome o = interpret(r, timeout);
   o.wall = clock_.wall();
   s->busy = false;
-  spdlog::debug("check {}: {} in {:.3f}s: {}", name, check_status_text(o.status), o.seconds, o.message);
+  // The journal keeps each change of state (and the first), not every run.
+  if (!s->last || s->last->status != o.status)
+    spdlog::info("check {}: {}: {}", name, check_status_text(o.status), o.message);
+  else
+    spdlog::debug("check {}: {} in {:.3f}s: {}", name, check_status_text(o.status), o.seconds, o.message);
   s->last = o;
   auto waiting = std::move(s->waiting);
   s->waiting.clear();
