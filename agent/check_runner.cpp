@@ -22,7 +22,7 @@ const char* const kEnvironment[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=
 
 // A read may take this much per wakeup: a plugin printing megabytes is
 // drained at the loop's pace without starving the rest of it.
-constexpr size_t kReadBudget = 256 * 1024;
+constexpr size_t kReadBudget = size_t{256} * 1024;
 
 int pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
@@ -240,7 +240,7 @@ void CheckRunner::on_exited(uint64_t id) {
   // The leader is a zombie: it still holds the group id, so this reaches
   // its group and nothing else. Whatever it left behind goes with it.
   ::kill(-r.pid, SIGKILL);
-  read_some(r, 1024 * 1024);  // what is in the pipe already; a writer still alive cannot keep us
+  read_some(r, size_t{1024} * 1024);  // what is in the pipe already; a writer still alive cannot keep us
   int status = 0;
   pid_t got;
   do got = ::waitpid(r.pid, &status, WNOHANG);

@@ -131,6 +131,28 @@ std::string dropped_line(size_t dropped, size_t limit) {
                      dropped == 1 ? "" : "s", limit);
 }
 
+namespace {
+
+// One open alert of `alerts`: "#3 WARNING load: load5_per_cpu 1.8 > 1.5,
+// firing 12m", a check's message in place of the condition.
+std::string alert_line(const Rule& r, const RuleState& s, double wall) {
+  std::string acked = s.acked ? ", acked" : "";
+  if (s.flapping)  // quiet, not gone: the last state admins were told still stands
+    return fit({fmt::format("#{} FLAPPING {}:", s.id, r.name), fmt::format("{} {},", r.metric, value_text(s.value)),
+                fmt::format("last told {}{}", severity_text(s.told), acked)});
+  std::string what;
+  if (r.is_check()) {
+    what = (s.message.empty() ? "(no message yet)" : s.message) + ",";
+  } else {
+    double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
+    what = fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold));
+  }
+  return fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), r.name), what,
+              fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)});
+}
+
+}  // namespace
+
 // Each line of a listing is fitted to the chat's 40 columns (report.h): one
 // line where it fits, else broken between its parts, never inside one that
 // fits a line.
@@ -138,27 +160,7 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
   std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
     auto it = engine.states().find(r.name);
-    if (it == engine.states().end() || !it->second.open()) continue;
-    const RuleState& s = it->second;
-    std::string acked = s.acked ? ", acked" : "";
-    if (s.flapping) {
-      // Quiet, not gone: the last state admins were told still stands.
-      lines.push_back(
-          fit({fmt::format("#{} FLAPPING {}:", s.id, r.name), fmt::format("{} {},", r.metric, value_text(s.value)),
-               fmt::format("last told {}{}", severity_text(s.told), acked)}));
-      continue;
-    }
-    if (r.is_check()) {
-      lines.push_back(fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), r.name),
-                           (s.message.empty() ? "(no message yet)" : s.message) + ",",
-                           fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)}));
-      continue;
-    }
-    double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
-    lines.push_back(
-        fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), r.name),
-             fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold)),
-             fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)}));
+    if (it != engine.states().end() && it->second.open()) lines.push_back(alert_line(r, it->second, wall));
   }
   for (const auto& [probe, h] : engine.probes()) {
     if (!h.told_failing) continue;

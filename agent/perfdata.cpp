@@ -162,12 +162,28 @@ std::string parse_perfdata(std::string_view t, std::vector<PerfItem>& items) {
   return first_error;
 }
 
+namespace {
+
+// `out` cut to leave room for "..." within `max`, at a code point boundary.
+std::string cut_with_ellipsis(std::string out, size_t max) {
+  while (out.size() + 3 > max && !out.empty()) {
+    size_t k = out.size() - 1;
+    while (k > 0 && (static_cast<unsigned char>(out[k]) & 0xc0) == 0x80) --k;
+    out.resize(k);
+  }
+  return out + "...";
+}
+
+bool is_control_byte(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+}  // namespace
+
 std::string clean_plugin_text(std::string_view s, size_t max) {
   std::string out;
-  bool space = false;
+  bool space = false;  // a blank (or tab) is pending before the next character
   for (size_t i = 0; i < s.size();) {
     size_t n = utf8_length(s, i);
-    if (n == 0 || (n == 1 && (static_cast<unsigned char>(s[i]) < 0x20 || s[i] == 0x7f))) {
+    if (n == 0 || (n == 1 && is_control_byte(s[i]))) {  // dropped; a tab still separates
       space = space || s[i] == '\t';
       i += n == 0 ? 1 : n;
       continue;
@@ -179,14 +195,7 @@ std::string clean_plugin_text(std::string_view s, size_t max) {
     }
     if (space && !out.empty()) out += ' ';
     space = false;
-    if (out.size() + n > max) {
-      while (out.size() + 3 > max && !out.empty()) {  // room for "...", at a boundary
-        size_t k = out.size() - 1;
-        while (k > 0 && (static_cast<unsigned char>(out[k]) & 0xc0) == 0x80) --k;
-        out.resize(k);
-      }
-      return out + "...";
-    }
+    if (out.size() + n > max) return cut_with_ellipsis(std::move(out), max);
     out.append(s.substr(i, n));
     i += n;
   }
