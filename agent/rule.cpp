@@ -141,7 +141,10 @@ std::string check_thresholds(const Rule& r) {
 
 std::string Rule::canonical() const {
   if (is_check()) {
-    std::string s = fmt::format("{}: check {}", name, command);
+    // One line without tabs: the state file keeps it in a tab-separated record.
+    std::string cmd = command;
+    std::replace(cmd.begin(), cmd.end(), '\t', ' ');
+    std::string s = fmt::format("{}: check {}", name, cmd);
     if (for_s > 0) s += " for " + format_duration(for_s);
     if (repeat) s += " repeat " + format_duration(*repeat);
     return s;

@@ -242,3 +242,10 @@ TEST(CheckChat, ChecksListingAndCheckNameAnswersLater) {
     for (std::string l; std::getline(in, l);) EXPECT_LE(columns(l), kChatWidth) << l;
   }
 }
+
+TEST(CheckRule, CanonicalFormHasNoTabForTheStateFile) {
+  CheckConfig c;
+  c.name = "t";
+  c.command = "/bin/x 'a\tb'";
+  EXPECT_EQ(check_rule(c).canonical(), "t: check /bin/x 'a b'");
+}
