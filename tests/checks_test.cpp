@@ -249,3 +249,37 @@ TEST(CheckRule, CanonicalFormHasNoTabForTheStateFile) {
   c.command = "/bin/x 'a\tb'";
   EXPECT_EQ(check_rule(c).canonical(), "t: check /bin/x 'a b'");
 }
+
+// A reload: a kept check keeps its last outcome; a removed one is forgotten
+// and its run's end reported to nobody; jobs do not pile up.
+TEST(ChecksReload, KeptChecksKeepTheirOutcomeRemovedOnesAreForgotten) {
+  SystemClock clock;
+  PollWaiter waiter;
+  EventLoop loop(clock, waiter);
+  Checks checks(loop, clock);
+  auto make = [](const std::string& name, const std::string& status) {
+    CheckConfig c;
+    c.name = name;
+    c.argv = {std::string(IMWATCH_FIXTURES) + "/plugins/exit_with.sh", status, name + " said " + status};
+    c.command = c.argv[0] + " " + status;
+    c.interval = 3600;
+    return c;
+  };
+  std::vector<std::string> results;
+  auto record = [&](const CheckConfig& c, const CheckOutcome& o) { results.push_back(c.name + " " + o.message); };
+  checks.configure({make("a", "1")}, record);
+  const size_t jobs = loop.job_count();
+  for (int i = 0; i < 3000 && results.empty(); ++i) loop.run_once(0.01);
+  ASSERT_EQ(results, (std::vector<std::string>{"a a said 1"}));
+  checks.configure({make("a", "1"), make("b", "0")}, record);
+  ASSERT_TRUE(checks.find("a")->last);
+  EXPECT_EQ(checks.find("a")->last->status, CheckStatus::warning);
+  EXPECT_FALSE(checks.find("b")->last);
+  EXPECT_EQ(loop.job_count(), jobs + 1);  // a's job replaced, b's added
+  for (int i = 0; i < 3000 && results.size() < 3; ++i) loop.run_once(0.01);
+  EXPECT_EQ(results.size(), 3u);  // both ran at once after the reload
+  checks.configure({}, record);
+  EXPECT_EQ(checks.states().size(), 0u);
+  EXPECT_FALSE(checks.find("a"));
+  EXPECT_EQ(loop.job_count(), jobs - 1);
+}
