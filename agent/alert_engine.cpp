@@ -210,6 +210,10 @@ Event AlertEngine::make_event(const Rule& r, const std::string& name, const Rule
   e.metric = r.metric;
   e.op = std::string(op_text(r.op));
   e.threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
+  if (r.is_check()) {
+    e.check = true;
+    e.detail = s.message;
+  }
   return e;
 }
 

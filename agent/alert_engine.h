@@ -66,7 +66,8 @@ struct Event {
   // window; probe_recovered: how long the probe failed.
   double duration = 0;
   bool was_flapping = false;  // removed, vanished: the rule was flapping
-  std::string detail;         // probe error text; flapping: the number of changes
+  std::string detail;         // probe error text; flapping: the number of changes; a check: its message
+  bool check = false;         // the rule is a [check.NAME]: detail is what the plugin said
   // fired, escalated: " ▁▂▄▇█", the metric's last 30 minutes (agent/history.h),
   // filled by the daemon before the message goes out; "" when unknown.
   std::string trend;
@@ -96,6 +97,7 @@ struct RuleState {
   std::string fingerprint;       // Rule::canonical() it belongs to
   // ---- not saved: restart the timers
   std::optional<double> value;
+  std::string message;  // a check's: what the plugin said last ("" before its first run)
   std::optional<double> bad_since, crit_since, noncrit_since, good_since;  // monotonic
   std::deque<double> changes;                                              // monotonic
 
@@ -152,6 +154,9 @@ class AlertEngine {
   // instance ("disk /var") for a rule over every instance.
   template <class F>
   void each_state(const Rule& r, F&& f) const;
+  // A check's message, before its status is evaluated: the events of that
+  // evaluation carry it.
+  void set_message(const std::string& rule, std::string message) { states_[rule].message = std::move(message); }
   // After each sample of a probe: "" or its error.
   void probe_result(const std::string& probe, const std::string& error, double wall);
   // Once per pass: rules removed while open are closed, reminders due go out.

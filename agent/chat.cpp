@@ -70,6 +70,7 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
   }
   Reply reply = run_command(body, ctx);
   audit("chat", who, body, reply);
+  if (reply.text.empty()) return std::nullopt;  // answered later (`check NAME`)
   return std::move(reply.text);
 }
 

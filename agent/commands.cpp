@@ -91,7 +91,8 @@ std::string alerts(ChatContext& ctx) {
 }
 
 std::string rules(ChatContext& ctx) {
-  const size_t n = ctx.engine.rules().size();
+  const auto& all = ctx.engine.rules();
+  const auto n = static_cast<size_t>(std::count_if(all.begin(), all.end(), [](const Rule& r) { return !r.is_check(); }));
   if (n == 0) return title(ctx, "no rules configured");
   return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall);
 }
@@ -117,6 +118,27 @@ std::string disks(ChatContext& ctx) {
   return out;
 }
 
+std::string checks(ChatContext& ctx) {
+  const size_t n = ctx.checks ? ctx.checks->states().size() : 0;
+  if (n == 0) return title(ctx, "no checks configured");
+  return title(ctx, fmt::format("{} check{}", n, n == 1 ? "" : "s")) + "\n" + checks_listing(*ctx.checks, ctx.wall);
+}
+
+// Only the name of a configured check is taken from the chat: it picks a
+// command line from the config, and is never one.
+Reply check(const Args& args, ChatContext& ctx) {
+  if (args.size() != 2) return usage("usage: check NAME (see checks)");
+  if (!ctx.checks || !ctx.checks->find(args[1]) || !ctx.run_check) {
+    std::vector<std::string> names;
+    if (ctx.checks)
+      for (const auto& s : ctx.checks->states()) names.push_back(s.cfg.name);
+    auto near = nearest(args[1], names, 1);
+    return failed(
+        fit({fmt::format("no check {};", quote(args[1])), near.empty() ? "see checks" : "did you mean " + near[0] + "?"}));
+  }
+  return Reply(ctx.run_check(args[1]));  // "": the answer follows when the plugin ends
+}
+
 Reply help(const Args& args, ChatContext& ctx);
 
 // The arguments forms offer (agent/xmpp/adhoc.cpp).
@@ -130,6 +152,7 @@ constexpr Param kGraphParams[] = {
     {.name = "what", .kind = ArgKind::word, .optional = true, .choices = "load mem cpu psi disk"},
     {.name = "duration", .kind = ArgKind::duration, .optional = true},
 };
+constexpr Param kCheckParams[] = {{.name = "check", .kind = ArgKind::word}};
 constexpr Param kHelpParams[] = {{.name = "command", .kind = ArgKind::command, .optional = true}};
 
 const Command kCommands[] = {
@@ -159,6 +182,12 @@ const Command kCommands[] = {
      kGraphParams},
     {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
      "rules", [](const Args&, ChatContext& c) { return Reply(rules(c)); }},
+    {"checks", "", "plugins, states, messages",
+     "every configured check (a monitoring plugin) with its state, when it last ran and what it said", "checks",
+     [](const Args&, ChatContext& c) { return Reply(checks(c)); }},
+    {"check", "NAME", "run a check now",
+     "runs the configured check NAME now and answers with its status, output and perfdata once it has finished",
+     "check sshd", check, Access::read, kCheckParams},
     {"mute", "[DURATION] [RULE|all]", "silence alerts",
      "no alert messages for DURATION (default 1h), for one RULE or all", "mute 30m load", mute, Access::act,
      kMuteParams},

@@ -9,6 +9,7 @@
 // run_command(); a new command is one entry in the table (commands.cpp).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "agent/alert_engine.h"
+#include "agent/checks.h"
 #include "agent/history.h"
 #include "agent/snapshot.h"
 
@@ -29,6 +31,10 @@ struct ChatContext {
   std::optional<double> uptime;      // seconds since boot, if known
   double wall;                       // now, Unix time
   const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
+  const Checks* checks = nullptr;    // `checks`; null: none
+  // `check NAME` of a configured check: runs it, and answers later with its
+  // result ("" returned), or returns the answer to send now.
+  std::function<std::string(const std::string& name)> run_check = {};
 };
 
 // Whether a command only reads, or changes what admins are told (and is

@@ -17,6 +17,7 @@
 #include <set>
 #include <variant>
 
+#include "agent/command_line.h"
 #include "agent/jid.h"
 #include "agent/text_util.h"
 
@@ -92,6 +93,7 @@ struct Descriptions {
 
   explicit Descriptions(const std::vector<std::string>& probe_names) {
     for (const Option& o : kOptions) {
+      if (is_check_key(o.key)) continue;  // [check.NAME] is read apart: its names are the admin's
       if (o.key != kProbeIntervalKey) {
         add(o.where == Where::command_line ? modes : o.where == Where::both ? common : file_only, o, o.key);
         continue;
@@ -155,12 +157,47 @@ const po::option_description* find_known(const po::options_description& known, c
   }
 }
 
+// [check.NAME]: NAME as a rule's name, but without '.', so that the metrics
+// check.NAME.LABEL of its perfdata say where NAME ends.
+bool valid_check_name(std::string_view n) {
+  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+// The keys of a [check.NAME] section: "command", "interval", ...
+std::vector<std::string> check_keys() {
+  std::vector<std::string> keys;
+  for (const Option& o : kOptions)
+    if (is_check_key(o.key)) keys.emplace_back(o.key.substr(kCheckPrefix.size()));
+  return keys;
+}
+
+// A `key = value` line of a [check.NAME] section.
+void read_check_assignment(const std::string& section, const std::string& key, const std::string& value,
+                           const Origin& at, std::map<std::string, int>& seen, std::vector<Entry>& out,
+                           std::vector<std::string>& errors) {
+  const auto keys = check_keys();
+  if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+    std::string msg = at.str() + ": unknown option in [" + section + "]";
+    if (auto near = nearest(key, keys, 2); !near.empty()) msg += " (did you mean " + join_quoted(near) + "?)";
+    else msg += " (expected " + join_quoted(keys) + ")";
+    return errors.push_back(msg);
+  }
+  const std::string full = section + "." + key;
+  if (auto [it, fresh] = seen.emplace(full, at.line); !fresh)
+    return errors.push_back(at.str() + ": " + quote(full) + " is already set on line " + std::to_string(it->second));
+  out.push_back({full, value, at});
+}
+
 // One `key = value` line (t is trimmed, has an '='), or an error.
 void read_assignment(const Descriptions& d, const std::string& section, const std::string& t, const Origin& at,
                      std::map<std::string, int>& seen, std::vector<Entry>& out, std::vector<std::string>& errors) {
   size_t eq = t.find('=');
   std::string key = trim(t.substr(0, eq));
   if (key.empty()) return errors.push_back(at.str() + ": missing key before '='");
+  if (section.starts_with("check."))
+    return read_check_assignment(section, key, trim(t.substr(eq + 1)), at, seen, out, errors);
   std::string full = section.empty() ? key : section + "." + key;
   if (!find_known(d.in_file, full)) {
     if (!d.near_an_option_name(key))
@@ -175,6 +212,26 @@ void read_assignment(const Descriptions& d, const std::string& section, const st
       return errors.push_back(at.str() + ": " + quote(full) + " is already set on line " + std::to_string(it->second));
   }
   out.push_back({full, trim(t.substr(eq + 1)), at});
+}
+
+// The section a header opens. [check.NAME] is marked by an entry of its own
+// ("check.NAME", no value), where the check's errors point; a bad NAME is an
+// error here, and the lines of its section are skipped.
+constexpr std::string_view kBadCheck = "\x01" "bad check";
+std::string open_section(std::string name, const Origin& at, std::map<std::string, int>& seen,
+                         std::vector<Entry>& out, std::vector<std::string>& errors) {
+  if (!name.starts_with("check.")) return name;
+  if (!valid_check_name(std::string_view(name).substr(6))) {
+    errors.push_back(at.str() + ": bad check name " + quote(name.substr(6)) +
+                     " (letters, digits, '_' and '-'; at most 64)");
+    return std::string(kBadCheck);
+  }
+  if (auto [it, fresh] = seen.emplace(name, at.line); !fresh) {
+    errors.push_back(at.str() + ": [" + name + "] is already defined on line " + std::to_string(it->second));
+    return std::string(kBadCheck);
+  }
+  out.push_back({name, "", at});
+  return name;
 }
 
 // Reads the INI file: `key = value` lines, `[section]` headers, full-line
@@ -196,7 +253,9 @@ bool read_ini(const std::string& path, const Descriptions& d, std::vector<Entry>
     if (t[0] == '[' && (t.back() != ']' || t.size() < 3))
       errors.push_back(at.str() + ": bad section header (expected '[name]'; the line is not shown)");
     else if (t[0] == '[')
-      section = trim(t.substr(1, t.size() - 2));
+      section = open_section(trim(t.substr(1, t.size() - 2)), at, seen, out, errors);
+    else if (section == kBadCheck)
+      continue;  // its header was the error
     else if (t.find('=') == std::string::npos)
       errors.push_back(at.str() + ": " + malformed_line(d, t));
     else
@@ -215,6 +274,7 @@ struct Parse {
   Descriptions desc{probe_names};
   po::variables_map vm;
   std::map<std::string, std::vector<Origin>> origins;  // of what the file set
+  std::vector<Entry> check_entries;                    // [check.NAME] lines, in file order
 
   // Where a value came from: "file:line", "--key", or the file for a default.
   std::string where(const std::string& key) const {
@@ -326,6 +386,10 @@ bool read_config_file(Parse& p) {
   }
   po::parsed_options parsed(&p.desc.in_file);
   for (const auto& e : entries) {
+    if (e.key.starts_with("check.")) {
+      p.check_entries.push_back(e);
+      continue;
+    }
     parsed.options.emplace_back(e.key, std::vector<std::string>{e.value});
     p.origins[e.key].push_back(e.origin);
   }
@@ -390,14 +454,17 @@ Destination destination(Config& c, std::string_view key) {
   return std::monostate{};
 }
 
-void check_duration(Parse& p, const Option& o, const std::string& key, const std::string& v, double& dest) {
+// "" and `dest` set, or what is wrong with the duration `v`.
+std::string read_duration(const Option& o, const std::string& v, double& dest) {
   auto d = parse_duration(v);
-  if (!d)
-    p.error(key, key + ": bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)");
-  else if (*d < o.min && !(o.zero_off && *d == 0))
-    p.error(key, key + ": " + quote(v) + " is below the minimum " + format_duration(o.min));
-  else
-    dest = *d;
+  if (!d) return "bad duration " + quote(v) + " (use e.g. 30s, 5m, 2h, 1d)";
+  if (*d < o.min && !(o.zero_off && *d == 0)) return quote(v) + " is below the minimum " + format_duration(o.min);
+  dest = *d;
+  return {};
+}
+
+void check_duration(Parse& p, const Option& o, const std::string& key, const std::string& v, double& dest) {
+  if (auto err = read_duration(o, v, dest); !err.empty()) p.error(key, key + ": " + err);
 }
 
 template <class Int>
@@ -461,7 +528,7 @@ void check_list(Parse& p, const Option& o, const std::string& key, std::vector<L
 // Every option of the table that was given, into Config.
 void apply_options(Parse& p) {
   for (const Option& o : kOptions) {
-    if (o.where == Where::command_line || o.key == kProbeIntervalKey) continue;
+    if (o.where == Where::command_line || o.key == kProbeIntervalKey || is_check_key(o.key)) continue;
     const std::string key(o.key);
     if (!p.vm.count(key)) continue;
     Destination dest = destination(p.cfg, key);
@@ -480,6 +547,50 @@ void apply_probe_intervals(Parse& p) {
     const std::string key = "probe." + name + ".interval";
     if (const std::string* v = p.given(key)) check_duration(p, interval, key, *v, d);
   }
+}
+
+// One line of a [check.NAME] section into its check.
+void apply_check_entry(Parse& p, const Entry& e, CheckConfig& c) {
+  const std::string key = e.key.substr(e.key.rfind('.') + 1);
+  const Option& o = *find_option(e.key);
+  auto error = [&](const std::string& what) { p.errors.push_back(e.origin.str() + ": " + e.key + ": " + what); };
+  auto duration = [&](double& dest) {
+    if (auto err = read_duration(o, e.value, dest); !err.empty()) error(err);
+  };
+  if (key == "command") {
+    c.command = e.value;
+    if (auto err = split_command_line(e.value, c.argv); !err.empty()) return error(err);
+    if (c.argv.empty()) return error("empty");
+    if (!c.argv[0].starts_with("/"))
+      error(quote(c.argv[0]) + " is not an absolute path (plugins run without a shell and without a PATH search)");
+  } else if (key == "interval") {
+    duration(c.interval);
+  } else if (key == "timeout") {
+    duration(c.timeout);
+  } else if (key == "for") {
+    duration(c.for_s);
+  } else if (key == "repeat") {
+    double r = 0;
+    duration(r);
+    c.repeat = r;
+  }
+}
+
+// [check.NAME] sections, in file order; each needs a command.
+void apply_checks(Parse& p) {
+  for (const auto& e : p.check_entries) {
+    if (std::count(e.key.begin(), e.key.end(), '.') == 1) {  // the header
+      CheckConfig c;
+      c.name = e.key.substr(6);
+      c.origin = e.origin;
+      p.cfg.checks.push_back(std::move(c));
+      continue;
+    }
+    if (!p.cfg.checks.empty()) apply_check_entry(p, e, p.cfg.checks.back());
+  }
+  for (const auto& c : p.cfg.checks)
+    if (c.command.empty())
+      p.errors.push_back(c.origin.str() + ": [check." + c.name + "] has no command");
 }
 
 std::string host_name() {
@@ -578,6 +689,7 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
   if (!read_config_file(p)) return ParseResult::exit_usage;
   apply_options(p);
   apply_probe_intervals(p);
+  apply_checks(p);
   if (cfg.hostname.empty()) cfg.hostname = host_name();
   // A local command does not log in: the password may be root's alone.
   if (cfg.command.empty()) check_xmpp(p);

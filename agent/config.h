@@ -45,6 +45,18 @@ struct XmppConfig {
   bool configured() const { return !jid.empty(); }
 };
 
+// [check.NAME]: a monitoring plugin run every `interval` (agent/checks.h).
+struct CheckConfig {
+  std::string name;
+  std::string command;            // as written
+  std::vector<std::string> argv;  // split by agent/command_line.h
+  double interval = default_number("check.*.interval");
+  double timeout = default_number("check.*.timeout");
+  double for_s = 0;
+  std::optional<double> repeat;  // default: [alert] repeat
+  Origin origin;                 // of the section header
+};
+
 struct Config {
   // Modes.
   bool once = false, check_config = false, test_alert = false, dry_run = false;
@@ -75,6 +87,9 @@ struct Config {
   double repeat = default_number("alert.repeat");  // reminders while firing; 0 turns them off
   int flap_changes = static_cast<int>(default_number("alert.flap_changes"));
   double flap_window = default_number("alert.flap_window");
+
+  // [check.NAME] sections, in the order of the file.
+  std::vector<CheckConfig> checks;
 
   XmppConfig xmpp;
 

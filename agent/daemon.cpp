@@ -1,6 +1,7 @@
 #include "agent/daemon.h"
 
 #include "agent/messages.h"
+#include "agent/report.h"
 #include "agent/text_util.h"
 
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
 #include <sstream>
 
 #include "probes/uptime.h"
@@ -45,7 +47,12 @@ bool system_shutting_down(const std::string& run_dir) {
 
 
 Daemon::Daemon(std::vector<std::string> args, Config cfg, Clock& clock, Waiter& waiter)
-    : args_(std::move(args)), cfg_(std::move(cfg)), clock_(clock), loop_(clock, waiter), root_(cfg_.proc_root) {}
+    : args_(std::move(args)),
+      cfg_(std::move(cfg)),
+      clock_(clock),
+      loop_(clock, waiter),
+      checks_(loop_, clock),
+      root_(cfg_.proc_root) {}
 
 Daemon::~Daemon() {
   if (signal_fd_ >= 0) ::close(signal_fd_);
@@ -107,6 +114,7 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
     for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false, {}});
   }
   auto probe_of = [this](const std::string& metric) {
+    if (metric.starts_with("check.")) return metric.substr(0, metric.find('.', 6));  // check.NAME[.LABEL]
     for (auto& p : probes_)
       if (probes::find_metric(*p, probes::split_metric(metric).family)) return std::string(p->name());
     return std::string();
@@ -117,6 +125,37 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
     steps_.push_back(every);
     jobs_.push_back(loop_.add_job(every, [this, i] { sample(i); }));
   }
+  checks_.configure(cfg_.checks, [this](const CheckConfig& c, const CheckOutcome& o) { on_check(c, o); });
+}
+
+// After each run of a check: its status and perfdata are the samples of a
+// probe named check.NAME, fed to the engine and the history like any other.
+// UNKNOWN is that probe failing (three in a row say so), and an unknown
+// value: the check's alert neither fires nor resolves on it.
+void Daemon::on_check(const CheckConfig& c, const CheckOutcome& o) {
+  const std::string probe = "check." + c.name;
+  const double now = clock_.now(), wall = clock_.wall();
+  std::map<std::string, std::optional<double>> values;
+  values[probe] = status_value(o.status);
+  for (const auto& item : o.output.perfdata) {
+    std::string metric = perf_metric(c.name, item.label);
+    if (checks_.admit_metric(c.name, metric))
+      values[metric] = item.value;
+    else
+      spdlog::debug("check {}: perfdata {} dropped: {} metrics already", c.name, quote(item.label), kMaxCheckMetrics);
+  }
+  if (const auto* st = checks_.find(c.name))
+    for (const auto& m : st->metrics) values.try_emplace(m, std::nullopt);  // missing this run: unknown
+  for (const auto& [metric, v] : values) history_.record(metric, c.interval, wall, v);
+  engine_.set_message(c.name, o.message);
+  engine_.probe_result(probe, o.status == CheckStatus::unknown ? o.message : "", wall);
+  engine_.evaluate(
+      probe,
+      [&](const std::string& metric) {
+        auto it = values.find(metric);
+        return it == values.end() ? std::nullopt : it->second;
+      },
+      now, wall);
 }
 
 void Daemon::sample(size_t i) {
@@ -178,18 +217,27 @@ std::optional<double> Daemon::uptime() {
   return std::nullopt;
 }
 
-std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+// What commands run in, for `from` (a full JID; "" for the local command
+// and ad-hoc forms, whose `check NAME` answers at once that it started).
+ChatContext Daemon::context(const std::string& from) {
   ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
+  ctx.checks = &checks_;
+  ctx.run_check = [this, from](const std::string& name) { return run_check_for(from, name); };
+  return ctx;
+}
+
+std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+  ChatContext ctx = context(from);
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 
 void Daemon::with_context(const std::function<void(ChatContext&)>& visit) {
-  ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
+  ChatContext ctx = context("");
   visit(ctx);
 }
 
 Reply Daemon::local(const Peer& peer, const std::string& line) {
-  ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
+  ChatContext ctx = context("");
   Reply reply = run_command(line, ctx);
   audit("local", peer.user, line, reply);
   return reply;
@@ -206,6 +254,22 @@ void Daemon::start_control() {
   }
   spdlog::info("control: listening on {}", cfg_.control_socket);
   control_ = std::move(server);
+}
+
+// `check NAME`: "" when the run started (its answer goes to `from` once the
+// plugin has finished), or the reply to send now. Only a configured check:
+// the name picks one, nothing of the chat reaches a command line.
+std::string Daemon::run_check_for(const std::string& from, const std::string& name) {
+  bool started = checks_.run_now(name, [this, from](const CheckConfig& c, const CheckOutcome& o) {
+    std::string reply = check_reply(cfg_.hostname, c, o);
+    if (late_reply_ && !from.empty())
+      late_reply_(from, reply);
+    else
+      spdlog::info("check {} asked for: {}", c.name, one_line(reply));
+  });
+  if (started) return from.empty() ? fit({"check " + name + " started;", "see checks when it ends"}) : std::string();
+  if (checks_.find(name)) return fit({"check " + name + " is busy:", "too many asked already"});
+  return fit({"no check", quote(name)});
 }
 
 bool Daemon::reload() {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent/chat.h"
+#include "agent/checks.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/event_loop.h"
@@ -73,6 +74,11 @@ class Daemon {
   void with_context(const std::function<void(ChatContext&)>& visit);
   // The local command's socket, or null when it is off or failed at start.
   const ControlServer* control() const { return control_.get(); }
+  // Where a reply that comes later goes (`check NAME` answers once its
+  // plugin has finished): to `to`, the full JID that asked. Unset: logged.
+  using LateReplyFn = std::function<void(const std::string& to, const std::string& body)>;
+  void set_late_reply(LateReplyFn fn) { late_reply_ = std::move(fn); }
+  const Checks& checks() const { return checks_; }
 
  private:
   void apply(Config cfg, std::vector<Rule> rules);
@@ -82,13 +88,19 @@ class Daemon {
   void save_history();
   void start_control();
   std::optional<double> uptime();
+  ChatContext context(const std::string& from);
   // fs_full_in_hours of a filesystem sample, fitted on the history.
   void fill_full_in_hours(ProbeSample& s, double wall);
+  void on_check(const CheckConfig& check, const CheckOutcome& outcome);
+  std::string run_check_for(const std::string& from, const std::string& name);
 
   std::vector<std::string> args_;
   Config cfg_;
   Clock& clock_;
   EventLoop loop_;
+  // [check.NAME] plugins (after loop_: they leave it before it goes).
+  Checks checks_;
+  LateReplyFn late_reply_;
   probes::ProcRoot root_;
   std::vector<std::unique_ptr<probes::Probe>> probes_;
   std::vector<EventLoop::JobId> jobs_;

@@ -23,6 +23,31 @@ std::string condition(const Event& e) {
   return fmt::format("{} {} {} {}", e.metric, value_text(e.value), e.op, format_value(e.threshold));
 }
 
+// What a check's plugin said, in place of a rule's condition.
+std::string said(const Event& e) { return e.detail.empty() ? "(no message yet)" : e.detail; }
+
+// A check's line: the plugin's message where a rule says its condition.
+std::string check_line(const Event& e) {
+  const std::string id = id_text(e.id);
+  const auto sev = severity_text(e.severity);
+  switch (e.kind) {
+    case Event::fired: return fmt::format("{} {}: {}{}{}", sev, e.rule, said(e), held(e.duration), id);
+    case Event::escalated:
+    case Event::deescalated:
+      return fmt::format("{} {}: {} (was {}){}{}", sev, e.rule, said(e), severity_text(e.previous), held(e.duration),
+                         id);
+    case Event::resolved:
+      return fmt::format("RESOLVED {}: {} after firing {}{}", e.rule, said(e), human_duration(e.duration), id);
+    case Event::reminder:
+      return fmt::format("still {} {}: {}, firing {}{}", sev, e.rule, said(e), human_duration(e.duration), id);
+    case Event::settled: return fmt::format("SETTLED {}: {}, {}{}", e.rule, sev, said(e), id);
+    default: return {};
+  }
+}
+
+// A check whose plugin could not tell (its "probe"): "check.NAME".
+bool is_check_probe(const Event& e) { return e.rule.starts_with("check."); }
+
 }  // namespace
 
 std::string human_duration(double seconds, Rounding rounding) {
@@ -39,6 +64,13 @@ std::string human_duration(double seconds, Rounding rounding) {
 }
 
 std::string event_line(const Event& e) {
+  if (e.check)
+    if (std::string line = check_line(e); !line.empty()) return line;
+  if (e.kind == Event::probe_failing && is_check_probe(e))
+    return fmt::format("UNKNOWN {}: {}", e.rule.substr(6), e.detail);
+  if (e.kind == Event::probe_recovered && is_check_probe(e))
+    return fmt::format("KNOWN {}: the check answers again after {} UNKNOWN", e.rule.substr(6),
+                       human_duration(e.duration));
   const std::string id = id_text(e.id);
   const auto sev = severity_text(e.severity);
   switch (e.kind) {
@@ -104,15 +136,21 @@ std::string dropped_line(size_t dropped, size_t limit) {
 
 namespace {
 
-// "#4 WARNING disk /var: fs_used_pct 93 > 90, firing 5m", fitted.
+// One open alert of `alerts`: "#4 WARNING disk /var: fs_used_pct 93 > 90,
+// firing 5m", fitted; a check's message in place of the condition.
 std::string open_alert_line(const Rule& r, const std::string& name, const RuleState& s, double wall) {
   std::string acked = s.acked ? ", acked" : "";
   if (s.flapping)  // quiet, not gone: the last state admins were told still stands
     return fit({fmt::format("#{} FLAPPING {}:", s.id, name), fmt::format("{} {},", r.metric, value_text(s.value)),
                 fmt::format("last told {}{}", severity_text(s.told), acked)});
-  double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
-  return fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), name),
-              fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold)),
+  std::string what;
+  if (r.is_check()) {
+    what = (s.message.empty() ? "(no message yet)" : s.message) + ",";
+  } else {
+    double threshold = s.severity == Severity::critical && r.crit ? *r.crit : r.warn;
+    what = fmt::format("{} {} {} {},", r.metric, value_text(s.value), op_text(r.op), format_value(threshold));
+  }
+  return fit({fmt::format("#{} {} {}:", s.id, severity_text(s.severity), name), what,
               fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)});
 }
 
@@ -127,8 +165,13 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
     engine.each_state(r, [&](const std::string& name, const RuleState& s) {
       if (s.open()) lines.push_back(open_alert_line(r, name, s, wall));
     });
-  for (const auto& [probe, h] : engine.probes())
-    if (h.told_failing) lines.push_back(fit({"probe " + probe, "failing " + human_duration(wall - h.failing_since)}));
+  for (const auto& [probe, h] : engine.probes()) {
+    if (!h.told_failing) continue;
+    if (probe.starts_with("check."))
+      lines.push_back(fit({"check " + probe.substr(6), "UNKNOWN " + human_duration(wall - h.failing_since)}));
+    else
+      lines.push_back(fit({"probe " + probe, "failing " + human_duration(wall - h.failing_since)}));
+  }
   for (const auto& [rule, until] : engine.mutes())
     if (until > wall)
       lines.push_back(fit({fmt::format("muted: {},", rule.empty() ? "all" : rule),
@@ -163,6 +206,7 @@ std::string rules_listing(const AlertEngine& engine, double wall) {
   if (engine.rules().empty()) return "no rules configured";
   std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
+    if (r.is_check()) continue;  // the `checks` command lists them
     lines.push_back(fit(rule_parts(r), 4));
     const std::string muted = engine.muted(r.name, wall) ? ", muted" : "";
     bool any = false;
@@ -176,6 +220,37 @@ std::string rules_listing(const AlertEngine& engine, double wall) {
     });
     if (!any) lines.push_back(fit({r.each_instance ? "  no instances yet," : "  OK,", "now unknown" + muted}, 2));
   }
+  return fmt::format("{}", fmt::join(lines, "\n"));
+}
+
+std::string checks_listing(const Checks& checks, double wall) {
+  std::vector<std::string> lines;
+  for (const auto& s : checks.states()) {
+    if (!s.last) {
+      lines.push_back(fit({s.cfg.name + ":", s.busy ? "running, no result yet" : "not run yet"}));
+      continue;
+    }
+    const CheckOutcome& o = *s.last;
+    lines.push_back(fit({s.cfg.name + ":", std::string(check_status_text(o.status)) + ",",
+                         human_duration(wall - o.wall) + " ago" + (s.busy ? ", running" : "") + ":", o.message}));
+  }
+  if (lines.empty()) return "no checks configured";
+  return fmt::format("{}", fmt::join(lines, "\n"));
+}
+
+std::string check_reply(const std::string& host, const CheckConfig& check, const CheckOutcome& o) {
+  constexpr size_t kDetailLines = 5;
+  std::vector<std::string> lines = {
+      fit({host + ":", "check " + check.name + ":", std::string(check_status_text(o.status)),
+           fmt::format("in {:.2f}s", o.seconds)},
+          0),
+      fit({o.message})};
+  for (size_t i = 0; i < o.output.detail.size() && i < kDetailLines; ++i) lines.push_back(fit({o.output.detail[i]}));
+  if (o.output.detail.size() > kDetailLines)
+    lines.push_back(fmt::format("({} more lines)", o.output.detail.size() - kDetailLines));
+  for (const auto& p : o.output.perfdata)
+    lines.push_back(fit({perf_metric(check.name, p.label), "=", (p.value ? format_value(*p.value) : "unknown") + p.unit}, 4));
+  if (o.discarded > 0) lines.push_back(fmt::format("({} bytes of output dropped)", o.discarded));
   return fmt::format("{}", fmt::join(lines, "\n"));
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "agent/alert_engine.h"
+#include "agent/checks.h"
 
 namespace imwatch::agent {
 
@@ -45,6 +46,11 @@ std::string dropped_line(size_t dropped, size_t limit);
 // with its state. `wall` is now.
 std::string alerts_listing(const AlertEngine& engine, double wall);
 std::string rules_listing(const AlertEngine& engine, double wall);
+
+// Chat: every check with its state and last message (`checks`), and the
+// answer to `check NAME`: its status, message, long text and perfdata.
+std::string checks_listing(const Checks& checks, double wall);
+std::string check_reply(const std::string& host, const CheckConfig& check, const CheckOutcome& outcome);
 
 // Presence at a glance: dnd with critical rules, away with warnings or
 // flapping rules, available "OK" only when nothing is open.

@@ -56,6 +56,7 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
         [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
     d.set_notifier(xmpp.get());
     xmpp->set_commands([&d](const std::function<void(ChatContext&)>& visit) { d.with_context(visit); });
+    d.set_late_reply([&xmpp](const std::string& to, const std::string& body) { xmpp->send_chat(to, body); });
     d.set_on_flush([&] {
       Presence p = presence_for(d.engine());
       xmpp->set_presence(show_of(p.show), p.status);

@@ -9,6 +9,14 @@ namespace imwatch::agent {
 
 const Option* find_option(std::string_view key) {
   if (key.starts_with("probe.") && key.ends_with(".interval") && key.size() > 15) key = kProbeIntervalKey;
+  std::string check_key;
+  if (key.starts_with("check.") && !is_check_key(key)) {
+    // check.NAME.KEY -> check.*.KEY
+    size_t dot = key.find('.', 6);
+    if (dot == std::string_view::npos || dot == 6) return nullptr;
+    check_key = std::string(kCheckPrefix) + std::string(key.substr(dot + 1));
+    key = check_key;
+  }
   for (const Option& o : kOptions)
     if (o.key == key) return &o;
   return nullptr;
@@ -33,6 +41,7 @@ void print_file_options(std::ostream& os) {
     if (o.where != Where::file) continue;
     FileKey k = split_file_key(o.key);
     if (o.key == kProbeIntervalKey) k.section = "probe.NAME";
+    if (is_check_key(o.key)) k.section = "check.NAME";
     std::string line = "  [" + k.section + "] " + k.name + " = " + std::string(o.value_name);
     line.resize(std::max<size_t>(line.size() + 1, 40), ' ');
     os << line << o.help;

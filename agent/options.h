@@ -52,6 +52,9 @@ struct Option {
 };
 
 inline constexpr std::string_view kProbeIntervalKey = "probe.*.interval";
+// "check.*.KEY" stands for the key in every [check.NAME] section.
+inline constexpr std::string_view kCheckPrefix = "check.*.";
+inline bool is_check_key(std::string_view key) { return key.starts_with(kCheckPrefix); }
 
 // clang-format off
 inline constexpr Option kOptions[] = {
@@ -101,6 +104,16 @@ inline constexpr Option kOptions[] = {
    .min = 2, .max = 1000, .help = "more state changes than this within flap_window is flapping"},
   {.key = "alert.flap_window", .where = Where::file, .check = Check::duration, .value_name = "DURATION",
    .number = 3600, .min = 60, .help = "the window flap_changes counts in"},
+  {.key = "check.*.command", .where = Where::file, .check = Check::text, .value_name = "COMMAND",
+   .help = "a monitoring plugin: its absolute path and arguments, split into words without a shell"},
+  {.key = "check.*.interval", .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 60,
+   .min = 1, .help = "how often the check runs"},
+  {.key = "check.*.timeout", .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 10,
+   .min = 0.1, .help = "past this the plugin is killed and the check is UNKNOWN"},
+  {.key = "check.*.for", .where = Where::file, .check = Check::duration, .value_name = "DURATION",
+   .help = "WARNING or CRITICAL must hold this long before the alert fires, OK as long before it resolves"},
+  {.key = "check.*.repeat", .where = Where::file, .check = Check::duration, .value_name = "DURATION", .min = 1,
+   .zero_off = true, .help = "reminder interval while the check fails (default: alert.repeat); 0 turns them off"},
   {.key = "xmpp.jid", .where = Where::file, .check = Check::jid, .value_name = "JID",
    .help = "the agent's own account, a bare JID"},
   {.key = "xmpp.password", .where = Where::file, .check = Check::secret, .value_name = "SECRET",

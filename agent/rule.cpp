@@ -68,6 +68,13 @@ bool valid_name(std::string_view n) {
 // "" if `metric` is one of `metrics`, else why not (with the nearest names).
 std::string check_metric(const std::string& metric, const std::vector<std::string>& metrics) {
   if (std::find(metrics.begin(), metrics.end(), metric) != metrics.end()) return {};
+  if (metric.starts_with("check.")) {
+    // check.NAME.LABEL: perfdata of check NAME (check.NAME is in `metrics`).
+    size_t dot = metric.find('.', 6);
+    if (dot != std::string::npos && dot + 1 < metric.size() &&
+        std::find(metrics.begin(), metrics.end(), metric.substr(0, dot)) != metrics.end())
+      return {};
+  }
   std::string m = "unknown metric " + quote(metric);
   if (auto near = nearest(metric, metrics, 4); !near.empty()) m += " (did you mean " + join_quoted(near) + "?)";
   return m;
@@ -134,6 +141,15 @@ std::string check_thresholds(const Rule& r) {
 }  // namespace
 
 std::string Rule::canonical() const {
+  if (is_check()) {
+    // One line without tabs: the state file keeps it in a tab-separated record.
+    std::string cmd = command;
+    std::replace(cmd.begin(), cmd.end(), '\t', ' ');
+    std::string s = fmt::format("{}: check {}", name, cmd);
+    if (for_s > 0) s += " for " + format_duration(for_s);
+    if (repeat) s += " repeat " + format_duration(*repeat);
+    return s;
+  }
   std::string s = fmt::format("{}: {} {} {}", name, metric, op_text(op), format_value(warn));
   if (crit) s += " crit " + format_value(*crit);
   if (for_s > 0) s += " for " + format_duration(for_s);
@@ -143,13 +159,19 @@ std::string Rule::canonical() const {
 }
 
 std::string Rule::explain(double default_repeat) const {
+  double rep = repeat.value_or(default_repeat);
+  if (is_check())
+    return fmt::format("{}: check {}: WARNING on exit 1, CRITICAL on exit 2{}; resolves on exit 0{}; UNKNOWN "
+                       "(exit 3, a signal, a timeout) neither fires nor resolves{}",
+                       name, quote(command), for_s > 0 ? ", held for " + format_duration(for_s) : ", at once",
+                       for_s > 0 ? " for " + format_duration(for_s) : "",
+                       rep > 0 ? "; reminders every " + format_duration(rep) : "; no reminders");
   std::string s = fmt::format("{}: warning when {} {} {}", name, metric, op_text(op), format_value(warn));
   if (crit) s += fmt::format(", critical when {} {}", op_text(op), format_value(*crit));
   s += for_s > 0 ? fmt::format(", held for {}", format_duration(for_s)) : ", at once";
   std::string_view good = op == Op::gt ? "<=" : op == Op::ge ? "<" : op == Op::lt ? ">=" : ">";
   s += fmt::format("; resolves when {} {}", good, format_value(clear_value()));
   if (for_s > 0) s += fmt::format(" for {}", format_duration(for_s));
-  double rep = repeat.value_or(default_repeat);
   s += rep > 0 ? fmt::format("; reminders every {}", format_duration(rep)) : "; no reminders";
   return s;
 }
@@ -184,10 +206,26 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
   return {};
 }
 
-std::vector<Rule> compile_rules(const Config& cfg, const std::vector<std::string>& metrics,
+Rule check_rule(const CheckConfig& check) {
+  Rule r;
+  r.name = check.name;
+  r.metric = "check." + check.name;
+  r.op = Op::ge;
+  r.warn = 1;
+  r.crit = 2;
+  r.for_s = check.for_s;
+  r.repeat = check.repeat;
+  r.origin = check.origin;
+  r.command = check.command;
+  return r;
+}
+
+std::vector<Rule> compile_rules(const Config& cfg, const std::vector<std::string>& catalogue,
                                 std::vector<std::string>& errors) {
   std::vector<Rule> rules;
   std::map<std::string, std::string> seen;
+  std::vector<std::string> metrics = catalogue;
+  for (const auto& c : cfg.checks) metrics.push_back("check." + c.name);
   for (const auto& line : cfg.rules) {
     Rule r;
     if (auto err = parse_rule(line.value, metrics, r); !err.empty()) {
@@ -200,6 +238,13 @@ std::vector<Rule> compile_rules(const Config& cfg, const std::vector<std::string
       continue;
     }
     rules.push_back(std::move(r));
+  }
+  for (const auto& c : cfg.checks) {
+    if (auto [it, fresh] = seen.emplace(c.name, c.origin.str()); !fresh) {
+      errors.push_back(c.origin.str() + ": check " + quote(c.name) + " has the name of the rule at " + it->second);
+      continue;
+    }
+    rules.push_back(check_rule(c));
   }
   return rules;
 }

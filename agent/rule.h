@@ -41,6 +41,12 @@ struct Rule {
   // A labelled family without an instance ("fs_used_pct"): the rule
   // applies to every instance, each with its own alert (agent/alert_engine.h).
   bool each_instance = false;
+  // A [check.NAME] (agent/checks.h) is a rule too: its metric check.NAME is
+  // the plugin's status (0 OK, 1 WARNING, 2 CRITICAL, unknown for UNKNOWN),
+  // `>= 1 crit 2`, and `command` its command line as written ("" for a
+  // threshold rule).
+  std::string command;
+  bool is_check() const { return !command.empty(); }
 
   bool breaches(double value, double threshold) const;
   double clear_value() const { return clear.value_or(warn); }
@@ -54,7 +60,13 @@ struct Rule {
 // mean" list). Returns "" or a message quoting the offending token.
 [[nodiscard]] std::string parse_rule(std::string_view text, const std::vector<std::string>& metrics, Rule& out);
 
-// Parses every `rule =` line of the config; errors as "file:line: message".
+// The rule of a [check.NAME].
+Rule check_rule(const CheckConfig& check);
+
+// Parses every `rule =` line of the config, then adds a rule per check;
+// errors as "file:line: message". A rule may name the perfdata of a check,
+// check.NAME.LABEL, for any configured NAME: labels are known only once the
+// plugin has run.
 std::vector<Rule> compile_rules(const Config& cfg, const std::vector<std::string>& metrics,
                                 std::vector<std::string>& errors);
 

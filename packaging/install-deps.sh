@@ -18,6 +18,8 @@ packages=(
   # (fusepy drives libfuse2, whose helper is fuse's fusermount; root only), and
   # a loop-mounted ext4 image
   python3-fusepy fuse e2fsprogs util-linux
+  # tests/check_runner_test.cpp runs the real check_dummy and check_procs
+  monitoring-plugins-basic
 )
 # Extra sets, by name: `install-deps.sh fuzz package`
 for extra in "$@"; do

@@ -349,7 +349,11 @@ TEST(Options, EveryOptionIsInTheShippedConfigAndTheManPages) {
     std::istringstream in(slurp(root + "/packaging/imwatch.conf"));
     std::string line, section;
     while (std::getline(in, line)) {
-      if (line.starts_with("[")) section = line.substr(1, line.find(']') - 1);
+      // A check's example is commented out whole, its header too.
+      if (line.starts_with("[") || line.starts_with("#[")) {
+        std::string head = line.substr(line.find('[') + 1);
+        section = head.substr(0, head.find(']'));
+      }
       std::string body = line.starts_with("#") ? line.substr(1) : line;
       size_t eq = body.find(" =");
       if (eq == std::string::npos || eq == 0 || body.find(' ') < eq) continue;
@@ -372,6 +376,8 @@ TEST(Options, EveryOptionIsInTheShippedConfigAndTheManPages) {
     std::vector<std::string> keys;
     if (o.key == kProbeIntervalKey)
       for (const auto& p : kProbes) keys.push_back("probe." + p + ".interval");
+    else if (is_check_key(o.key))
+      keys.push_back("check.sshd." + std::string(o.key.substr(kCheckPrefix.size())));  // the first example
     else
       keys.push_back(std::string(o.key));
     for (const auto& key : keys) {
@@ -389,7 +395,9 @@ TEST(Options, EveryOptionIsInTheShippedConfigAndTheManPages) {
     }
     // The page: ".BI name" and, in that entry (up to the next .TP or .SH), the default.
     const std::string name = split_file_key(o.key).name;
-    size_t at = page.find(".BI " + man(name) + " \"");
+    // A check's keys are in its own section (interval is a probe's too).
+    size_t from = is_check_key(o.key) ? page.find(".SH \"SECTION [check.NAME]\"") : 0;
+    size_t at = page.find(".BI " + man(name) + " \"", from);
     ASSERT_NE(at, std::string::npos) << "imwatch.conf.5 lacks " << o.key;
     if (default_string(o).empty()) continue;
     size_t end = std::min(page.find("\n.TP", at), page.find("\n.SH", at));

@@ -193,3 +193,40 @@ TEST_F(DaemonTest, BadRulesAtStartExitTwoWithFileLine) {
 }
 
 }  // namespace
+
+// [check.NAME] end to end: a plugin (tests/fixtures/plugins/from_file.sh)
+// whose exit status the test sets fires the check's alert, resolves it, says
+// UNKNOWN after three unknown runs, and its perfdata feed a rule.
+TEST_F(DaemonTest, AFailingCheckFiresAndResolves) {
+  const std::string answer = dir_ + "/answer";
+  replace(answer, "0 PROCS OK: 1 process\n");
+  write_config("memory: mem_used_pct > 80 crit 95 clear 75\nrule = perf: check.sshd.status >= 1\n"
+               "[check.sshd]\ncommand = " + kFixtures + "/plugins/from_file.sh '" + answer + "'\n"
+               "interval = 1s\ntimeout = 5s\n");
+  auto d = start();
+  ASSERT_NE(d->wait_for_line("started: 3 rules", 5), "");
+  d->drain(2.5);
+  EXPECT_EQ(d->count_lines("notify:"), 0u);
+
+  replace(answer, "2 PROCS CRITICAL: 0 processes with command name 'sshd'\n");
+  EXPECT_NE(d->wait_for_line("CRITICAL sshd: PROCS CRITICAL: 0 processes with command name 'sshd' #", 5), "");
+  EXPECT_NE(d->wait_for_line("WARNING perf: check.sshd.status 2 >= 1 #", 5), "");
+  replace(answer, "0 PROCS OK: 1 process with command name 'sshd'\n");
+  EXPECT_NE(d->wait_for_line("RESOLVED sshd: PROCS OK: 1 process with command name 'sshd' after firing", 5), "");
+  EXPECT_NE(d->wait_for_line("RESOLVED perf: check.sshd.status 0", 5), "");
+
+  replace(answer, "3 cannot tell\n");
+  EXPECT_NE(d->wait_for_line("UNKNOWN sshd: cannot tell", 8), "");
+  replace(answer, "0 fine again\n");
+  EXPECT_NE(d->wait_for_line("KNOWN sshd: the check answers again after", 5), "");
+  d->drain(1.5);
+  EXPECT_EQ(d->count_lines("CRITICAL sshd"), 1u);
+  EXPECT_EQ(d->count_lines("RESOLVED sshd"), 1u);
+}
+
+TEST_F(DaemonTest, ABadCheckAtStartExitsTwoWithFileLine) {
+  write_config("memory: mem_used_pct > 80\n[check.sshd]\ncommand = check_procs -C 'sshd\n");
+  auto d = start();
+  EXPECT_EQ(d->wait_exit(5), 2);
+  EXPECT_NE(d->wait_for_line("imwatch.conf:15: check.sshd.command: an unclosed single quote at column 16", 1), "");
+}

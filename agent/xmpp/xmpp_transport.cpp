@@ -280,6 +280,17 @@ XmppTransport::~XmppTransport() { stop(); }
 
 bool XmppTransport::connected() const { return connected_; }
 
+void XmppTransport::send_chat(const std::string& to, const std::string& body) {
+  gloox::JID jid(to);
+  if (!connected_ || !impl_ || !impl_->client || !is_admin(jid.bare())) {
+    spdlog::info("xmpp: late reply to {} not sent: {}", to, connected_ ? "not an admin" : "not connected");
+    return;
+  }
+  gloox::Message r(gloox::Message::Chat, jid, body);
+  r.setID(outbox_.new_id());
+  impl_->client->send(r);
+}
+
 bool XmppTransport::is_admin(const std::string& bare_jid) const {
   return admins_.count(ChatHandler::bare(bare_jid)) > 0;
 }

@@ -58,6 +58,10 @@ class XmppTransport final : public Notifier {
   void set_commands(CommandsFn fn) { commands_fn_ = std::move(fn); }
 
   void notify(const Notification& n) override;
+  // A chat reply that comes later than the message it answers (`check
+  // NAME`), to the full JID that asked. Sent only to an admin, and only while
+  // connected: a late answer lost with the link is asked for again, not kept.
+  void send_chat(const std::string& to, const std::string& body);
   // Health for presence; sent only when it changes (and at each connect).
   void set_presence(PresenceShow show, const std::string& status);
 

@@ -14,7 +14,10 @@
 #    (tests/package/xmpp_admin.py), a reload with a bad config leaves the
 #    same process running with the old config, a reinstall keeps the admin's
 #    edits and the file's 0640 root:imwatch, and purge removes /etc/imwatch
-#    and /var/lib/imwatch.
+#    and /var/lib/imwatch. With monitoring-plugins-basic and -systemd
+#    installed there, two checks run from the hardened unit: check_procs
+#    finds root's systemd-journald (ProtectProc=default) and check_systemd
+#    reads dbus.service's state over the system bus.
 #
 # The bookworm base tarball (minbase + systemd) is cached in
 # /var/cache/imwatch-test/ between runs; the first run creates it (about
@@ -321,6 +324,12 @@ cexec apt-get build-dep -s -q /var/tmp/pkgtest/packaging >>"$work/apt.log" 2>&1 
 cexec apt-get install -y -q --no-install-recommends "/var/tmp/pkgtest/$(basename "$deb")" >>"$work/apt.log" 2>&1 ||
   { tail -n 30 "$work/apt.log"; die "apt-get install failed in the container"; }
 
+# The plugins of the [check.NAME] sections (the package suggests them), from
+# Debian's archive like the package's own dependencies.
+cexec apt-get install -y -q --no-install-recommends monitoring-plugins-basic monitoring-plugins-systemd \
+  >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log"; die "installing the monitoring plugins failed"; }
+cexec systemctl start dbus.service || die "the system bus does not start in the container"
+
 step "check the installed package"
 uid=$(cexec id -u imwatch) || die "no user imwatch"
 [ "$(cexec id -gn imwatch)" = imwatch ] || die "user imwatch's group is not imwatch"
@@ -340,6 +349,14 @@ write_conf() {  # truncating keeps the file's owner and mode, like an editor
     echo "interval = 1s"
     echo "[alert]"
     echo "rule = $rule: load1 >= 0"
+    # Under the hardened unit: check_procs must see root's journald,
+    # check_systemd must read a unit's state over the system bus.
+    echo "[check.procs]"
+    echo "command = /usr/lib/nagios/plugins/check_procs -C systemd-journal -c 1:"
+    echo "interval = 2s"
+    echo "[check.units]"
+    echo "command = /usr/lib/nagios/plugins/check_systemd -u dbus.service -n"
+    echo "interval = 2s"
     if [ "$use_xmpp" = 1 ]; then
       echo "[xmpp]"
       echo "jid = agent@$domain"
@@ -416,6 +433,21 @@ out=$(cexec /usr/sbin/imwatch ping 2>&1) || die "imwatch ping as root failed: $o
 out=$(cexec /usr/sbin/imwatch mute 5m 2>&1) || die "imwatch mute 5m as root failed: $out"
 note "imwatch ping: $(cexec /usr/sbin/imwatch ping); imwatch mute 5m: $out"
 cexec /usr/sbin/imwatch unmute >/dev/null || die "imwatch unmute as root failed"
+step "checks: check_procs sees root's processes, check_systemd reaches the bus"
+for ((i = 0; i < 60; i++)); do
+  cexec journalctl -u imwatch --since="@$t_restart" --no-pager -o cat >"$work/journal.log"
+  grep -q "check procs: " "$work/journal.log" && grep -q "check units: " "$work/journal.log" && break
+  sleep 0.5
+done
+grep -m1 "check procs: OK: PROCS OK: " "$work/journal.log" ||
+  die "check_procs did not find systemd-journald from the unit: $(grep -m1 'check procs' "$work/journal.log")"
+grep -m1 "check units: OK: " "$work/journal.log" ||
+  die "check_systemd did not read dbus.service over the bus: $(grep -m1 'check units' "$work/journal.log")"
+if [ "$use_xmpp" = 1 ]; then
+  admin "$work/admin-checks.log" --send checks --to "agent@$domain" --expect "procs: OK" --timeout 20
+  wait_admin "'checks' did not list procs as OK ($(tail -n 3 "$work/admin-checks.log"))"
+  note "'checks' lists procs: OK"
+fi
 
 # --- 9. reload with a bad configuration -----------------------------------------------
 step "reload with a bad configuration"

@@ -293,3 +293,36 @@ TEST_F(AgentXmpp, GraphAndTheTrendOfAFiringAlert) {
 }
 
 }  // namespace
+
+// `check NAME` over a real server: the plugin takes a second, the agent
+// answers `ping` meanwhile (the loop never waits for a plugin), and the
+// check's answer follows once the plugin has finished.
+TEST_F(AgentXmpp, CheckNameAnswersWhenThePluginEnds) {
+  write_config("agent-pw",
+               "[check.slow]\ncommand = /bin/sh -c 'sleep 1; echo \"SLOW WARNING: took its time | t=1s\"; exit 1'\n"
+               "interval = 1h\n");
+  auto agent = start_agent();
+  auto alice = admin();
+  ASSERT_NE(agent->wait_for_line("check slow: WARNING: SLOW WARNING: took its time", 10), "") << log(*agent);
+  EXPECT_NE(ask(*alice, "checks", "web1: 1 check\nslow: WARNING,"), "");
+  size_t before = alice->messages().size();
+  alice->send_chat("agent@test.local", "check slow");
+  alice->send_chat("agent@test.local", "ping");
+  auto reply = alice->wait_for_message(
+      [&](const ReceivedMessage& r) {
+        return &r - alice->messages().data() >= static_cast<long>(before) && contains(r, "web1: check slow:");
+      },
+      10s);
+  ASSERT_TRUE(reply) << log(*agent);
+  EXPECT_NE(reply->body.find("WARNING in 1."), std::string::npos) << reply->body;
+  EXPECT_NE(reply->body.find("\nSLOW WARNING: took its time\ncheck.slow.t = 1s"), std::string::npos) << reply->body;
+  // The pong came first: it was answered while the plugin still slept.
+  size_t pong = 0, answer = 0;
+  for (size_t i = before; i < alice->messages().size(); ++i) {
+    if (alice->messages()[i].body == "pong" && !pong) pong = i;
+    if (contains(alice->messages()[i], "web1: check slow:") && !answer) answer = i;
+  }
+  EXPECT_GT(pong, 0u);
+  EXPECT_LT(pong, answer);
+  EXPECT_EQ(ask(*alice, "check nope", "no check"), "no check 'nope'; see checks");
+}
