@@ -206,6 +206,16 @@ TEST_F(Fleet, AlertsCommandsAndStrangers) {
                                     5s));
   EXPECT_EQ(privately(*bob, "WARNING memory"), 0u);
 
+  // Who did what: told in the room and to the other admins, not to her.
+  say(*alice, room, "web2: ack 1");
+  ASSERT_TRUE(wait_room(*alice, "alice acked #1 (memory) on web2", 1, 5s, "web2")) << room_log(*alice);
+  ASSERT_TRUE(bob->wait_for_message([](const ReceivedMessage& m) { return m.type != "groupchat" &&
+                                                                         m.body.find("alice acked #1") != std::string::npos; },
+                                    5s));
+  say(*alice, room, "web2: alerts");
+  ASSERT_TRUE(wait_room(*alice, "acked by alice", 1, 5s, "web2")) << room_log(*alice);
+  EXPECT_EQ(privately(*alice, "alice acked"), 0u);
+
   // The stranger: in the room, privately through it, with an admin's nick.
   const size_t before = alice->messages().size();
   say(*mallory, room, "web1: status");
