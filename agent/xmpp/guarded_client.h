@@ -75,6 +75,7 @@ class GuardedClient final : public gloox::Client, gloox::StatisticsHandler {
 
  private:
   void handleTag(gloox::Tag* tag) override;
+  void handle_stream_management(gloox::Tag* tag);
   void handleStatistics(const gloox::StatisticsStruct stats) override;
   bool own_side(const gloox::JID& from);
   bool allowed(const std::string& from, const std::string& ns);

@@ -191,20 +191,36 @@ void Room::on_join_error(const gloox::Tag& tag) {
   schedule_rejoin("cannot join: " + why_refused(cond), true);
 }
 
+namespace {
+
+// Why the room sent us our own unavailable presence, with the actor's
+// reason (cut short, quoted: it is anyone's text).
+std::string leave_reason(const gloox::Tag* x) {
+  std::string why = "removed from the room";
+  if (x && x->findChild("destroy"))
+    why = "the room was destroyed";
+  else if (has_status(x, "307"))
+    why = "kicked";
+  else if (has_status(x, "301"))
+    why = "banned";
+  else if (has_status(x, "321") || has_status(x, "322"))
+    why = "no longer a member";
+  else if (has_status(x, "332"))
+    why = "the conference service is shutting down";
+  const gloox::Tag* item = x ? x->findChild("item") : nullptr;
+  const gloox::Tag* reason = item ? item->findChild("reason") : nullptr;
+  if (reason && !reason->cdata().empty()) why += " (" + quote(reason->cdata().substr(0, 100)) + ")";
+  return why;
+}
+
+}  // namespace
+
 void Room::on_self_presence(const gloox::Tag& tag, const std::string& type, const std::string& from_nick) {
   const gloox::Tag* x = tag.findChild("x", "xmlns", kMucUser);
   if (type == "unavailable") {
     if (has_status(x, "303")) return;  // a nick change: the new nick's presence follows
-    std::string why = x && x->findChild("destroy")   ? "the room was destroyed"
-                      : has_status(x, "307")         ? "kicked"
-                      : has_status(x, "301")         ? "banned"
-                      : has_status(x, "321") || has_status(x, "322") ? "no longer a member"
-                      : has_status(x, "332")         ? "the conference service is shutting down"
-                                                     : "removed from the room";
-    const gloox::Tag* item = x ? x->findChild("item") : nullptr;
-    const gloox::Tag* reason = item ? item->findChild("reason") : nullptr;
-    if (reason && !reason->cdata().empty()) why += " (" + quote(reason->cdata().substr(0, 100)) + ")";
     const bool was = joined_;
+    const std::string why = leave_reason(x);
     schedule_rejoin(why, true);
     if (was && ev_.left) ev_.left(why);
     return;

@@ -3,7 +3,7 @@
 // the room can make an agent do). addressed() never crashes, and what it
 // returns as a command is non-empty, trimmed and the end of the line;
 // PeerWatch stays within its bound and never announces one nick vanished
-// twice without its return in between.
+// twice without the room showing it present in between.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -42,7 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     now += 0.5;
     std::optional<PeerNews> n;
     switch ((data[i] >> 3) % 6) {
-      case 0: n = w.present(who, 0, now, now); break;
+      case 0:
+        vanished[who] = 0;  // it is back: a new disappearance may be announced
+        n = w.present(who, 0, now, now);
+        break;
       case 1: n = w.left(who, false, now, now); break;
       case 2: n = w.left(who, true, now, now); break;
       case 3: w.answered(who, now, now); break;
