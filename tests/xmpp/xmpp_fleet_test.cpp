@@ -309,6 +309,21 @@ TEST_F(Fleet, TheWatchMovesOn) {
   EXPECT_EQ(in_room(*alice, "web1: web"), 2u) << "both by web1";
 }
 
+// A taken nick: the agent joins as web1-2 and answers to that name.
+TEST_F(Fleet, ATakenNickBecomesNick2) {
+  auto alice = person("alice", "alice");
+  auto mallory = person("mallory", "web1");
+  pump(*alice, 500ms);
+  agents.push_back(start_agent("web1"));
+  EXPECT_NE(agents[0]->wait_for_line("as 'web1-2'", 5), "") << log(*agents[0]);
+  say(*alice, room, "web1-2: ping");
+  ASSERT_TRUE(wait_room(*alice, "pong", 1, 5s, "web1-2")) << room_log(*alice);
+  // The stranger holding its configured nick gets nothing from it.
+  say(*mallory, room, "web1-2: status");
+  pump(*alice, 1s);
+  EXPECT_EQ(in_room(*alice, "up "), 0u);
+}
+
 // A semi-anonymous room: the agents cannot see who speaks, so they answer
 // nobody (an admin neither), and say why once.
 TEST_F(Fleet, SemiAnonymousRoomAnswersNoCommands) {
