@@ -68,6 +68,7 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
                    RefusalLog::dropped_note(*dropped));
     return std::nullopt;
   }
+  if (ctx.speaker.empty()) ctx.speaker = who.substr(0, std::min<size_t>(who.find('@'), 64));
   Reply reply = run_command(body, ctx);
   audit("chat", who, body, reply);
   if (reply.text.empty()) return std::nullopt;  // answered later (`check NAME`)

@@ -21,6 +21,11 @@ bool known_rule(ChatContext& ctx, const std::string& name) {
   return std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return r.name == name; });
 }
 
+// Who did what, for the others (ChatContext::told).
+void tell(ChatContext& ctx, const std::string& line) {
+  if (ctx.told) ctx.told(line);
+}
+
 Reply mute(const Args& args, ChatContext& ctx) {
   double duration = 3600;
   std::string rule;  // all
@@ -35,6 +40,8 @@ Reply mute(const Args& args, ChatContext& ctx) {
       return usage(fit({fmt::format("no rule or duration {};", quote(args[i])), "usage: mute [DURATION] [RULE|all]"}));
   }
   ctx.engine.mute(rule, ctx.wall + duration);
+  tell(ctx, fmt::format("{} muted {} on {} for {}", ctx.speaker, rule.empty() ? "all alerts" : rule, ctx.host,
+                        format_duration(duration)));
   return fit({fmt::format("muted {}", rule.empty() ? "all alerts" : rule), "for " + format_duration(duration)});
 }
 
@@ -43,6 +50,7 @@ Reply unmute(const Args& args, ChatContext& ctx) {
   std::string rule = args.size() == 2 && to_lower(args[1]) != "all" ? args[1] : "";
   if (!rule.empty() && !known_rule(ctx, rule)) return usage(fit({"no rule", quote(rule)}));
   ctx.engine.unmute(rule);
+  tell(ctx, fmt::format("{} unmuted {} on {}", ctx.speaker, rule.empty() ? "everything" : rule, ctx.host));
   return rule.empty() ? "unmuted everything" : fit({"unmuted", rule});
 }
 
@@ -53,7 +61,9 @@ Reply ack(const Args& args, ChatContext& ctx) {
   uint64_t id = 0;
   auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id);
   if (ec != std::errc() || p != n.data() + n.size() || n.empty()) return usage(fit({"not an alert number:", quote(args[1])}));
-  if (!ctx.engine.ack(id)) return failed(fmt::format("no firing alert #{}", id));
+  const std::string rule = ctx.engine.alert_name(id);
+  if (!ctx.engine.ack(id, ctx.speaker, ctx.wall)) return failed(fmt::format("no firing alert #{}", id));
+  tell(ctx, fmt::format("{} acked #{} ({}) on {}", ctx.speaker, id, rule, ctx.host));
   return fit({fmt::format("acknowledged #{}:", id), "no more reminders until it resolves"});
 }
 
@@ -231,7 +241,87 @@ Reply help(const Args& args, ChatContext&) {
   return Reply(preformatted("commands:", rows) + "\nhelp COMMAND: usage and an example");
 }
 
+// `text` on one line of at most `width` columns, cut at a code point with
+// "…" when longer.
+std::string cut_line(std::string text, size_t width = kChatWidth) {
+  if (columns(text) <= width) return text;
+  size_t cols = 0, at = 0;
+  while (at < text.size() && cols + 1 < width) {
+    ++at;
+    while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+    ++cols;
+  }
+  return text.substr(0, at) + "…";
+}
+
+// The parts joined by two spaces, or one when that is too wide; the last
+// parts are left out while the line is still wider than 40 columns.
+std::string squeeze(std::vector<std::string> parts) {
+  while (!parts.empty()) {
+    for (std::string_view sep : {"  ", " "}) {
+      std::string line;
+      for (const auto& p : parts) line += (line.empty() ? "" : std::string(sep)) + p;
+      if (columns(line) <= kChatWidth) return line;
+    }
+    if (parts.size() == 1) return cut_line(parts[0]);
+    parts.pop_back();
+  }
+  return "";
+}
+
+std::string worst_state(const AlertEngine& e) {
+  Severity worst = Severity::ok;
+  bool flapping = false;
+  for (const auto& [name, st] : e.states()) {
+    worst = std::max(worst, st.severity);
+    flapping |= st.flapping;
+  }
+  if (worst == Severity::critical) return "CRIT";
+  if (worst == Severity::warning) return "WARN";
+  return flapping ? "FLAP" : "OK";
+}
+
+// `all: COMMAND`: every agent answers in one line.
+Reply brief_reply(const Args& args, std::string_view line, ChatContext& ctx) {
+  const std::string name = to_lower(args[0]);
+  if (name == "status" && args.size() == 1) return Reply(brief_status(ctx));
+  if (name == "alerts" && args.size() == 1) return Reply(brief_alerts(ctx));
+  ChatContext full = ctx;
+  full.brief = false;
+  Reply r = run_command(line, full);
+  if (!r.text.empty()) r.text = cut_line(ctx.host + ": " + one_line(r.text));
+  return r;
+}
+
 }  // namespace
+
+std::string brief_status(const ChatContext& ctx) {
+  auto g = [&](std::string_view m) { return ctx.snapshot.get(m); };
+  auto l = g("load1_per_cpu");
+  auto mem = g("mem_used_pct");
+  return squeeze({ctx.host, worst_state(ctx.engine), l ? fmt::format("load {:.1f}/cpu", *l) : "load ?",
+                  mem ? fmt::format("mem {:.0f}%", *mem) : "mem ?",
+                  ctx.uptime ? "up " + human_duration(*ctx.uptime) : "up ?"});
+}
+
+std::string brief_alerts(const ChatContext& ctx) {
+  const AlertEngine& e = ctx.engine;
+  std::string list;
+  size_t n = 0;
+  for (const auto& r : e.rules())
+    e.each_state(r, [&](const std::string& name, const RuleState& s) {
+      if (!s.open()) return;
+      ++n;
+      list += fmt::format("{}#{} {}", list.empty() ? "" : ", ", s.id, name);
+    });
+  for (const auto& [probe, h] : e.probes())
+    if (h.told_failing) {
+      ++n;
+      list += fmt::format("{}{} failing", list.empty() ? "" : ", ", probe);
+    }
+  if (n == 0) return "";
+  return cut_line(fmt::format("{}  {}: {}", ctx.host, worst_state(e), list));
+}
 
 std::span<const Command> commands() { return kCommands; }
 
@@ -246,6 +336,7 @@ Reply run_command(std::string_view line, ChatContext& ctx) {
   auto args = split_words(trim(line));
   if (args.empty()) return usage("empty message; try help");
   const std::string name = to_lower(args[0]);
+  if (ctx.brief) return brief_reply(args, line, ctx);
   if (const Command* c = find_command(name)) return c->run(args, ctx);
   if (auto near = suggestion(name))
     return usage(fit({fmt::format("unknown command {};", quote(args[0])), "did you mean " + *near + "?"}));

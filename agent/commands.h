@@ -35,7 +35,21 @@ struct ChatContext {
   // `check NAME` of a configured check: runs it, and answers later with its
   // result ("" returned), or returns the answer to send now.
   std::function<std::string(const std::string& name)> run_check = {};
+  // Asked of every agent at once (`all: status` in the fleet's room): the
+  // reply is one line of at most 40 columns that starts with the host, and
+  // an empty reply (`all: alerts` on a healthy host) is not sent.
+  bool brief = false;
+  // Who asks, as the team knows them: the local part of an admin's JID
+  // ("alice", set by ChatHandler::handle), or the local user ("root").
+  std::string speaker = {};
+  // Told what an admin changed (ack, mute, unmute, set), for the other
+  // admins and the room: "alice acked #3 (memory) on web1". Null: nobody.
+  std::function<void(const std::string& line)> told = {};
 };
+
+// The one-line forms of `all:` (see ChatContext::brief).
+std::string brief_status(const ChatContext& ctx);  // "web1  OK  load 0.3/cpu  mem 41%  up 12d"
+std::string brief_alerts(const ChatContext& ctx);  // "" when nothing fires
 
 // Whether a command only reads, or changes what admins are told (and is
 // then written to the audit log and told to the team, whoever ran it).

@@ -219,15 +219,24 @@ std::optional<double> Daemon::uptime() {
 
 // What commands run in, for `from` (a full JID; "" for the local command
 // and ad-hoc forms, whose `check NAME` answers at once that it started).
+// Who did what goes to the other admins and the room, as a notification
+// that skips `from` (who knows already).
 ChatContext Daemon::context(const std::string& from) {
   ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
   ctx.checks = &checks_;
   ctx.run_check = [this, from](const std::string& name) { return run_check_for(from, name); };
+  ctx.told = [this, from](const std::string& line) {
+    Event e;
+    e.kind = Event::audit;
+    e.detail = line;
+    notifier_->notify(Notification{clock_.wall(), cfg_.hostname, {e}, from.empty() ? "" : ChatHandler::bare(from)});
+  };
   return ctx;
 }
 
-std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body, bool brief) {
   ChatContext ctx = context(from);
+  ctx.brief = brief;
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 
@@ -238,6 +247,7 @@ void Daemon::with_context(const std::function<void(ChatContext&)>& visit) {
 
 Reply Daemon::local(const Peer& peer, const std::string& line) {
   ChatContext ctx = context("");
+  ctx.speaker = peer.user + " (local)";
   Reply reply = run_command(line, ctx);
   audit("local", peer.user, line, reply);
   return reply;

@@ -1,5 +1,7 @@
 #include "agent/messages.h"
 
+#include <ctime>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -10,6 +12,17 @@
 namespace imwatch::agent {
 
 namespace {
+
+// "14:01:30", local time: when a peer was last seen.
+std::string clock_time(double wall) {
+  time_t t = static_cast<time_t>(wall);
+  tm local{};
+  localtime_r(&t, &local);
+  char buf[16];
+  strftime(buf, sizeof buf, "%H:%M:%S", &local);
+  return buf;
+}
+
 
 std::string value_text(const std::optional<double>& v) { return v ? format_value(*v) : "unknown"; }
 
@@ -101,6 +114,11 @@ std::string event_line(const Event& e) {
     case Event::probe_recovered:
       return fmt::format("PROBE {} recovered after failing {}", e.rule, human_duration(e.duration));
     case Event::test: return "test alert from imwatch. If you read this, alerts reach you.";
+    case Event::peer_vanished:
+      return fmt::format("{} vanished without a goodbye (last seen {}{})", e.rule, clock_time(e.value.value_or(0)),
+                         e.duration >= 0 ? ", up " + human_duration(e.duration) : "");
+    case Event::audit: return e.detail;
+    case Event::peer_back: return fmt::format("{} is back after {} away", e.rule, human_duration(e.duration));
     case Event::folded:
     case Event::dropped:
     case Event::converted: return e.detail;
@@ -139,7 +157,9 @@ namespace {
 // One open alert of `alerts`: "#4 WARNING disk /var: fs_used_pct 93 > 90,
 // firing 5m", fitted; a check's message in place of the condition.
 std::string open_alert_line(const Rule& r, const std::string& name, const RuleState& s, double wall) {
-  std::string acked = s.acked ? ", acked" : "";
+  std::string acked = !s.acked             ? ""
+                      : s.acked_by.empty() ? ", acked"
+                                           : fmt::format(", acked by {} {} ago", s.acked_by, human_duration(wall - s.acked_at));
   if (s.flapping)  // quiet, not gone: the last state admins were told still stands
     return fit({fmt::format("#{} FLAPPING {}:", s.id, name), fmt::format("{} {},", r.metric, value_text(s.value)),
                 fmt::format("last told {}{}", severity_text(s.told), acked)});

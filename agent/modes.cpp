@@ -54,6 +54,8 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
         // A refused state dir (said once at start): the outbox stays in memory.
         cfg.xmpp, cfg.hostname, d.persistent() ? cfg.state_dir : std::string(), d.loop(), clock,
         [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
+    xmpp->set_brief_chat(
+        [&d](const std::string& from, const std::string& body) { return d.chat(from, body, true); });
     d.set_notifier(xmpp.get());
     xmpp->set_commands([&d](const std::function<void(ChatContext&)>& visit) { d.with_context(visit); });
     d.set_late_reply([&xmpp](const std::string& to, const std::string& body) { xmpp->send_chat(to, body); });

@@ -181,8 +181,10 @@ void AdhocCommands::next(const gloox::JID& from, Session& s, const std::string& 
 
 void AdhocCommands::finish(const gloox::JID& from, const std::string& node, const std::string& sid,
                            const std::string& line, ChatContext& ctx) {
+  const std::string& bare = from.bare();
+  ctx.speaker = bare.substr(0, std::min<size_t>(bare.find('@'), 64));  // as the chat names an admin
   Reply reply = run_command(line, ctx);
-  audit("ad-hoc", from.bare(), line, reply);
+  audit("ad-hoc", bare, line, reply);
   say(from, node, sid, reply.outcome, reply.text);
 }
 

@@ -31,17 +31,22 @@ bool GuardedClient::allowed(const std::string& from, const std::string& ns) {
   return last_own_ || admin;
 }
 
+void GuardedClient::handle_stream_management(gloox::Tag* tag) {
+  const std::string& name = tag->name();
+  if (name == "enabled") {
+    unqueued_.reset();
+  } else if ((name == "a" || name == "resumed") && tag->hasAttribute("h")) {
+    tag->addAttribute("h", std::to_string(unqueued_.translate(std::atol(tag->findAttribute("h").c_str()))));
+  }
+  gloox::Client::handleTag(tag);
+  // gloox restarts its numbering after a resumption; so do we.
+  if (name == "resumed") unqueued_.reset();
+}
+
 void GuardedClient::handleTag(gloox::Tag* tag) {
-  if (tag && tag->xmlns() == gloox::XMLNS_STREAM_MANAGEMENT) {
-    const std::string& name = tag->name();
-    if (name == "enabled") {
-      unqueued_.reset();
-    } else if ((name == "a" || name == "resumed") && tag->hasAttribute("h")) {
-      tag->addAttribute("h", std::to_string(unqueued_.translate(std::atol(tag->findAttribute("h").c_str()))));
-    }
-    gloox::Client::handleTag(tag);
-    // gloox restarts its numbering after a resumption; so do we.
-    if (name == "resumed") unqueued_.reset();
+  if (tag && tag->xmlns() == gloox::XMLNS_STREAM_MANAGEMENT) return handle_stream_management(tag);
+  if (tag && intercept_ && (tag->xmlns().empty() || tag->xmlns() == gloox::XMLNS_CLIENT) && intercept_(*tag)) {
+    if (m_smContext >= CtxSMEnabled) ++m_smHandled;  // the server counts it; so do we
     return;
   }
   if (!tag || tag->name() != "iq" || !(tag->xmlns().empty() || tag->xmlns() == gloox::XMLNS_CLIENT)) {

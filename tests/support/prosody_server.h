@@ -54,6 +54,15 @@ class ProsodyServer {
   // current one until restarted.
   void use_certificate(CertKind kind);
 
+  // Adds the MUC component conference.DOMAIN to the next start(): rooms are
+  // created by joining (unlocked), and show occupants' real JIDs to every
+  // occupant unless `public_jids` is false (semi-anonymous: moderators only).
+  void enable_muc(bool public_jids = true) {
+    muc_ = true;
+    muc_public_jids_ = public_jids;
+  }
+  std::string muc_domain() const { return "conference." + domain_; }
+
   // Starts prosody and waits (at most `timeout`) until the c2s port accepts
   // a connection. Restarting after stop()/kill() reuses port and data, so
   // accounts persist. True if it is running.
@@ -103,6 +112,7 @@ class ProsodyServer {
   int port_ = 0;
   pid_t pid_ = -1;
   bool ok_ = false;
+  bool muc_ = false, muc_public_jids_ = true;
 };
 
 }  // namespace imwatch::test
