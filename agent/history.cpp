@@ -588,6 +588,17 @@ std::string graph_block(const History& history, const std::vector<std::string>& 
   return block;
 }
 
+// The metrics a word graphs that the history holds. The default adds the
+// fullest disk; `disk` shows the six fullest.
+std::vector<std::string> word_metrics(const Word& word, const History& history, double wall) {
+  std::vector<std::string> metrics;
+  for (auto m : word.metrics)
+    if (history.find(m)) metrics.emplace_back(m);
+  if (word.word.empty() || word.word == "disk")
+    for (auto& m : disk_series(history, wall, word.word.empty() ? 1 : 6)) metrics.push_back(std::move(m));
+  return metrics;
+}
+
 }  // namespace
 
 std::string graph_reply(const std::vector<std::string>& args, const History* history, const std::string& host,
@@ -612,13 +623,7 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
       return fmt::format("no metric {} in the history\n{}", quote(args[i]), kGraphUsage);
     }
   }
-  if (metrics.empty()) {
-    for (auto m : word->metrics)
-      if (history->find(m)) metrics.emplace_back(m);
-    // The default adds the fullest disk; `disk` shows the six fullest.
-    if (word->word.empty() || word->word == "disk")
-      for (auto& m : disk_series(*history, wall, word->word.empty() ? 1 : 6)) metrics.push_back(std::move(m));
-  }
+  if (metrics.empty()) metrics = word_metrics(*word, *history, wall);
   if (metrics.empty()) return "no history yet";
 
   double per_cell = 0;
