@@ -30,6 +30,10 @@ import fleet  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 ROOM = "ops@" + fleet.MUC
+# Every agent reads the same fixture copy: one write to its loadavg makes all
+# of them fire at once (an alert storm), the next one resolves them all.
+STORM_RULE = "storm: load1 > 4 clear 3"
+LOAD_LOW, LOAD_HIGH = "0.84 0.71 0.65 2/412 3124605\n", "9.00 8.00 7.00 3/412 3124605\n"
 
 
 def cpu_of(pids):
@@ -77,7 +81,8 @@ async def status_round(admin, nicks, fig, server_pid, agent_pids, timeout, n_rou
     admin.say("all: status")
 
     def answered():
-        return {nk for (_, nk, body) in admin.messages[seen0:] if nk in nicks}
+        # An answer names its host first (`web001  OK  load ...`).
+        return {nk for (_, nk, body) in admin.messages[seen0:] if nk in nicks and body.startswith(nk)}
     ok = await fleet.until(lambda: len(answered()) >= len(nicks), timeout)
     got = answered()
     t1 = max((t for (t, nk, _) in admin.messages[seen0:] if nk in nicks), default=t0)
@@ -91,6 +96,27 @@ async def status_round(admin, nicks, fig, server_pid, agent_pids, timeout, n_rou
     fig.add(f"all: status #{n_round}: CPU spent", f"prosody {1000 * (s1 - s0):.0f} ms,"
             f" agents {1000 * (a1 - a0):.0f} ms in all")
     return ok, admin.messages[seen0:]
+
+
+async def storm_round(admin, nicks, fig, server_pid, agent_pids, proc_root, label, text, args):
+    """Rewrites the shared loadavg; waits for a `storm` message from every agent."""
+    seen0, chats0 = len(admin.messages), len(admin.chats)
+    s0, a0 = fleet.proc_cpu_seconds(server_pid), cpu_of(agent_pids)
+    t0 = time.monotonic()
+    with open(proc_root + "/loadavg.new", "w") as f:
+        f.write(text)
+    os.replace(proc_root + "/loadavg.new", proc_root + "/loadavg")
+
+    def said():
+        return {nk for (_, nk, body) in admin.messages[seen0:] if nk in nicks and "storm" in body}
+    await fleet.until(lambda: len(said()) >= len(nicks), parse_seconds(args.probe_interval) + args.answer_timeout)
+    times = sorted(t - t0 for (t, nk, b) in admin.messages[seen0:] if nk in nicks and "storm" in b)
+    s1, a1 = fleet.proc_cpu_seconds(server_pid), cpu_of(agent_pids)
+    private = sum("storm" in b for (_, _, b) in admin.chats[chats0:])
+    last = f"{times[-1]:.1f} s" if times else "-"
+    fig.add(label, f"{len(said())} of {len(nicks)} in the room, the last {last} after the write"
+            f" (probes every {args.probe_interval}); {private} privately to alice")
+    fig.add(f"{label}: CPU spent", f"prosody {1000 * (s1 - s0):.0f} ms, agents {1000 * (a1 - a0):.0f} ms in all")
 
 
 async def bench(args, fl, fig):
@@ -109,7 +135,7 @@ async def bench(args, fl, fig):
     await asyncio.wait_for(admin.in_room.wait(), 20)
 
     agents = [fl.own(fleet.Agent(fl.root, args.binary, n, server.port, fl.ca, passwords[n], room=ROOM,
-                                 admins=["alice@" + fleet.DOMAIN], proc_root=proc_root,
+                                 admins=["alice@" + fleet.DOMAIN], proc_root=proc_root, rules=[STORM_RULE],
                                  ping_interval=args.ping_interval, probe_interval=args.probe_interval))
               for n in names]
     t0 = time.monotonic()
@@ -155,6 +181,10 @@ async def bench(args, fl, fig):
         None, sample, f"answering (all: status every {args.storm_every} s)", fig, server.pid, pids, args.window)
     await storm_task
     await asyncio.sleep(3)
+
+    for label, text in (("alert storm: all fire", LOAD_HIGH), ("alert storm: all resolve", LOAD_LOW)):
+        await storm_round(admin, nicks, fig, server.pid, pids, proc_root, label, text, args)
+    await asyncio.sleep(2)
 
     if args.vanish:
         victim = agents[len(agents) // 2]

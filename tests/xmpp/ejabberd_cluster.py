@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Agents on the two nodes of an ejabberd cluster share one room.
 
-    /usr/bin/python3 tests/xmpp/ejabberd_cluster.py [--binary build/agent/imwatch] [--keep]
+    /usr/bin/python3 tests/xmpp/ejabberd_cluster.py [--nodes 1|2] [--binary build/agent/imwatch] [--keep]
 
 Two ejabberd 23.01 nodes (ej1@localhost, ej2@localhost) from private dirs,
 each with its own c2s port on 127.0.0.1, a private epmd on a free loopback
@@ -12,7 +12,8 @@ node 2. Checked: both agents join the room; an alert of web1 reaches the
 room; `web1: status` (asked across the nodes) and `all: status` are
 answered by each; SIGKILL of web2 is announced exactly once by web1 within
 3 x ping_interval (plus slack for the CI machine); and web2's return is
-announced. Everything is stopped by its PID, also on failure. Exit 0 on
+announced. With --nodes 1 the same flow runs on a single node (no epmd,
+ERL_DIST_PORT). Everything is stopped by its PID, also on failure. Exit 0 on
 success, 1 on a failed check, 2 when the cluster could not be made, 77
 (skipped) when not root.
 """
@@ -63,6 +64,17 @@ class Checks:
         return ok
 
 
+def make_single(fl, log):
+    """One node, no epmd (ERL_DIST_PORT): the plain room flow on ejabberd."""
+    node = fl.own(fleet.EjabberdNode(fl.root, fl.certs, "ej1", fleet.new_password()))
+    t = time.monotonic()
+    node.start()
+    node.wait_ready()
+    fleet.wait_for(lambda: node.ctl("status", timeout=20).returncode == 0, 30, f"{node.node} status", step=0.3)
+    log(f"{node.node} up on 127.0.0.1:{node.port} in {time.monotonic() - t:.1f} s (one node)")
+    return [node, node]
+
+
 def make_cluster(fl, log):
     epmd = fl.own(fleet.Epmd(fl.root))
     window = port_window()
@@ -89,7 +101,7 @@ def make_cluster(fl, log):
 
 
 async def flow(args, fl, c, log):
-    nodes = make_cluster(fl, log)
+    nodes = make_cluster(fl, log) if args.nodes == 2 else make_single(fl, log)
     pw = {n: fleet.new_password() for n in ("web1", "web2", "alice")}
     for user, node in (("web1", nodes[0]), ("web2", nodes[1]), ("alice", nodes[0])):
         node.register(user, pw[user])  # accounts live in the shared Mnesia
@@ -159,6 +171,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     p.add_argument("--binary", default=os.path.join(REPO, "build/agent/imwatch"))
     p.add_argument("--slack", type=float, default=6, help="seconds beyond 3 x ping_interval (a busy CI machine)")
+    p.add_argument("--nodes", type=int, choices=(1, 2), default=2, help="1: the same flow on one node")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args()
     if os.geteuid() != 0:
