@@ -119,6 +119,21 @@ async def storm_round(admin, nicks, fig, server_pid, agent_pids, proc_root, labe
     fig.add(f"{label}: CPU spent", f"prosody {1000 * (s1 - s0):.0f} ms, agents {1000 * (a1 - a0):.0f} ms in all")
 
 
+async def connected_only(args, agents, server, fig, t0):
+    """--no-room: the same agents, connected but in no room (the baseline)."""
+    def up():
+        return [a for a in agents if "xmpp: connected as" in fleet.tail(a.log, 4096)]
+    ok = await fleet.until(lambda: len(up()) == len(agents), args.join_timeout, step=0.2)
+    fig.add(f"all {args.agents} connected (no room)", f"{len(up())} connected, {time.monotonic() - t0:.1f} s"
+            " after the first start (by their logs)")
+    if ok:
+        fig.add("prosody open descriptors", str(len(os.listdir(f"/proc/{server.pid}/fd"))))
+        await asyncio.sleep(args.settle)
+        await asyncio.get_running_loop().run_in_executor(None, sample, "idle, no room", fig, server.pid,
+                                                         [a.pid for a in agents], args.window)
+    return ok
+
+
 async def bench(args, fl, fig):
     proc_root = os.path.join(fl.root, "proc")
     shutil.copytree(os.path.join(REPO, "tests/fixtures/proc/current"), proc_root)
@@ -134,7 +149,8 @@ async def bench(args, fl, fig):
     admin = fleet.make_admin("alice@" + fleet.DOMAIN, passwords["alice"], server.port, fl.ca, ROOM, nick="alice")
     await asyncio.wait_for(admin.in_room.wait(), 20)
 
-    agents = [fl.own(fleet.Agent(fl.root, args.binary, n, server.port, fl.ca, passwords[n], room=ROOM,
+    room = ROOM if args.room else None
+    agents = [fl.own(fleet.Agent(fl.root, args.binary, n, server.port, fl.ca, passwords[n], room=room,
                                  admins=["alice@" + fleet.DOMAIN], proc_root=proc_root, rules=[STORM_RULE],
                                  ping_interval=args.ping_interval, probe_interval=args.probe_interval))
               for n in names]
@@ -142,6 +158,8 @@ async def bench(args, fl, fig):
     for a in agents:
         a.start()
     nicks = set(names)
+    if not args.room:
+        return await connected_only(args, agents, server, fig, t0)
     joined = await fleet.until(lambda: nicks <= set(admin.present), args.join_timeout, step=0.05)
     in_room = nicks & set(admin.present)
     if in_room:
@@ -227,6 +245,8 @@ def main():
     p.add_argument("--answer-timeout", type=float, default=60)
     p.add_argument("--vanish-timeout", type=float, default=0)
     p.add_argument("--no-vanish", dest="vanish", action="store_false")
+    p.add_argument("--no-room", dest="room", action="store_false",
+                   help="the baseline: agents connected, in no room (idle figures only)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = p.parse_args()
     if args.short:
