@@ -24,6 +24,23 @@ namespace po = boost::program_options;
 
 namespace imwatch::agent {
 
+std::optional<MinSeverity> parse_min_severity(std::string_view w) {
+  if (w == "all") return MinSeverity::all;
+  if (w == "warning") return MinSeverity::warning;
+  if (w == "critical") return MinSeverity::critical;
+  if (w == "none") return MinSeverity::none;
+  return std::nullopt;
+}
+
+std::string_view min_severity_word(MinSeverity m) {
+  switch (m) {
+    case MinSeverity::warning: return "warning";
+    case MinSeverity::critical: return "critical";
+    case MinSeverity::none: return "none";
+    default: return "all";
+  }
+}
+
 std::string Origin::str() const { return line > 0 ? file + ":" + std::to_string(line) : file; }
 
 std::optional<double> parse_duration(const std::string& text) {
@@ -361,6 +378,9 @@ Destination destination(Config& c, std::string_view key) {
       {"xmpp.port", &x.port},
       {"xmpp.resource", &x.resource},
       {"xmpp.admin", &x.admins},
+      {"xmpp.room", &x.room},
+      {"xmpp.room_nick", &x.room_nick},
+      {"xmpp.room_password", &x.room_password},
       {"xmpp.ca_file", &x.ca_file},
       {"xmpp.pin", &x.pin},
       {"xmpp.ping_interval", &x.ping_interval},
@@ -394,7 +414,41 @@ void check_integer(Parse& p, const Option& o, const std::string& key, const std:
 }
 
 std::string jid_example(const std::string& key) {
-  return key == "xmpp.jid" ? "agent@example.org" : "admin@example.org";
+  return key == "xmpp.jid" ? "agent@example.org" : key == "xmpp.room" ? "ops@conference.example.org" : "admin@example.org";
+}
+
+// "JID [SEVERITY]": the JID prepped and the severity, or an error (without
+// the value: a JID is no secret, but the line is quoted as the other checks do).
+struct DestinationValue {
+  std::string jid;
+  MinSeverity min = MinSeverity::all;
+  std::string error;
+};
+DestinationValue parse_destination(const std::string& key, const std::string& v) {
+  DestinationValue out;
+  std::vector<std::string> words = split_words(v);
+  // "a b@c" is a JID with a space, not a JID and a severity.
+  if (words.empty() || words.size() > 2 || (words.size() == 2 && words[1].find('@') != std::string::npos)) {
+    if (words.size() == 2) {
+      out.error = key + ": expected a bare JID like " + jid_example(key) + ", got " + quote(v);
+      return out;
+    }
+    out.error = key + ": expected a bare JID like " + jid_example(key) + " and at most a severity, got " + quote(v);
+    return out;
+  }
+  if (words.size() == 2) {
+    auto m = parse_min_severity(words[1]);
+    if (!m) {
+      out.error = key + ": expected a severity (warning, critical or none) after the JID, got " + quote(words[1]);
+      return out;
+    }
+    out.min = *m;
+  }
+  if (auto prepped = prep_bare_jid(words[0]))
+    out.jid = *prepped;
+  else
+    out.error = key + ": expected a bare JID like " + jid_example(key) + ", got " + quote(words[0]);
+  return out;
 }
 
 // A single-valued option, checked as the table says, into `dest`.
@@ -412,6 +466,12 @@ void check_value(Parse& p, const Option& o, const std::string& key, const std::s
       if (!valid_pin(v))
         return p.error(key, key + ": expected sha256: and the base64 of 32 bytes (44 characters), got " + quote(v));
       break;
+    case Check::destination: {
+      DestinationValue d = parse_destination(key, v);
+      if (!d.error.empty()) return p.error(key, d.error);
+      p.cfg.xmpp.room_min = d.min;  // the only destination option: xmpp.room
+      return void(**str = d.jid);
+    }
     case Check::jid:
       if (auto prepped = prep_bare_jid(v)) return void(**str = *prepped);
       return p.error(key, key + ": expected a bare JID like " + jid_example(key) + ", got " + quote(v));
@@ -427,13 +487,13 @@ void check_list(Parse& p, const Option& o, const std::string& key, std::vector<L
   for (size_t i = 0; i < values.size(); ++i) {
     Located<std::string> item{values[i], i < from.size() ? from[i] : Origin{p.where(key)}};
     if (o.check == Check::jid_list) {
-      auto prepped = prep_bare_jid(item.value);
-      if (!prepped) {
-        p.errors.push_back(item.origin.str() + ": " + key + ": expected a bare JID like " + jid_example(key) +
-                           ", got " + quote(item.value));
+      DestinationValue d = parse_destination(key, item.value);
+      if (!d.error.empty()) {
+        p.errors.push_back(item.origin.str() + ": " + d.error);
         continue;
       }
-      item.value = *prepped;
+      item.value = d.jid;
+      if (d.min != MinSeverity::all) p.cfg.xmpp.admin_min[d.jid] = d.min;
     }
     dest.push_back(std::move(item));
   }
@@ -526,6 +586,28 @@ void check_password(Parse& p) {
   x.password_origin = {path, 0};
 }
 
+// The room's nick (the host name unless given) and password (inline or
+// from a file, never both, never shown).
+void check_room(Parse& p) {
+  XmppConfig& x = p.cfg.xmpp;
+  if (x.room_nick.empty()) x.room_nick = p.cfg.hostname;
+  bool control = std::any_of(x.room_nick.begin(), x.room_nick.end(),
+                             [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  if (p.given("xmpp.room_nick") && (control || x.room_nick.size() > 64))
+    p.error("xmpp.room_nick", "xmpp.room_nick: at most 64 bytes and no control characters");
+  const std::string* file = p.given("xmpp.room_password_file");
+  if (!file) return;
+  if (p.vm.count("xmpp.room_password"))
+    return p.error("xmpp.room_password_file", "set xmpp.room_password or xmpp.room_password_file, not both");
+  std::ifstream in(*file);
+  std::string pw;
+  if (!in || !std::getline(in, pw))
+    return p.error("xmpp.room_password_file", "cannot read the room password from " + quote(*file));
+  size_t end = pw.find_last_not_of(" \t\r\n\v\f");
+  pw.erase(end == std::string::npos ? 0 : end + 1);
+  x.room_password = std::move(pw);
+}
+
 // What the XMPP side will need at run time, checked now: admins, not the
 // agent itself among them, the CA file, the password.
 void check_xmpp(Parse& p) {
@@ -533,8 +615,10 @@ void check_xmpp(Parse& p) {
   if (x.jid.empty() && !p.vm.count("xmpp.jid")) {
     if (!x.admins.empty())
       p.errors.push_back(x.admins.front().origin.str() + ": xmpp.admin is set but xmpp.jid is not");
+    if (!x.room.empty()) p.error("xmpp.room", "xmpp.room is set but xmpp.jid is not");
     return;
   }
+  check_room(p);
   if (x.admins.empty() && !p.vm.count("xmpp.admin"))
     p.error("xmpp.jid", "xmpp: no 'admin =' line: nobody would get the alerts");
   for (const auto& a : x.admins)

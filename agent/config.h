@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/options.h"
@@ -30,6 +31,15 @@ struct Located {
   Origin origin;
 };
 
+// The least severity a destination (an admin, the room) is sent: `all`
+// (the default) everything, `warning` and `critical` the alerts at or above
+// it and what follows from them (their resolution, a de-escalation),
+// `none` nothing (an admin who may still ask).
+enum class MinSeverity { all, warning, critical, none };
+// "warning" -> MinSeverity::warning; nothing for an unknown word.
+std::optional<MinSeverity> parse_min_severity(std::string_view word);
+std::string_view min_severity_word(MinSeverity m);
+
 struct XmppConfig {
   std::string jid;
   std::string password;  // never logged
@@ -38,6 +48,16 @@ struct XmppConfig {
   int port = 0;                              // 0: 5222 or what SRV says
   std::string resource;                      // empty: derived from the machine ID (see xmpp_transport.cpp)
   std::vector<Located<std::string>> admins;  // bare JIDs in stringprep form (agent/jid.h)
+  std::map<std::string, MinSeverity> admin_min;  // by admin as in `admins`; absent: all
+  std::string room;                              // bare JID of the fleet's room, or empty
+  MinSeverity room_min = MinSeverity::all;
+  std::string room_nick;      // default: the host name
+  std::string room_password;  // never logged; empty: none
+  // The least severity `admin` (as in `admins`) is sent.
+  MinSeverity min_of(const std::string& admin) const {
+    auto it = admin_min.find(admin);
+    return it == admin_min.end() ? MinSeverity::all : it->second;
+  }
   std::string ca_file{default_text("xmpp.ca_file")};
   std::string pin;  // "sha256:BASE64" of the server's public key, or empty
   double ping_interval = default_number("xmpp.ping_interval");

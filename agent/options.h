@@ -26,7 +26,8 @@ enum class Check : uint8_t {
   duration,   // "30s", at least `min` seconds; 0 too when `zero_off` (0 turns it off)
   integer,    // a whole number from `min` to `max`
   jid,        // a bare JID, stored after stringprep (agent/jid.h)
-  jid_list,   // repeatable: one bare JID per line, stored after stringprep
+  jid_list,   // repeatable: one bare JID per line, stored after stringprep, and an optional minimum severity
+  destination,  // a bare JID (stored after stringprep) and an optional minimum severity (config.h, MinSeverity)
   rule_list,  // repeatable: one rule per line, compiled by compile_rules()
   pin,        // "sha256:" and the base64 of 32 bytes
 };
@@ -105,8 +106,16 @@ inline constexpr Option kOptions[] = {
    .help = "the port to connect to (default: what DNS SRV says, or 5222)"},
   {.key = "xmpp.resource", .where = Where::file, .check = Check::text, .value_name = "NAME",
    .help = "the XMPP resource (default: the host name)"},
-  {.key = "xmpp.admin", .where = Where::file, .check = Check::jid_list, .value_name = "JID",
-   .help = "an admin, a bare JID (repeatable)"},
+  {.key = "xmpp.admin", .where = Where::file, .check = Check::jid_list, .value_name = "JID [SEVERITY]",
+   .help = "an admin, a bare JID, and the least severity sent: warning, critical or none (repeatable)"},
+  {.key = "xmpp.room", .where = Where::file, .check = Check::destination, .value_name = "JID [SEVERITY]",
+   .help = "the fleet's room (XEP-0045), and the least severity sent there"},
+  {.key = "xmpp.room_nick", .where = Where::file, .check = Check::text, .value_name = "NICK",
+   .help = "the agent's nick in the room (default: the host name)"},
+  {.key = "xmpp.room_password", .where = Where::file, .check = Check::secret, .value_name = "SECRET",
+   .help = "the room's password"},
+  {.key = "xmpp.room_password_file", .where = Where::file, .check = Check::path, .value_name = "FILE",
+   .help = "a file holding the room's password"},
   {.key = "xmpp.ca_file", .where = Where::file, .check = Check::path, .value_name = "FILE",
    .text = "/etc/ssl/certs/ca-certificates.crt", .help = "the CA bundle the server's certificate is checked against"},
   {.key = "xmpp.pin", .where = Where::file, .check = Check::pin, .value_name = "sha256:BASE64",

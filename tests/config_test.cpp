@@ -425,3 +425,56 @@ TEST(Duration, ParseAndFormat) {
 }
 
 }  // namespace
+
+// The fleet: the room, its nick and password, and a least severity per
+// destination; a bad severity word is a file:line error.
+TEST_F(ConfigTest, RoomAndSeverityPerDestination) {
+  ASSERT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword = x\n"
+                          "admin = a@example.org\nadmin = Carol@example.org critical\n"
+                          "admin = dave@example.org none\nroom = Ops@conference.example.org warning\n"
+                          "room_password = s3cret\n"),
+            ParseResult::run)
+      << all_output();
+  const XmppConfig& x = cfg_.xmpp;
+  EXPECT_EQ(x.admins.size(), 3u);
+  EXPECT_EQ(x.admins[1].value, "carol@example.org");
+  EXPECT_EQ(x.min_of("a@example.org"), MinSeverity::all);
+  EXPECT_EQ(x.min_of("carol@example.org"), MinSeverity::critical);
+  EXPECT_EQ(x.min_of("dave@example.org"), MinSeverity::none);
+  EXPECT_EQ(x.room, "ops@conference.example.org");
+  EXPECT_EQ(x.room_min, MinSeverity::warning);
+  EXPECT_EQ(x.room_nick, cfg_.hostname);  // the default
+  EXPECT_EQ(x.room_password, "s3cret");
+
+  std::ofstream(dir_ + "/rpw") << "r00m\r\n";
+  ASSERT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword = x\nadmin = a@example.org\n"
+                          "room = ops@conference.example.org\nroom_nick = web1\nroom_password_file = " +
+                          dir_ + "/rpw\n"),
+            ParseResult::run)
+      << all_output();
+  EXPECT_EQ(cfg_.xmpp.room_min, MinSeverity::all);
+  EXPECT_EQ(cfg_.xmpp.room_nick, "web1");
+  EXPECT_EQ(cfg_.xmpp.room_password, "r00m");
+
+  EXPECT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword = x\nadmin = a@example.org crit\n"),
+            ParseResult::exit_usage);
+  ASSERT_EQ(errors_.size(), 1u);
+  EXPECT_NE(errors_[0].find(":4: xmpp.admin: expected a severity"), std::string::npos) << errors_[0];
+  EXPECT_NE(errors_[0].find("'crit'"), std::string::npos) << errors_[0];
+  EXPECT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword = x\nadmin = a@example.org\n"
+                          "room = ops@conference.example.org loud\n"),
+            ParseResult::exit_usage);
+  ASSERT_EQ(errors_.size(), 1u);
+  EXPECT_NE(errors_[0].find(":5: xmpp.room: expected a severity"), std::string::npos) << errors_[0];
+  EXPECT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword = x\nadmin = a@example.org\n"
+                          "room = ops@conference.example.org warning extra\n"),
+            ParseResult::exit_usage);
+  EXPECT_NE(errors_[0].find(":5: xmpp.room"), std::string::npos) << errors_[0];
+  // Both forms of the room password: an error that shows neither.
+  EXPECT_EQ(parse_private("[xmpp]\njid = agent@example.org\npassword = x\nadmin = a@example.org\n"
+                          "room = ops@conference.example.org\nroom_password = Hunter2\nroom_password_file = " +
+                          dir_ + "/rpw\n"),
+            ParseResult::exit_usage);
+  for (const auto& e : errors_) EXPECT_EQ(e.find("Hunter2"), std::string::npos) << e;
+  EXPECT_NE(all_output().find("not both"), std::string::npos) << all_output();
+}
