@@ -186,7 +186,8 @@ bool ProsodyServer::write_config() {
          "ssl = { certificate = "
       << cert << "; key = " << key << " }\n"
       << "VirtualHost " << lua_string(domain_) << "\n"
-      << "  ssl = { certificate = " << cert << "; key = " << key << " }\n";
+      << "  ssl = { certificate = " << cert << "; key = " << key << " }\n"
+      << extra_config_;
   out.close();
   if (!out) {
     error_ = "cannot write " + config_file_;

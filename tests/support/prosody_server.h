@@ -86,6 +86,11 @@ class ProsodyServer {
   std::string pin_of_server_cert() const { return pin_of(cert_kind_); }
   std::string pin_of(CertKind kind) const;
 
+  // Lua appended to the private config at the next start(), after the
+  // VirtualHost (e.g. a `Component "conference.test.local" "muc"` block for
+  // tests/fault's room). Empty by default.
+  void set_extra_config(std::string lua) { extra_config_ = std::move(lua); }
+
  private:
   bool generate_certificates();
   bool write_config();
@@ -103,6 +108,7 @@ class ProsodyServer {
   int port_ = 0;
   pid_t pid_ = -1;
   bool ok_ = false;
+  std::string extra_config_;
 };
 
 }  // namespace imwatch::test
