@@ -155,6 +155,7 @@ async def bench(args, fl, fig):
                                  ping_interval=args.ping_interval, probe_interval=args.probe_interval))
               for n in names]
     t0 = time.monotonic()
+    join_cpu0 = fleet.proc_cpu_seconds(server.pid)
     for a in agents:
         a.start()
     nicks = set(names)
@@ -165,6 +166,9 @@ async def bench(args, fl, fig):
     if in_room:
         last = max(admin.joined_at[n] for n in in_room) - t0
         fig.add(f"all {args.agents} in the room", f"{len(in_room)} joined; the last {last:.1f} s after the first start")
+        spent = fleet.proc_cpu_seconds(server.pid) - join_cpu0
+        fig.add("prosody CPU for connect + TLS + SASL + join", f"{1000 * spent:.0f} ms in all,"
+                f" {1000 * spent / len(in_room):.1f} ms per agent")
     dead = [a.name for a in agents if not a.alive()]
     if not joined:
         fig.add("join FAILED", f"{len(in_room)} of {args.agents} in the room after {args.join_timeout} s;"
