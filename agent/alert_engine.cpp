@@ -8,7 +8,7 @@ namespace {
 
 constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "fired",         "escalated",       "deescalated", "resolved", "reminder", "flapping", "settled",
-    "probe_failing", "probe_recovered", "removed",     "test",     "folded",   "dropped",  "converted",
+    "probe_failing", "probe_recovered", "removed",     "test",     "peer_vanished", "peer_back", "folded", "dropped", "converted",
 };
 
 // The timers of `for`: each condition must hold again from the next sample.

@@ -46,6 +46,9 @@ struct Event {
     probe_recovered,
     removed,  // the rule was removed (reload) while its alert was open
     test,     // --test-alert
+    // Made by the fleet's peer watch (agent/peer_watch.h), never by the engine:
+    peer_vanished,  // rule: the peer's nick; value: last seen (wall); duration: its uptime then (-1 unknown)
+    peer_back,      // rule: the peer's nick; duration: how long it was away
     // Made by the outbox, never by the engine:
     folded,     // alerts that fired and resolved while undelivered
     dropped,    // notifications dropped past outbox_max

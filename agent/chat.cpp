@@ -179,6 +179,46 @@ std::string help(const Args& args, ChatContext&) {
   return preformatted("commands:", rows) + "\nhelp COMMAND: usage and an example";
 }
 
+// `text` on one line of at most `width` columns, cut at a code point with
+// "…" when longer.
+std::string cut_line(std::string text, size_t width = kChatWidth) {
+  if (columns(text) <= width) return text;
+  size_t cols = 0, at = 0;
+  while (at < text.size() && cols + 1 < width) {
+    ++at;
+    while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+    ++cols;
+  }
+  return text.substr(0, at) + "…";
+}
+
+// The parts joined by two spaces, or one when that is too wide; the last
+// parts are left out while the line is still wider than 40 columns.
+std::string squeeze(std::vector<std::string> parts) {
+  while (!parts.empty()) {
+    for (std::string_view sep : {"  ", " "}) {
+      std::string line;
+      for (const auto& p : parts) line += (line.empty() ? "" : std::string(sep)) + p;
+      if (columns(line) <= kChatWidth) return line;
+    }
+    if (parts.size() == 1) return cut_line(parts[0]);
+    parts.pop_back();
+  }
+  return "";
+}
+
+std::string worst_state(const AlertEngine& e) {
+  Severity worst = Severity::ok;
+  bool flapping = false;
+  for (const auto& [name, st] : e.states()) {
+    worst = std::max(worst, st.severity);
+    flapping |= st.flapping;
+  }
+  if (worst == Severity::critical) return "CRIT";
+  if (worst == Severity::warning) return "WARN";
+  return flapping ? "FLAP" : "OK";
+}
+
 void log_if_changing(const std::string& who, std::string_view body, const std::string& reply) {
   // The commands that change what admins are told are worth an audit trail:
   // who, what they typed (quoted: chat text is data), and what it did.
@@ -189,6 +229,34 @@ void log_if_changing(const std::string& who, std::string_view body, const std::s
 }
 
 }  // namespace
+
+std::string brief_status(const ChatContext& ctx) {
+  auto g = [&](std::string_view m) { return ctx.snapshot.get(m); };
+  auto l = g("load1_per_cpu");
+  auto mem = g("mem_used_pct");
+  return squeeze({ctx.host, worst_state(ctx.engine), l ? fmt::format("load {:.1f}/cpu", *l) : "load ?",
+                  mem ? fmt::format("mem {:.0f}%", *mem) : "mem ?",
+                  ctx.uptime ? "up " + human_duration(*ctx.uptime) : "up ?"});
+}
+
+std::string brief_alerts(const ChatContext& ctx) {
+  const AlertEngine& e = ctx.engine;
+  std::string list;
+  size_t n = 0;
+  for (const auto& r : e.rules()) {
+    auto it = e.states().find(r.name);
+    if (it == e.states().end() || !it->second.open()) continue;
+    ++n;
+    list += fmt::format("{}#{} {}", list.empty() ? "" : ", ", it->second.id, r.name);
+  }
+  for (const auto& [probe, h] : e.probes())
+    if (h.told_failing) {
+      ++n;
+      list += fmt::format("{}{} failing", list.empty() ? "" : ", ", probe);
+    }
+  if (n == 0) return "";
+  return cut_line(fmt::format("{}  {}: {}", ctx.host, worst_state(e), list));
+}
 
 ChatHandler::ChatHandler(std::vector<std::string> admins, ChatLimits limits)
     : limits_(limits),
@@ -248,6 +316,7 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
   }
   std::string reply = command(body, ctx);
   log_if_changing(who, body, reply);
+  if (ctx.brief && reply.empty()) return std::nullopt;
   return reply;
 }
 
@@ -255,6 +324,14 @@ std::string ChatHandler::command(std::string_view body, ChatContext& ctx) {
   auto args = split_words(trim(body));
   if (args.empty()) return "empty message; try help";
   const std::string name = to_lower(args[0]);
+  if (ctx.brief) {
+    // Every agent answers: one line each, and only those with something to say about alerts.
+    if (name == "status" && args.size() == 1) return brief_status(ctx);
+    if (name == "alerts" && args.size() == 1) return brief_alerts(ctx);
+    ChatContext full = ctx;
+    full.brief = false;
+    return cut_line(ctx.host + ": " + one_line(command(body, full)));
+  }
   if (const Command* c = find_command(name)) return c->run(args, ctx);
   if (auto near = suggestion(name))
     return fit({fmt::format("unknown command {};", quote(args[0])), "did you mean " + *near + "?"});

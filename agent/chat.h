@@ -34,7 +34,15 @@ struct ChatContext {
   std::optional<double> uptime;      // seconds since boot, if known
   double wall;                       // now, Unix time
   const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
+  // Asked of every agent at once (`all: status` in the fleet's room): the
+  // reply is one line of at most 40 columns that starts with the host, and
+  // an empty reply (`all: alerts` on a healthy host) is not sent.
+  bool brief = false;
 };
+
+// The one-line forms of `all:` (see ChatContext::brief).
+std::string brief_status(const ChatContext& ctx);  // "web1  OK  load 0.3/cpu  mem 41%  up 12d"
+std::string brief_alerts(const ChatContext& ctx);  // "" when nothing fires
 
 class ChatHandler {
  public:

@@ -144,12 +144,12 @@ void Daemon::flush() {
   if (on_flush_) on_flush_();
 }
 
-std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body, bool brief) {
   std::optional<double> up;
   double secs = 0;
   if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
     up = secs;
-  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_};
+  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_, brief};
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 

@@ -61,7 +61,8 @@ class Daemon {
   // "system shutdown", or empty when stop() was called.
   const std::string& stop_reason() const { return stop_reason_; }
   // A chat message from `from` (full JID): the reply, or nothing to send.
-  std::optional<std::string> chat(const std::string& from, const std::string& body);
+  // With `brief`: asked of every agent in the room at once (ChatContext::brief).
+  std::optional<std::string> chat(const std::string& from, const std::string& body, bool brief = false);
 
  private:
   void apply(Config cfg, std::vector<Rule> rules);

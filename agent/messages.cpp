@@ -1,5 +1,7 @@
 #include "agent/messages.h"
 
+#include <ctime>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -10,6 +12,17 @@
 namespace imwatch::agent {
 
 namespace {
+
+// "14:01:30", local time: when a peer was last seen.
+std::string clock_time(double wall) {
+  time_t t = static_cast<time_t>(wall);
+  tm local{};
+  localtime_r(&t, &local);
+  char buf[16];
+  strftime(buf, sizeof buf, "%H:%M:%S", &local);
+  return buf;
+}
+
 
 std::string value_text(const std::optional<double>& v) { return v ? format_value(*v) : "unknown"; }
 
@@ -66,6 +79,10 @@ std::string event_line(const Event& e) {
     case Event::probe_recovered:
       return fmt::format("PROBE {} recovered after failing {}", e.rule, human_duration(e.duration));
     case Event::test: return "test alert from imwatch. If you read this, alerts reach you.";
+    case Event::peer_vanished:
+      return fmt::format("{} vanished without a goodbye (last seen {}{})", e.rule, clock_time(e.value.value_or(0)),
+                         e.duration >= 0 ? ", up " + human_duration(e.duration) : "");
+    case Event::peer_back: return fmt::format("{} is back after {} away", e.rule, human_duration(e.duration));
     case Event::folded:
     case Event::dropped:
     case Event::converted: return e.detail;

@@ -54,6 +54,8 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
         // A refused state dir (said once at start): the outbox stays in memory.
         cfg.xmpp, cfg.hostname, d.persistent() ? cfg.state_dir : std::string(), d.loop(), clock,
         [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
+    xmpp->set_brief_chat(
+        [&d](const std::string& from, const std::string& body) { return d.chat(from, body, true); });
     d.set_notifier(xmpp.get());
     d.set_on_flush([&] {
       Presence p = presence_for(d.engine());

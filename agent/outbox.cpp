@@ -24,6 +24,40 @@
 
 namespace imwatch::agent {
 
+Severity route_level(const Event& e) {
+  if (e.kind == Event::peer_vanished || e.kind == Event::peer_back) return Severity::critical;
+  return std::max(e.severity, e.previous);
+}
+
+bool routed_to(MinSeverity min, Event::Kind kind, Severity level) {
+  if (min == MinSeverity::none) return false;
+  if (min == MinSeverity::all) return true;
+  switch (kind) {
+    case Event::test:
+    case Event::folded:
+    case Event::dropped:
+    case Event::converted: return true;
+    case Event::probe_failing:
+    case Event::probe_recovered: return false;
+    default: return level >= (min == MinSeverity::critical ? Severity::critical : Severity::warning);
+  }
+}
+
+std::string routed_text(const OutboxMessage& m, MinSeverity min) {
+  if (min == MinSeverity::all) return m.text;
+  std::vector<std::string> texts;
+  for (const auto& l : m.lines)
+    if (routed_to(min, l.kind, l.severity)) texts.push_back(l.text);
+  return texts.empty() ? std::string() : notification_text(m.host, texts);
+}
+
+Notification routed(const Notification& n, MinSeverity min) {
+  Notification out{n.wall, n.host, {}};
+  for (const auto& e : n.events)
+    if (routed_to(min, e.kind, route_level(e))) out.events.push_back(e);
+  return out;
+}
+
 std::string random_id_prefix() {
   unsigned char b[8] = {};
   if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
@@ -291,7 +325,7 @@ void Outbox::add(const Notification& n) {
   m.id = new_id();
   m.wall = n.wall;
   m.host = n.host.empty() ? host_ : n.host;
-  for (const auto& e : n.events) m.lines.push_back({e.kind, e.id, e.rule, e.severity, event_line(e)});
+  for (const auto& e : n.events) m.lines.push_back({e.kind, e.id, e.rule, route_level(e), event_line(e)});
   m.text = render(m);
   messages_.push_back(std::move(m));
   drop_over_limit();

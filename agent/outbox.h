@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "agent/alert_engine.h"
+#include "agent/config.h"
 
 namespace imwatch::agent {
 
@@ -38,7 +39,7 @@ struct OutboxLine {
   Event::Kind kind = Event::converted;
   uint64_t alert = 0;  // alert id, 0 for none
   std::string rule;
-  Severity severity = Severity::ok;
+  Severity severity = Severity::ok;  // route_level() of its event
   std::string text;  // event_line(): without the host
 };
 
@@ -108,6 +109,20 @@ class Outbox {
   std::string last_saved_;
   bool save_failing_ = false;
 };
+
+// Where a line goes (xmpp.admin and xmpp.room may carry a least severity):
+// by the highest severity its event concerns, the one it ends too (a
+// resolution or a de-escalation goes where the alert went). A host of the
+// fleet vanishing or coming back counts as critical. Probe failures go only
+// to destinations that take everything; the outbox's own summaries and the
+// test alert to all but `none`.
+Severity route_level(const Event& e);
+bool routed_to(MinSeverity min, Event::Kind kind, Severity level);
+// The body of `m` for a destination that takes `min`: its lines routed
+// there, or "" when none is.
+std::string routed_text(const OutboxMessage& m, MinSeverity min);
+// `n` with only its events routed to `min` (maybe none).
+Notification routed(const Notification& n, MinSeverity min);
 
 // A prefix that makes stanza ids unique across processes and restarts:
 // random bits from the kernel, not the clock (gloox seeds from time(0)).

@@ -44,6 +44,10 @@ void GuardedClient::handleTag(gloox::Tag* tag) {
     if (name == "resumed") unqueued_.reset();
     return;
   }
+  if (tag && intercept_ && (tag->xmlns().empty() || tag->xmlns() == gloox::XMLNS_CLIENT) && intercept_(*tag)) {
+    if (m_smContext >= CtxSMEnabled) ++m_smHandled;  // the server counts it; so do we
+    return;
+  }
   if (!tag || tag->name() != "iq" || !(tag->xmlns().empty() || tag->xmlns() == gloox::XMLNS_CLIENT)) {
     gloox::Client::handleTag(tag);
     return;

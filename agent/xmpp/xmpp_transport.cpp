@@ -16,6 +16,7 @@
 #include <gnutls/crypto.h>
 #include <spdlog/spdlog.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include <algorithm>
 #include <ctime>
@@ -25,9 +26,12 @@
 #include <set>
 
 #include "agent/chat.h"
+#include "agent/messages.h"
 #include "agent/refusal_log.h"
 #include "agent/text_util.h"
+#include "agent/fleet.h"
 #include "agent/xmpp/guarded_client.h"
+#include "agent/xmpp/room.h"
 #include "agent/xmpp/roster_guard.h"
 #include "agent/xmpp/tcp_nodelay.h"
 #include "agent/xmpp/tls_gnutls.h"
@@ -146,6 +150,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   // here (subscriptions, queries); chat refusals are ChatHandler's.
   RefusalLog refusals{"xmpp"};
   std::unique_ptr<RosterGuard> roster;
+  std::unique_ptr<Room> room;
 
   // Everything comes from the transport's configuration at the time: a
   // reload that changes the account or the server builds a new Impl.
@@ -184,6 +189,25 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     client->registerMessageHandler(this);
     client->registerSubscriptionHandler(this);
     client->setPresence(gloox::Presence::Available, 0, "OK");
+    Room::Events ev;
+    ev.joined = [this] { t.on_room_joined(); };
+    ev.left = [this](const std::string& why) { t.on_room_left(why); };
+    ev.message = [this](const std::string& nick, const Room::Occupant* o, const std::string& body, bool priv) {
+      t.on_room_message(nick, o ? o->real : "", o && o->agent, body, priv);
+    };
+    ev.reflected = [this](const std::string& id) {
+      auto it = t.room_sent_.find(id);
+      if (it == t.room_sent_.end()) return;
+      if (t.room_outbox_.acknowledge(it->second) > 0) t.room_outbox_.save(t.room_outbox_path_);
+      std::erase_if(t.room_sent_, [&](const auto& e) { return e.second <= it->second; });
+    };
+    ev.occupant = [this](const std::string& nick, const Room::Occupant& o, bool present, bool goodbye) {
+      t.on_room_occupant(nick, o.agent, o.boot, present, goodbye);
+    };
+    ev.pong = [this](const std::string& nick, bool alive) { t.on_room_pong(nick, alive); };
+    room = std::make_unique<Room>(*client, t.loop_, t.clock_, std::move(ev));
+    client->set_intercept([this](const gloox::Tag& tag) { return room->on_tag(tag); });
+    room->configure(t.cfg_, t.boot_wall_);
   }
 
   void onConnect() override { t.on_connected(); }
@@ -262,9 +286,15 @@ XmppTransport::XmppTransport(const XmppConfig& cfg, const std::string& host, con
       clock_(clock),
       on_chat_(std::move(on_chat)),
       outbox_(host, cfg.outbox_max, random_id_prefix()),
+      room_outbox_path_(state_dir.empty() ? std::string() : state_dir + "/room-outbox"),
+      room_outbox_(host, cfg.outbox_max, random_id_prefix()),
+      peers_(cfg.ping_interval),
       rng_(std::random_device{}()) {
   admins_ = admin_set(cfg_);
   outbox_.load(outbox_path_);
+  room_outbox_.load(room_outbox_path_);
+  timespec up{};
+  if (clock_gettime(CLOCK_BOOTTIME, &up) == 0) boot_wall_ = clock_.wall() - static_cast<double>(up.tv_sec);
   impl_ = std::make_unique<Impl>(*this);
 }
 
@@ -306,6 +336,7 @@ void XmppTransport::arm_ping() {
           return;
         }
         round_trip();
+        watch_peers();
       },
       cfg_.ping_interval);
 }
@@ -317,6 +348,12 @@ void XmppTransport::stop(const std::string& status) {
   if (ping_job_) loop_.cancel(ping_job_);
   reconnect_job_ = ping_job_ = 0;
   connector_.cancel();
+  if (connected_ && !status.empty() && impl_->room->joined()) {
+    // Said in the room by the host itself, and its leaving marked as a
+    // goodbye: its watcher announces nothing.
+    impl_->room->send(outbox_.new_id(), host_ + " " + status);
+    impl_->room->leave(status);
+  }
   if (connected_ && !status.empty()) say_goodbye(status);
   if (impl_) impl_->client->forget_unacknowledged();  // see drop_connection()
   if (impl_ && impl_->client->state() != gloox::StateDisconnected) impl_->client->disconnect();
@@ -324,6 +361,8 @@ void XmppTransport::stop(const std::string& status) {
   fd_ = -1;
   outbox_.link_lost();
   outbox_.save(outbox_path_);
+  room_outbox_.link_lost();
+  room_outbox_.save(room_outbox_path_);
 }
 
 void XmppTransport::say_goodbye(const std::string& status) {
@@ -410,6 +449,7 @@ void XmppTransport::after_connect() {
   pending_revoke_.clear();
   send_presence();
   flush_outbox();
+  impl_->room->on_session();
 }
 
 void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
@@ -423,6 +463,7 @@ void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
   fd_ = -1;
   pings_in_flight_.clear();
   outbox_.link_lost();
+  impl_->room->link_lost();
   last_error_ = reason;
   if (stopped_) return;
   // A failed resumption is the server answering (the normal case after it
@@ -472,6 +513,7 @@ void XmppTransport::drop_connection() {
   connected_ = connecting_ = false;
   pings_in_flight_.clear();
   outbox_.link_lost();
+  impl_->room->link_lost();
 }
 
 void XmppTransport::reload(const XmppConfig& next) {
@@ -501,6 +543,7 @@ void XmppTransport::reload(const XmppConfig& next) {
   }
   if (!same_account) pending_revoke_.clear();
   if (new_ping && ping_job_) arm_ping();
+  peers_.set_interval(next.ping_interval);
   if (reconnect) {
     spdlog::info("xmpp: reload: account or server settings changed; reconnecting as {}", cfg_.jid);
     drop_connection();
@@ -510,6 +553,7 @@ void XmppTransport::reload(const XmppConfig& next) {
     if (!stopped_) connect();
     return;
   }
+  impl_->room->configure(cfg_, boot_wall_);
   if (!connected_) return;  // on_connected does the rest
   for (const auto& a : pending_welcome_) welcome(a);
   for (const auto& r : pending_revoke_) revoke(r);
@@ -547,11 +591,19 @@ void XmppTransport::revoke(const std::string& former) {
 void XmppTransport::notify(const Notification& n) {
   outbox_.add(n);
   outbox_.save(outbox_path_);
+  if (!cfg_.room.empty()) {
+    Notification for_room = routed(n, cfg_.room_min);
+    if (!for_room.events.empty()) {
+      room_outbox_.add(for_room);
+      room_outbox_.save(room_outbox_path_);
+    }
+  }
   flush_outbox();
 }
 
 void XmppTransport::flush_outbox() {
   if (!connected_) return;
+  flush_room();
   auto msgs = outbox_.to_send(clock_.wall());
   if (msgs.empty()) return;
   // Saved before sending: a summary that to_send made must go out under the
@@ -562,7 +614,10 @@ void XmppTransport::flush_outbox() {
   const double wall = clock_.wall();
   for (OutboxMessage* m : msgs) {
     for (const auto& a : cfg_.admins) {
-      gloox::Message msg(gloox::Message::Chat, gloox::JID(a.value), m->text);
+      // Each admin gets the lines at or above the least severity asked for.
+      const std::string text = routed_text(*m, cfg_.min_of(a.value));
+      if (text.empty()) continue;
+      gloox::Message msg(gloox::Message::Chat, gloox::JID(a.value), text);
       msg.setID(m->id);
       // Late delivery carries the time it was raised (XEP-0203).
       if (wall - m->wall > 2) msg.addExtension(new gloox::DelayedDelivery(gloox::JID(cfg_.jid), xep0082(m->wall)));
@@ -571,6 +626,101 @@ void XmppTransport::flush_outbox() {
     outbox_.mark_sent(m->id, rt);
   }
   round_trip();
+}
+
+bool XmppTransport::in_room() const { return connected_ && impl_->room->joined(); }
+
+void XmppTransport::flush_room() {
+  if (!in_room()) return;
+  auto msgs = room_outbox_.to_send(clock_.wall());
+  if (msgs.empty()) return;
+  room_outbox_.save(room_outbox_path_);  // as flush_outbox(): summaries keep their ids
+  for (OutboxMessage* m : msgs) {
+    // Delivered once the room reflects it: a groupchat message carries no
+    // <delay/> of ours (the room stamps its own), so its text says when.
+    const uint64_t rt = room_next_rt_++;
+    impl_->room->send(m->id, m->text);
+    room_outbox_.mark_sent(m->id, rt);
+    room_sent_[m->id] = rt;
+  }
+}
+
+void XmppTransport::on_room_joined() {
+  peers_.clear();
+  peers_.set_self(impl_->room->nick(), clock_.now());
+  for (const auto& [nick, o] : impl_->room->occupants())
+    if (o.agent)
+      if (auto news = peers_.present(nick, o.boot, clock_.now(), clock_.wall())) announce(*news);
+  flush_room();
+}
+
+void XmppTransport::on_room_left(const std::string& why) {
+  spdlog::debug("xmpp: out of the room: {}", why);
+  room_outbox_.link_lost();  // whatever was not reflected goes again after the rejoin
+  room_sent_.clear();
+  peers_.clear();
+}
+
+void XmppTransport::on_room_message(const std::string& nick, const std::string& real, bool agent,
+                                    const std::string& body, bool priv) {
+  if (agent && !priv) return;  // the other agents' alerts and answers
+  std::string command = body;
+  bool all = false;
+  if (!priv) {
+    Addressed a = addressed(body, impl_->room->nick(), cfg_.room_nick);
+    if (a.to == Addressed::nobody) return;
+    all = a.to == Addressed::all;
+    command = a.command;
+  }
+  // Authority by real JID only: a nick proves nothing.
+  if (!impl_->room->real_jids_visible() || real.empty()) return;  // said once, at the join
+  if (!is_admin(real)) {
+    if (auto dropped = room_refusals_.admit(real, clock_.now()))
+      spdlog::warn("xmpp: room command from {} ({}) refused: not an admin{}", quote(real), quote(nick.substr(0, 64)),
+                   RefusalLog::dropped_note(*dropped));
+    return;
+  }
+  auto reply = all && on_brief_ ? on_brief_(real, command) : on_chat_(real, command);
+  if (!reply || reply->empty()) return;
+  if (priv)
+    impl_->room->send_private(nick, *reply);
+  else
+    impl_->room->send(outbox_.new_id(), *reply);
+}
+
+void XmppTransport::on_room_occupant(const std::string& nick, bool agent, double boot, bool present, bool goodbye) {
+  if (!agent) return;
+  auto news = present ? peers_.present(nick, boot, clock_.now(), clock_.wall())
+                      : peers_.left(nick, goodbye, clock_.now(), clock_.wall());
+  if (news) announce(*news);
+}
+
+void XmppTransport::on_room_pong(const std::string& nick, bool alive) {
+  if (alive) return peers_.answered(nick, clock_.now(), clock_.wall());
+  if (auto news = peers_.gone(nick, clock_.now(), clock_.wall())) announce(*news);
+}
+
+void XmppTransport::watch_peers() {
+  if (!in_room()) return;
+  impl_->room->self_ping();
+  auto tick = peers_.tick(clock_.now(), clock_.wall());
+  for (const auto& n : tick.news) announce(n);
+  if (tick.ping) impl_->room->ping(*tick.ping);
+}
+
+void XmppTransport::announce(const PeerNews& news) {
+  Event e;
+  e.kind = news.kind == PeerNews::vanished ? Event::peer_vanished : Event::peer_back;
+  e.rule = news.nick;
+  e.severity = Severity::critical;
+  if (news.kind == PeerNews::vanished) {
+    e.value = news.last_seen;
+    e.duration = news.up;
+  } else {
+    e.duration = news.away;
+  }
+  spdlog::info("xmpp: room: {}", event_line(e));
+  notify(Notification{clock_.wall(), host_, {e}});
 }
 
 void XmppTransport::round_trip() {
@@ -601,6 +751,7 @@ void XmppTransport::send_presence() {
               : show_ == PresenceShow::away ? gloox::Presence::Away
                                             : gloox::Presence::Available;
   impl_->client->setPresence(type, 0, status_);
+  impl_->room->set_status(show_ == PresenceShow::dnd ? "dnd" : show_ == PresenceShow::away ? "away" : "", status_);
 }
 
 }  // namespace imwatch::agent

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +23,8 @@
 #include "agent/event_loop.h"
 #include "agent/notifier.h"
 #include "agent/outbox.h"
+#include "agent/peer_watch.h"
+#include "agent/refusal_log.h"
 #include "agent/xmpp/tcp_connect.h"
 
 namespace imwatch::agent {
@@ -38,6 +41,11 @@ class XmppTransport final : public Notifier {
   ~XmppTransport() override;
   XmppTransport(const XmppTransport&) = delete;
   XmppTransport& operator=(const XmppTransport&) = delete;
+
+  // Answers a command addressed to every agent in the fleet's room
+  // (`all: status`): one line, or nothing (ChatContext::brief). Without
+  // one, `all:` is answered as a private command would be.
+  void set_brief_chat(ChatFn fn) { on_brief_ = std::move(fn); }
 
   void start();  // connects, and keeps connecting
   // Disconnects; the outbox stays saved. With a `status`, first goes
@@ -56,6 +64,8 @@ class XmppTransport final : public Notifier {
   void set_presence(PresenceShow show, const std::string& status);
 
   bool connected() const;
+  bool in_room() const;
+  size_t room_pending() const { return room_outbox_.size(); }
   size_t pending() const { return outbox_.size(); }
   // The reason of the last failure, for --test-alert.
   const std::string& last_error() const { return last_error_; }
@@ -82,6 +92,16 @@ class XmppTransport final : public Notifier {
   void round_trip();
   void on_pong();
   void send_presence();
+  // The fleet's room (agent/xmpp/room.h, agent/peer_watch.h).
+  void flush_room();
+  void on_room_joined();
+  void on_room_left(const std::string& why);
+  void on_room_message(const std::string& nick, const std::string& real, bool agent, const std::string& body,
+                       bool priv);
+  void on_room_occupant(const std::string& nick, bool agent, double boot, bool present, bool goodbye);
+  void on_room_pong(const std::string& nick, bool alive);
+  void watch_peers();
+  void announce(const PeerNews& news);
 
   XmppConfig cfg_;                // a copy of the daemon's, kept current by reload()
   std::set<std::string> admins_;  // cfg_'s admins, compared as ChatHandler::bare forms
@@ -92,6 +112,17 @@ class XmppTransport final : public Notifier {
   Clock& clock_;
   ChatFn on_chat_;
   Outbox outbox_;
+  ChatFn on_brief_;
+  // What goes to the room waits here, apart from the private outbox: it is
+  // delivered when the room reflects it to its occupants (us included),
+  // and made due again whenever we are out of the room.
+  std::string room_outbox_path_;
+  Outbox room_outbox_;
+  std::map<std::string, uint64_t> room_sent_;  // id -> its round trip, until reflected
+  uint64_t room_next_rt_ = 1;
+  PeerWatch peers_;
+  RefusalLog room_refusals_{"room command"};
+  double boot_wall_ = 0;
   std::unique_ptr<Impl> impl_;
 
   bool connecting_ = false, connected_ = false, stopped_ = false;

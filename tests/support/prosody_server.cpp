@@ -186,8 +186,12 @@ bool ProsodyServer::write_config() {
          "ssl = { certificate = "
       << cert << "; key = " << key << " }\n"
       << "VirtualHost " << lua_string(domain_) << "\n"
-      << "  ssl = { certificate = " << cert << "; key = " << key << " }\n"
-      << extra_config_;
+      << "  ssl = { certificate = " << cert << "; key = " << key << " }\n";
+  if (muc_)
+    out << "Component " << lua_string(muc_domain()) << " \"muc\"\n"
+        << "  muc_room_locking = false\n"
+        << "  muc_room_default_public_jids = " << (muc_public_jids_ ? "true" : "false") << "\n"
+        << "  muc_room_default_history_length = 20\n";
   out.close();
   if (!out) {
     error_ = "cannot write " + config_file_;

@@ -54,6 +54,15 @@ class ProsodyServer {
   // current one until restarted.
   void use_certificate(CertKind kind);
 
+  // Adds the MUC component conference.DOMAIN to the next start(): rooms are
+  // created by joining (unlocked), and show occupants' real JIDs to every
+  // occupant unless `public_jids` is false (semi-anonymous: moderators only).
+  void enable_muc(bool public_jids = true) {
+    muc_ = true;
+    muc_public_jids_ = public_jids;
+  }
+  std::string muc_domain() const { return "conference." + domain_; }
+
   // Starts prosody and waits (at most `timeout`) until the c2s port accepts
   // a connection. Restarting after stop()/kill() reuses port and data, so
   // accounts persist. True if it is running.
@@ -86,11 +95,6 @@ class ProsodyServer {
   std::string pin_of_server_cert() const { return pin_of(cert_kind_); }
   std::string pin_of(CertKind kind) const;
 
-  // Lua appended to the private config at the next start(), after the
-  // VirtualHost (e.g. a `Component "conference.test.local" "muc"` block for
-  // tests/fault's room). Empty by default.
-  void set_extra_config(std::string lua) { extra_config_ = std::move(lua); }
-
  private:
   bool generate_certificates();
   bool write_config();
@@ -108,7 +112,7 @@ class ProsodyServer {
   int port_ = 0;
   pid_t pid_ = -1;
   bool ok_ = false;
-  std::string extra_config_;
+  bool muc_ = false, muc_public_jids_ = true;
 };
 
 }  // namespace imwatch::test

@@ -1,0 +1,128 @@
+#include "agent/peer_watch.h"
+
+namespace imwatch::agent {
+
+void PeerWatch::set_self(const std::string& nick, double now) {
+  self_ = nick;
+  peers_.erase(nick);
+  watching_.clear();
+  (void)now;
+}
+
+void PeerWatch::clear() {
+  peers_.clear();
+  watching_.clear();
+  self_.clear();
+}
+
+std::string PeerWatch::successor_of(const std::string& nick) const {
+  // The next live agent after `nick`, cyclically; never `nick` itself.
+  for (auto it = peers_.upper_bound(nick); it != peers_.end(); ++it)
+    if (!it->second.vanished && it->first != nick) return it->first;
+  for (auto it = peers_.begin(); it != peers_.end() && it->first < nick; ++it)
+    if (!it->second.vanished) return it->first;
+  return "";
+}
+
+std::string PeerWatch::predecessor_of(const std::string& nick) const {
+  // Among the live agents and us, the one before `nick`, cyclically.
+  std::set<std::string> live{self_};
+  for (const auto& [n, p] : peers_)
+    if (!p.vanished) live.insert(n);
+  live.erase(nick);
+  if (live.empty()) return "";
+  auto it = live.lower_bound(nick);
+  return it == live.begin() ? *live.rbegin() : *std::prev(it);
+}
+
+std::string PeerWatch::target() const { return self_.empty() ? "" : successor_of(self_); }
+
+std::optional<PeerNews> PeerWatch::present(const std::string& nick, double boot, double now, double wall) {
+  if (nick == self_ || nick.empty()) return std::nullopt;
+  auto it = peers_.find(nick);
+  const bool was_vanished = it != peers_.end() && it->second.vanished;
+  if (it == peers_.end()) {
+    if (peers_.size() >= max_) return std::nullopt;
+    it = peers_.emplace(nick, Peer{}).first;
+  } else if (!was_vanished) {
+    if (boot > 0) it->second.boot = boot;  // a presence update of a live peer
+    return std::nullopt;
+  }
+  Peer& p = it->second;
+  p = Peer{boot, now, wall, false};
+  std::optional<PeerNews> news;
+  auto away = away_.find(nick);
+  // Said once: by whoever declared it gone, else by its predecessor.
+  const bool ours = was_vanished || (away != away_.end() && away->second.by_us);
+  if (away != away_.end() && (ours || (!self_.empty() && predecessor_of(nick) == self_)))
+    news = PeerNews{PeerNews::back, nick, 0, -1, wall - away->second.since};
+  if (was_vanished && away == away_.end()) news.reset();
+  if (away != away_.end()) away_.erase(away);
+  return news;
+}
+
+PeerNews PeerWatch::declare(const std::string& nick, Peer& p) {
+  p.vanished = true;
+  if (away_.size() < max_ || away_.count(nick)) away_[nick] = Away{p.last_seen, true};
+  if (watching_ == nick) watching_.clear();
+  return PeerNews{PeerNews::vanished, nick, p.last_seen, p.boot > 0 ? p.last_seen - p.boot : -1, 0};
+}
+
+std::optional<PeerNews> PeerWatch::left(const std::string& nick, bool goodbye, double now, double wall) {
+  (void)now;
+  auto it = peers_.find(nick);
+  if (it == peers_.end()) return std::nullopt;
+  std::optional<PeerNews> news;
+  if (!it->second.vanished) {
+    // Without a goodbye its watcher says so; with one the host said it.
+    const bool ours = !self_.empty() && predecessor_of(nick) == self_;
+    if (!goodbye && ours) {
+      it->second.last_seen = wall;
+      news = declare(nick, it->second);
+    } else if (away_.size() < max_) {
+      away_[nick] = Away{wall, false};
+    }
+  }
+  if (watching_ == nick) watching_.clear();
+  peers_.erase(it);
+  return news;
+}
+
+void PeerWatch::answered(const std::string& nick, double now, double wall) {
+  auto it = peers_.find(nick);
+  if (it == peers_.end() || it->second.vanished) return;
+  it->second.last_answer = now;
+  it->second.last_seen = wall;
+}
+
+std::optional<PeerNews> PeerWatch::gone(const std::string& nick, double now, double wall) {
+  (void)now;
+  (void)wall;
+  auto it = peers_.find(nick);
+  // Only the watched peer: an error to a ping of someone else's peer is not ours to say.
+  if (it == peers_.end() || it->second.vanished || nick != watching_) return std::nullopt;
+  return declare(nick, it->second);
+}
+
+PeerWatch::Tick PeerWatch::tick(double now, double wall) {
+  (void)wall;
+  Tick t;
+  if (self_.empty()) return t;
+  // Declare the watched one gone first: the next one is watched from now.
+  for (int i = 0; i < 2 && !watching_.empty(); ++i) {
+    auto it = peers_.find(watching_);
+    if (it == peers_.end() || it->second.vanished) break;
+    if (now - it->second.last_answer < 1.5 * interval_) break;
+    t.news.push_back(declare(watching_, it->second));
+  }
+  const std::string next = target();
+  if (next != watching_) {
+    watching_ = next;
+    // A new watch starts with a full grace period: its silence so far was not ours to time.
+    if (auto it = peers_.find(next); it != peers_.end()) it->second.last_answer = now;
+  }
+  if (!watching_.empty()) t.ping = watching_;
+  return t;
+}
+
+}  // namespace imwatch::agent
