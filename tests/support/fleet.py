@@ -57,7 +57,16 @@ def wait_for(predicate, timeout, what, step=0.05):
 
 
 def proc_cpu_seconds(pid):
-    """utime + stime of a live process, in seconds; None when it is gone."""
+    """CPU time of a live process's main thread, in seconds; None when it is gone.
+
+    imwatch and prosody run one thread each. From /proc/PID/schedstat
+    (nanoseconds) when the kernel has it: utime and
+    stime come in 10 ms ticks, too coarse for an idle agent."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
