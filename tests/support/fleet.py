@@ -12,6 +12,7 @@ Used by tests/bench/fleet_bench.py and tests/xmpp/ejabberd_cluster.py.
 """
 
 import asyncio
+import ctypes
 import os
 import pwd
 import resource
@@ -26,6 +27,15 @@ import time
 DOMAIN = "test.local"
 MUC = "conference." + DOMAIN
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when we go, however we go."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port(avoid=()):
@@ -183,6 +193,7 @@ Component "{MUC}" "muc"
             # 200 clients and more: raise the descriptor limit as far as allowed.
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 65536), hard), hard))
+            die_with_parent()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(["prosody", "--config", self.config, "-F"], stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=out, preexec_fn=limits)
@@ -371,7 +382,8 @@ class Epmd:
         self.env = dict(os.environ, ERL_EPMD_ADDRESS="127.0.0.1", ERL_EPMD_PORT=str(self.port))
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(["epmd", "-port", str(self.port), "-address", "127.0.0.1"],
-                                         env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+                                         env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         preexec_fn=die_with_parent)
         wait_for(lambda: port_accepts(self.port), 5, f"epmd on 127.0.0.1:{self.port}")
 
     def stop(self):
@@ -420,7 +432,7 @@ class Agent:
     def start(self):
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([self.binary, "--config", self.config], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=out)
+                                         stdout=out, stderr=out, preexec_fn=die_with_parent)
 
     @property
     def pid(self):
@@ -449,6 +461,8 @@ class Fleet:
     """A temp dir and everything started in it, stopped in reverse order."""
 
     def __init__(self, prefix="imwatch-fleet-", keep=False):
+        # SIGTERM (a CI timeout) unwinds like Ctrl-C, through close().
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         self.root = tempfile.mkdtemp(prefix=prefix)
         os.chmod(self.root, 0o755)  # ejabberd (its own user) must reach its dirs
         self.keep = keep
@@ -465,6 +479,19 @@ class Fleet:
         return self
 
     def close(self):
+        # A second Ctrl-C (or a SIGTERM) must not cut the cleanup short.
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._close()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _close(self):
+        # Every agent told at once (each says its goodbye), then each waited for.
+        for part in self.parts:
+            if isinstance(part, Agent) and part.alive():
+                part.proc.send_signal(signal.SIGTERM)
         for part in reversed(self.parts):
             try:
                 part.stop()
