@@ -61,7 +61,8 @@ std::optional<PeerNews> PeerWatch::present(const std::string& nick, double boot,
   return news;
 }
 
-PeerNews PeerWatch::declare(const std::string& nick, Peer& p) {
+PeerNews PeerWatch::declare(std::string nick, Peer& p) {
+  // `nick` by value: it may be watching_, cleared below.
   p.vanished = true;
   if (away_.size() < max_ || away_.count(nick)) away_[nick] = Away{p.last_seen, true};
   if (watching_ == nick) watching_.clear();

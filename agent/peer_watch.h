@@ -85,7 +85,7 @@ class PeerWatch {
   };
   std::string successor_of(const std::string& nick) const;
   std::string predecessor_of(const std::string& nick) const;
-  PeerNews declare(const std::string& nick, Peer& p);
+  PeerNews declare(std::string nick, Peer& p);
 
   double interval_;
   size_t max_;

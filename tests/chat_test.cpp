@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/daemon.h"
+#include "agent/report.h"
 #include "fakes/log_capture.h"
 #include "probes/probes.h"
 
@@ -241,3 +242,36 @@ TEST_F(Chat, MuteAckUnmuteAreLoggedWithWhoAndWhatTheyDid) {
 }
 
 }  // namespace
+
+// `all:` in the fleet's room: one line each, within 40 columns, and
+// `alerts` only from a host with alerts.
+TEST_F(Chat, BriefAnswersForTheWholeFleet) {
+  auto brief = [&](const std::string& body) {
+    ChatContext ctx{snap, engine, host, 12 * 86400 + 3600, wall, nullptr, true};
+    return handler.handle("alice@example.org", body, 0, ctx);
+  };
+  std::string status = *brief("status");
+  EXPECT_EQ(status.find('\n'), std::string::npos) << status;
+  EXPECT_LE(columns(status), 40u) << status;
+  EXPECT_EQ(status.rfind("web1", 0), 0u) << status;
+  EXPECT_NE(status.find("WARN"), std::string::npos) << status;  // load is over 0.1 since the fixture
+  EXPECT_NE(status.find("load 0.2/cpu"), std::string::npos) << status;
+  EXPECT_NE(status.find("up 12d"), std::string::npos) << status;
+  std::string alerts = *brief("alerts");
+  EXPECT_EQ(alerts.rfind("web1  WARN: #1 load", 0), 0u) << alerts;
+  EXPECT_LE(columns(alerts), 40u) << alerts;
+  // Any other command: its reply on one line, cut to 40 columns.
+  std::string mem = *brief("mem");
+  EXPECT_EQ(mem.find('\n'), std::string::npos) << mem;
+  EXPECT_LE(columns(mem), 40u) << mem;
+  EXPECT_EQ(mem.rfind("web1: ", 0), 0u) << mem;
+  // Healthy: nothing to say to `all: alerts`.
+  engine.evaluate_rule(0, 0.01, 100, wall + 100);
+  engine.evaluate_rule(0, 0.01, 1000, wall + 1000);
+  engine.take_events();
+  EXPECT_FALSE(brief("alerts").has_value());
+  EXPECT_NE(brief("status")->find(" OK "), std::string::npos) << *brief("status");
+  // A stranger gets nothing from `all:` either.
+  ChatContext ctx{snap, engine, host, std::nullopt, wall, nullptr, true};
+  EXPECT_NE(handler.handle("mallory@example.org", "status", 0, ctx), std::optional<std::string>(status));
+}

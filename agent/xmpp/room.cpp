@@ -211,8 +211,10 @@ void Room::on_self_presence(const gloox::Tag& tag, const std::string& type, cons
   }
   nick_ = from_nick;  // the server may have assigned another (status 210)
   const gloox::Tag* item = x ? x->findChild("item") : nullptr;
+  // Status 100 (real JIDs for all) comes only with the join; a later update
+  // of ours carries no codes and changes nothing of it.
+  if (joined_) return;
   real_jids_ = has_status(x, "100") || has_status(x, "172") || (item && item->findAttribute("role") == "moderator");
-  if (joined_) return;  // a presence update of ours
   joined_ = true;
   joining_ = false;
   backoff_ = 1;

@@ -198,8 +198,9 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     ev.reflected = [this](const std::string& id) {
       auto it = t.room_sent_.find(id);
       if (it == t.room_sent_.end()) return;
-      if (t.room_outbox_.acknowledge(it->second) > 0) t.room_outbox_.save(t.room_outbox_path_);
-      std::erase_if(t.room_sent_, [&](const auto& e) { return e.second <= it->second; });
+      const uint64_t rt = it->second;  // `it` goes with the erase below
+      if (t.room_outbox_.acknowledge(rt) > 0) t.room_outbox_.save(t.room_outbox_path_);
+      std::erase_if(t.room_sent_, [rt](const auto& e) { return e.second <= rt; });
     };
     ev.occupant = [this](const std::string& nick, const Room::Occupant& o, bool present, bool goodbye) {
       t.on_room_occupant(nick, o.agent, o.boot, present, goodbye);
@@ -681,6 +682,7 @@ void XmppTransport::on_room_message(const std::string& nick, const std::string& 
     return;
   }
   auto reply = all && on_brief_ ? on_brief_(real, command) : on_chat_(real, command);
+  spdlog::debug("xmpp: room command {} from {}: {}", quote(command.substr(0, 64)), real, reply ? "answered" : "nothing to say");
   if (!reply || reply->empty()) return;
   if (priv)
     impl_->room->send_private(nick, *reply);

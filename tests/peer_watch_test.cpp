@@ -1,0 +1,128 @@
+// Who watches whom in the fleet, and what is announced, on a fake clock.
+#include "agent/peer_watch.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fake_clock.h"
+
+using namespace imwatch::agent;
+
+namespace {
+
+constexpr double kInterval = 2;
+
+// Three agents as web1 sees them: it watches web2 (its successor).
+struct Watch : ::testing::Test {
+  PeerWatch w{kInterval};
+  double now = 100, wall = 1'700'000'000;
+  void advance(double s) {
+    now += s;
+    wall += s;
+  }
+  void SetUp() override {
+    w.set_self("web1", now);
+    EXPECT_FALSE(w.present("web2", wall - 86400, now, wall));
+    EXPECT_FALSE(w.present("web3", 0, now, wall));
+  }
+  // One interval: the tick, and an answer from `answering` (if any) to its ping.
+  PeerWatch::Tick step(bool answer = true) {
+    advance(kInterval);
+    auto t = w.tick(now, wall);
+    if (answer && t.ping) w.answered(*t.ping, now + 0.01, wall);
+    return t;
+  }
+};
+
+TEST_F(Watch, EachAgentWatchesItsSuccessor) {
+  auto t = step();
+  ASSERT_TRUE(t.ping);
+  EXPECT_EQ(*t.ping, "web2");
+  EXPECT_TRUE(t.news.empty());
+  // The last in the list watches the first.
+  PeerWatch w3{kInterval};
+  w3.set_self("web3", now);
+  w3.present("web1", 0, now, wall);
+  w3.present("web2", 0, now, wall);
+  EXPECT_EQ(*w3.tick(now, wall).ping, "web1");
+  // Alone: nobody to watch.
+  PeerWatch alone{kInterval};
+  alone.set_self("web1", now);
+  EXPECT_FALSE(alone.tick(now, wall).ping);
+}
+
+TEST_F(Watch, SilenceIsAnnouncedOnceWithinThreeIntervals) {
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(step().news.empty());
+  const double last_seen = wall;
+  const double silent_at = now;
+  std::vector<PeerNews> news;
+  while (news.empty() && now - silent_at < 10 * kInterval) news = step(false).news;
+  ASSERT_EQ(news.size(), 1u);
+  EXPECT_LE(now - silent_at, 3 * kInterval);
+  EXPECT_EQ(news[0].kind, PeerNews::vanished);
+  EXPECT_EQ(news[0].nick, "web2");
+  EXPECT_EQ(news[0].last_seen, last_seen);
+  EXPECT_EQ(news[0].up, last_seen - (1'700'000'000 - 86400));
+  // The watch moves on to web3, and web2 is never announced again.
+  for (int i = 0; i < 10; ++i) {
+    auto t = step();
+    EXPECT_TRUE(t.news.empty());
+    ASSERT_TRUE(t.ping);
+    EXPECT_EQ(*t.ping, "web3");
+  }
+  // The room finally drops the ghost: nothing more to say.
+  EXPECT_FALSE(w.left("web2", false, now, wall));
+  // It comes back: announced by us, with how long it was away.
+  advance(60);
+  auto back = w.present("web2", wall, now, wall);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->kind, PeerNews::back);
+  EXPECT_EQ(back->away, wall - last_seen);
+  EXPECT_EQ(*step().ping, "web2");
+}
+
+TEST_F(Watch, AnErrorAnswerIsGoneAtOnceButOnlyForTheWatchedPeer) {
+  step();
+  EXPECT_FALSE(w.gone("web3", now, wall)) << "web3 is web2's to watch";
+  auto n = w.gone("web2", now, wall);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->nick, "web2");
+  EXPECT_FALSE(w.gone("web2", now, wall));
+  EXPECT_EQ(*step().ping, "web3");
+}
+
+TEST_F(Watch, AGoodbyeIsNotAnnouncedButItsReturnIs) {
+  step();
+  EXPECT_FALSE(w.left("web2", true, now, wall));
+  EXPECT_EQ(*step().ping, "web3");
+  advance(300);
+  auto back = w.present("web2", 0, now, wall);
+  ASSERT_TRUE(back) << "web1 is web2's predecessor: it says so";
+  EXPECT_EQ(back->away, 300 + kInterval);
+  // web3 left cleanly too; its predecessor is web2 now, not us: we say nothing.
+  EXPECT_FALSE(w.left("web3", true, now, wall));
+  EXPECT_FALSE(w.present("web3", 0, now, wall));
+}
+
+TEST_F(Watch, LeavingWithoutAGoodbyeIsAnnouncedByTheWatcherOnly) {
+  step();
+  auto n = w.left("web2", false, now, wall);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->kind, PeerNews::vanished);
+  // web3 is watched by web2 (gone), so web3's predecessor is now us.
+  EXPECT_TRUE(w.left("web3", false, now, wall));
+  // Another agent's view: web9 watches web1 only; web2 leaving is not its to say.
+  PeerWatch other{kInterval};
+  other.set_self("web9", now);
+  other.present("web1", 0, now, wall);
+  other.present("web2", 0, now, wall);
+  EXPECT_FALSE(other.left("web2", false, now, wall));
+}
+
+TEST_F(Watch, WhatARoomCanMakeUsStoreIsBounded) {
+  PeerWatch small{kInterval, 4};
+  small.set_self("a", now);
+  for (int i = 0; i < 100; ++i) small.present("n" + std::to_string(i), 0, now, wall);
+  EXPECT_EQ(small.tracked(), 4u);
+}
+
+}  // namespace
