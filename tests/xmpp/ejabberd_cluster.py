@@ -120,7 +120,7 @@ async def flow(args, fl, c, log):
     web1.start()
     web2.start()
     joined = await fleet.until(lambda: {"web1", "web2"} <= set(admin.present), 20)
-    c.check(joined, f"web1 (node 1) and web2 (node 2) in {ROOM}: present {sorted(admin.present)}")
+    c.check(joined, f"web1 (node 1) and web2 (node {args.nodes}) in {ROOM}: present {sorted(admin.present)}")
     if not joined:
         for a in (web1, web2):
             print(f"--- {a.name} ---\n{fleet.tail(a.log)}")
@@ -152,7 +152,7 @@ async def flow(args, fl, c, log):
     bound = 3 * PING + args.slack
     got = await fleet.until(lambda: said("web1", "web2 vanished", mark), bound)
     delay = time.monotonic() - t_kill
-    if not c.check(got, f"web2's SIGKILL announced by web1 (the other node) within {bound} s: {delay:.1f} s"
+    if not c.check(got, f"web2's SIGKILL announced by web1{' (the other node)' if args.nodes == 2 else ''} within {bound} s: {delay:.1f} s"
                         f" {said('web1', 'web2 vanished', mark)[:1]}"):
         print(f"cluster: the room meanwhile: {admin.messages[mark:]}")
     await asyncio.sleep(2 * PING)
