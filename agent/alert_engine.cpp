@@ -8,7 +8,7 @@ namespace {
 
 constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "fired",         "escalated",       "deescalated", "resolved", "reminder", "flapping", "settled",
-    "probe_failing", "probe_recovered", "removed",     "test",     "peer_vanished", "peer_back", "folded", "dropped", "converted",
+    "probe_failing", "probe_recovered", "removed",     "test",     "peer_vanished", "peer_back", "audit", "folded", "dropped", "converted",
 };
 
 // The timers of `for`: each condition must hold again from the next sample.
@@ -124,6 +124,8 @@ void AlertEngine::restore(const std::string& name, const RuleState& saved) {
   s->fired_at = saved.fired_at;
   s->last_notified = saved.last_notified;
   s->acked = saved.acked;
+  s->acked_by = saved.acked_by;
+  s->acked_at = saved.acked_at;
   s->flapping = saved.flapping;
   s->told = saved.told;
   s->changes.clear();  // a restored flapping rule starts its window at its first known sample
@@ -163,10 +165,18 @@ bool AlertEngine::muted(const std::string& rule, double wall) const {
   return false;
 }
 
-bool AlertEngine::ack(uint64_t id) {
+std::string AlertEngine::rule_of(uint64_t id) const {
+  for (const auto& [name, s] : states_)
+    if (s.severity != Severity::ok && s.id == id) return name;
+  return "";
+}
+
+bool AlertEngine::ack(uint64_t id, const std::string& by, double wall) {
   for (auto& [name, s] : states_)
     if (s.severity != Severity::ok && s.id == id) {
       s.acked = true;
+      s.acked_by = by;
+      s.acked_at = wall;
       dirty_ = true;
       return true;
     }

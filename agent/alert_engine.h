@@ -49,6 +49,7 @@ struct Event {
     // Made by the fleet's peer watch (agent/peer_watch.h), never by the engine:
     peer_vanished,  // rule: the peer's nick; value: last seen (wall); duration: its uptime then (-1 unknown)
     peer_back,      // rule: the peer's nick; duration: how long it was away
+    audit,          // who did what (ack, mute, unmute): the line in `detail`
     // Made by the outbox, never by the engine:
     folded,     // alerts that fired and resolved while undelivered
     dropped,    // notifications dropped past outbox_max
@@ -83,6 +84,9 @@ struct Notification {
   double wall = 0;
   std::string host;
   std::vector<Event> events;
+  // A bare JID not to send it to: whoever did what an audit line tells
+  // (kept in memory only; after a restart she gets it too).
+  std::string except = {};
 };
 
 // Per-rule state. The fields above the line are saved across restarts.
@@ -92,6 +96,8 @@ struct RuleState {
   double fired_at = 0;       // wall
   double last_notified = 0;  // wall, for reminders
   bool acked = false;
+  std::string acked_by;  // who acked it (the local part of an admin's JID), or "" unknown
+  double acked_at = 0;   // wall
   bool flapping = false;
   Severity told = Severity::ok;  // the state admins were last told
   std::string fingerprint;       // Rule::canonical() it belongs to
@@ -147,7 +153,10 @@ class AlertEngine {
   void mute(const std::string& rule, double until_wall);
   void unmute(const std::string& rule);
   bool muted(const std::string& rule, double wall) const;
-  bool ack(uint64_t id);
+  // `by` and `wall`: who acked it and when, for `alerts` ("acked by alice 5m ago").
+  bool ack(uint64_t id, const std::string& by = "", double wall = 0);
+  // The rule of firing alert `id`, or "".
+  std::string rule_of(uint64_t id) const;
   const std::map<std::string, double>& mutes() const { return mutes_; }
 
   // A rule's saved state after a restart, into an engine already configured

@@ -22,6 +22,11 @@ bool known_rule(ChatContext& ctx, const std::string& name) {
   return std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return r.name == name; });
 }
 
+// Who did what, for the others (agent/chat.h, ChatContext::told).
+void tell(ChatContext& ctx, const std::string& line) {
+  if (ctx.told) ctx.told(line);
+}
+
 std::string mute(const std::vector<std::string>& args, ChatContext& ctx) {
   double duration = 3600;
   std::string rule;  // all
@@ -36,6 +41,8 @@ std::string mute(const std::vector<std::string>& args, ChatContext& ctx) {
       return fit({fmt::format("no rule or duration {};", quote(args[i])), "usage: mute [DURATION] [RULE|all]"});
   }
   ctx.engine.mute(rule, ctx.wall + duration);
+  tell(ctx, fmt::format("{} muted {} on {} for {}", ctx.speaker, rule.empty() ? "all alerts" : rule, ctx.host,
+                        format_duration(duration)));
   return fit({fmt::format("muted {}", rule.empty() ? "all alerts" : rule), "for " + format_duration(duration)});
 }
 
@@ -44,6 +51,7 @@ std::string unmute(const std::vector<std::string>& args, ChatContext& ctx) {
   std::string rule = args.size() == 2 && to_lower(args[1]) != "all" ? args[1] : "";
   if (!rule.empty() && !known_rule(ctx, rule)) return fit({"no rule", quote(rule)});
   ctx.engine.unmute(rule);
+  tell(ctx, fmt::format("{} unmuted {} on {}", ctx.speaker, rule.empty() ? "everything" : rule, ctx.host));
   return rule.empty() ? "unmuted everything" : fit({"unmuted", rule});
 }
 
@@ -54,7 +62,9 @@ std::string ack(const std::vector<std::string>& args, ChatContext& ctx) {
   uint64_t id = 0;
   auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id);
   if (ec != std::errc() || p != n.data() + n.size() || n.empty()) return fit({"not an alert number:", quote(args[1])});
-  if (!ctx.engine.ack(id)) return fmt::format("no firing alert #{}", id);
+  const std::string rule = ctx.engine.rule_of(id);
+  if (!ctx.engine.ack(id, ctx.speaker, ctx.wall)) return fmt::format("no firing alert #{}", id);
+  tell(ctx, fmt::format("{} acked #{} ({}) on {}", ctx.speaker, id, rule, ctx.host));
   return fit({fmt::format("acknowledged #{}:", id), "no more reminders until it resolves"});
 }
 
@@ -314,6 +324,7 @@ std::optional<std::string> ChatHandler::handle(std::string_view from, std::strin
                    RefusalLog::dropped_note(*dropped));
     return std::nullopt;
   }
+  if (ctx.speaker.empty()) ctx.speaker = who.substr(0, std::min<size_t>(who.find('@'), 64));
   std::string reply = command(body, ctx);
   log_if_changing(who, body, reply);
   if (ctx.brief && reply.empty()) return std::nullopt;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,6 +39,11 @@ struct ChatContext {
   // reply is one line of at most 40 columns that starts with the host, and
   // an empty reply (`all: alerts` on a healthy host) is not sent.
   bool brief = false;
+  // Who asks (the local part of the admin's JID: "alice"), set by handle().
+  std::string speaker = {};
+  // Told what an admin changed (ack, mute, unmute), for the other admins
+  // and the room: "alice acked #3 (memory) on web1". Null: nobody.
+  std::function<void(const std::string& line)> told = {};
 };
 
 // The one-line forms of `all:` (see ChatContext::brief).

@@ -150,6 +150,13 @@ std::optional<std::string> Daemon::chat(const std::string& from, const std::stri
   if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
     up = secs;
   ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_, brief};
+  // Who did what goes to the other admins and the room, as a notification.
+  ctx.told = [this, &from](const std::string& line) {
+    Event e;
+    e.kind = Event::audit;
+    e.detail = line;
+    notifier_->notify(Notification{clock_.wall(), cfg_.hostname, {e}, ChatHandler::bare(from)});
+  };
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 

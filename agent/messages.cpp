@@ -82,6 +82,7 @@ std::string event_line(const Event& e) {
     case Event::peer_vanished:
       return fmt::format("{} vanished without a goodbye (last seen {}{})", e.rule, clock_time(e.value.value_or(0)),
                          e.duration >= 0 ? ", up " + human_duration(e.duration) : "");
+    case Event::audit: return e.detail;
     case Event::peer_back: return fmt::format("{} is back after {} away", e.rule, human_duration(e.duration));
     case Event::folded:
     case Event::dropped:
@@ -125,7 +126,10 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
     auto it = engine.states().find(r.name);
     if (it == engine.states().end() || !it->second.open()) continue;
     const RuleState& s = it->second;
-    std::string acked = s.acked ? ", acked" : "";
+    std::string acked = !s.acked           ? ""
+                        : s.acked_by.empty() ? ", acked"
+                                             : fmt::format(", acked by {} {} ago", s.acked_by,
+                                                           human_duration(wall - s.acked_at));
     if (s.flapping) {
       // Quiet, not gone: the last state admins were told still stands.
       lines.push_back(

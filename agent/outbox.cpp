@@ -34,6 +34,7 @@ bool routed_to(MinSeverity min, Event::Kind kind, Severity level) {
   if (min == MinSeverity::all) return true;
   switch (kind) {
     case Event::test:
+    case Event::audit:
     case Event::folded:
     case Event::dropped:
     case Event::converted: return true;
@@ -52,7 +53,7 @@ std::string routed_text(const OutboxMessage& m, MinSeverity min) {
 }
 
 Notification routed(const Notification& n, MinSeverity min) {
-  Notification out{n.wall, n.host, {}};
+  Notification out{n.wall, n.host, {}, n.except};
   for (const auto& e : n.events)
     if (routed_to(min, e.kind, route_level(e))) out.events.push_back(e);
   return out;
@@ -325,6 +326,7 @@ void Outbox::add(const Notification& n) {
   m.id = new_id();
   m.wall = n.wall;
   m.host = n.host.empty() ? host_ : n.host;
+  m.except = n.except;
   for (const auto& e : n.events) m.lines.push_back({e.kind, e.id, e.rule, route_level(e), event_line(e)});
   m.text = render(m);
   messages_.push_back(std::move(m));

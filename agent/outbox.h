@@ -54,6 +54,7 @@ struct OutboxMessage {
   // the ids it replaced (they will never be sent themselves).
   bool announced = false;
   std::vector<std::string> replaces;
+  std::string except;  // Notification::except: not sent to this bare JID
 };
 
 class Outbox {

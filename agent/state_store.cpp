@@ -90,6 +90,15 @@ std::string parse_record(std::string_view line, SavedState& saved) {
     saved.rules.push_back(std::move(*r));
     return {};
   }
+  if (f[0] == "acked" && f.size() == 4) {
+    // "acked RULE BY WHEN": who acked the rule's alert (after its "rule" line).
+    double t = 0;
+    if (saved.rules.empty() || saved.rules.back().name != f[1] || f[2].empty() || !to_time(f[3], t))
+      return "bad acked line";
+    saved.rules.back().s.acked_by = std::string(f[2].substr(0, 64));
+    saved.rules.back().s.acked_at = t;
+    return {};
+  }
   if ((f[0] == "mute" || f[0] == "probe") && f.size() == 3) {
     // "mute RULE UNTIL" ("*": all rules) or "probe NAME FAILING_SINCE".
     double t = 0;
@@ -125,6 +134,7 @@ std::string serialize_state(const AlertEngine& engine) {
     o << "rule\t" << name << "\t" << static_cast<int>(s.severity) << "\t" << s.id << "\t" << s.fired_at << "\t"
       << s.last_notified << "\t" << s.acked << "\t" << s.flapping << "\t" << static_cast<int>(s.told) << "\t"
       << s.fingerprint << "\n";
+    if (s.acked && !s.acked_by.empty()) o << "acked\t" << name << "\t" << s.acked_by << "\t" << s.acked_at << "\n";
   }
   for (const auto& [rule, until] : engine.mutes())
     o << "mute\t" << (rule.empty() ? "*" : rule) << "\t" << until << "\n";

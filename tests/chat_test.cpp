@@ -127,6 +127,7 @@ TEST_F(Chat, MuteUnmuteAck) {
   EXPECT_EQ(*say("alice@example.org", "ack x"), "not an alert number: 'x'");
   EXPECT_EQ(*say("alice@example.org", "ack #1"), "acknowledged #1:\n  no more reminders until it resolves");
   EXPECT_NE(say("alice@example.org", "alerts")->find(", acked"), std::string::npos);
+  EXPECT_NE(say("alice@example.org", "alerts")->find("acked by alice"), std::string::npos);
 }
 
 TEST_F(Chat, ListingsSayHowLongWithOneWordEach) {

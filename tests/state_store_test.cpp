@@ -298,3 +298,22 @@ TEST_F(Victim, SymlinkedStateDirIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+// Who acked an alert, and when, survives a restart ("acked by alice 5m ago").
+TEST(StateText, WhoAckedIsKept) {
+  AlertEngine e = engine_with({"a: load1 > 1"});
+  e.evaluate_rule(0, 5, 10, 1000);
+  ASSERT_TRUE(e.ack(1, "alice", 1200));
+  const std::string text = serialize_state(e);
+  EXPECT_NE(text.find("acked\ta\talice\t1200"), std::string::npos) << text;
+  AlertEngine back = engine_with({"a: load1 > 1"});
+  ASSERT_EQ(parse_state(text, back), "");
+  EXPECT_TRUE(back.states()["a"].acked);
+  EXPECT_EQ(back.states()["a"].acked_by, "alice");
+  EXPECT_EQ(back.states()["a"].acked_at, 1200);
+  // An acked line for no rule before it is refused.
+  AlertEngine bad = engine_with({"a: load1 > 1"});
+  EXPECT_NE(parse_state("imwatch-state 1\nnext_id\t2\nacked\ta\talice\t1200\n", bad), "");
+}
+}  // namespace

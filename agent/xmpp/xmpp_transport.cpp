@@ -617,7 +617,7 @@ void XmppTransport::flush_outbox() {
     for (const auto& a : cfg_.admins) {
       // Each admin gets the lines at or above the least severity asked for.
       const std::string text = routed_text(*m, cfg_.min_of(a.value));
-      if (text.empty()) continue;
+      if (text.empty() || a.value == m->except) continue;
       gloox::Message msg(gloox::Message::Chat, gloox::JID(a.value), text);
       msg.setID(m->id);
       // Late delivery carries the time it was raised (XEP-0203).

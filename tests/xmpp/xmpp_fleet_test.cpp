@@ -206,6 +206,16 @@ TEST_F(Fleet, AlertsCommandsAndStrangers) {
                                     5s));
   EXPECT_EQ(privately(*bob, "WARNING memory"), 0u);
 
+  // Who did what: told in the room and to the other admins, not to her.
+  say(*alice, room, "web2: ack 1");
+  ASSERT_TRUE(wait_room(*alice, "alice acked #1 (memory) on web2", 1, 5s, "web2")) << room_log(*alice);
+  ASSERT_TRUE(bob->wait_for_message([](const ReceivedMessage& m) { return m.type != "groupchat" &&
+                                                                         m.body.find("alice acked #1") != std::string::npos; },
+                                    5s));
+  say(*alice, room, "web2: alerts");
+  ASSERT_TRUE(wait_room(*alice, "acked by alice", 1, 5s, "web2")) << room_log(*alice);
+  EXPECT_EQ(privately(*alice, "alice acked"), 0u);
+
   // The stranger: in the room, privately through it, with an admin's nick.
   const size_t before = alice->messages().size();
   say(*mallory, room, "web1: status");
@@ -260,6 +270,7 @@ TEST_F(Fleet, VanishGoodbyeAndReturn) {
   ASSERT_TRUE(wait_room(*alice, "web3 vanished without a goodbye", 1, 15s)) << room_log(*alice);
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   EXPECT_LE(took, 3 * 2 + 2.0) << "the bound is 3 x ping_interval (with 2 s of slack)";
+  std::printf("fleet: web3 announced vanished %.2f s after its SIGKILL (ping_interval 2 s)\n", took);
   ASSERT_TRUE(alice->wait_for_message([](const ReceivedMessage& m) { return m.type != "groupchat" &&
                                                                            m.body.find("web3 vanished") != std::string::npos; },
                                       5s));
