@@ -33,8 +33,9 @@ build_and_test build
 stage "clang-tidy (.clang-tidy) over agent/ and probes/: any finding fails"
 tests/tidy.sh build
 
-stage "the README's demo: agent, private prosody, admin client"
+stage "the README's demos: agent, private prosody, admin client; three agents in a room (--fleet)"
 packaging/demo.sh
+packaging/demo.sh --fleet
 [ -n "$quick" ] && exit 0
 
 stage "fault injection (short): prosody and agent killed, link stalled and dropped, state dir read-only and full, broken /proc"
