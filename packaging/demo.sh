@@ -13,6 +13,12 @@
 # Environment: IMWATCH_DEMO_TIMEOUT (seconds the admin waits for everything,
 # default 30), IMWATCH_DEMO_KEEP=1 (keep the temp dir, for a look at the logs).
 #
+# packaging/demo.sh --fleet: the ops room instead (docs/fleet.md): prosody with
+# its MUC component, three agents (web1, web2, web3) in ops@conference.demo.local,
+# alice asks `all: status`, web2's load (a private copy of /proc) rises until
+# its alert fires in the room, web3 is SIGKILLed and one of the others
+# announces that it vanished. About 15 s.
+#
 # IMWATCH_DEMO_SCREENSHOT=FILE.png: instead of the slixmpp admin, a real
 # client (profanity in an xterm, on a private Xvfb display) logs in as the
 # admin; the demo rule then holds for 6m before it fires, so that the
@@ -28,6 +34,12 @@ domain=demo.local
 timeout=${IMWATCH_DEMO_TIMEOUT:-30}
 demo_rule='demo: load1 >= 0'  # fires at once on any machine
 shot=${IMWATCH_DEMO_SCREENSHOT:-}
+fleet=""
+case "${1:-}" in
+  --fleet) fleet=1 ;;
+  "") ;;
+  *) echo "usage: packaging/demo.sh [--fleet]" >&2; exit 2 ;;
+esac
 # The trend of an alert needs two 5-minute buckets of history.
 [ -z "$shot" ] || demo_rule="demo: load1 >= 0 for ${IMWATCH_DEMO_HOLD:-6m}"
 case "$shot" in "" | /*) ;; *) shot=$PWD/$shot ;; esac
@@ -45,6 +57,7 @@ dir=""
 agent_pid=""
 prosody_pid=""
 admin_pid=""
+fleet_pids=()
 started=$EPOCHREALTIME
 
 # Stops one of our own children: SIGTERM, then SIGKILL after 5 s.
@@ -86,6 +99,7 @@ cleanup() {
   fi
   stop_pid "$admin_pid"
   stop_pid "$agent_pid"
+  for pid in "${fleet_pids[@]}"; do stop_pid "$pid"; done
   stop_pid "$prosody_pid"
   local kept="temp dir removed"
   if [ -z "$dir" ]; then
@@ -185,6 +199,16 @@ ssl = { certificate = "$c/server.pem"; key = "$c/server.key" }
 VirtualHost "$domain"
   ssl = { certificate = "$c/server.pem"; key = "$c/server.key" }
 EOF
+if [ -n "$fleet" ]; then
+  # The ops room: created by its first joiner, real JIDs visible to all
+  # occupants (agents obey only admins they can identify), no history.
+  cat >>"$dir/prosody.cfg.lua" <<EOF
+Component "conference.$domain" "muc"
+  muc_room_locking = false
+  muc_room_default_public_jids = true
+  muc_room_default_history_length = 0
+EOF
+fi
 
 prosody --config "$dir/prosody.cfg.lua" -F </dev/null >>"$dir/prosody.log" 2>&1 &
 prosody_pid=$!
@@ -198,7 +222,9 @@ say "prosody (pid $prosody_pid) listens on 127.0.0.1:$port, TLS required, no s2s
 
 # Two accounts with random passwords, kept in 0600 files, never printed and
 # never on a command line: prosodyctl reads them from stdin (typed twice).
-for user in agent alice; do
+users="agent alice"
+[ -z "$fleet" ] || users="web1 web2 web3 alice"
+for user in $users; do
   (umask 077 && openssl rand -hex 24 >"$dir/$user.password")
   pw=$(<"$dir/$user.password")
   printf '%s\n%s\n' "$pw" "$pw" |
@@ -206,7 +232,64 @@ for user in agent alice; do
     { cat "$dir/prosodyctl.log" >&2; die "prosodyctl register $user failed"; }
 done
 unset pw
-say "registered agent@$domain and alice@$domain (random passwords)"
+say "registered $(printf '%s@'"$domain"' ' $users)(random passwords)"
+
+# --- 3f. or the fleet: three agents in one room ------------------------------
+if [ -n "$fleet" ]; then
+  room=ops@conference.$domain
+  # web2 reads a private copy of this machine's /proc files, so that the demo
+  # can raise its load; the others read /proc itself.
+  mkdir -p "$dir/proc-web2"
+  for f in meminfo stat vmstat uptime; do cp "/proc/$f" "$dir/proc-web2/$f"; done
+  echo "0.20 0.20 0.20 1/100 1" >"$dir/proc-web2/loadavg"  # quiet, whatever this machine's load
+  [ ! -d /proc/pressure ] || cp -r /proc/pressure "$dir/proc-web2/pressure"
+  for name in web1 web2 web3; do
+    mkdir -m 700 "$dir/state-$name"
+    {
+      echo "state-dir = $dir/state-$name"
+      echo "hostname = $name"
+      [ "$name" != web2 ] || echo "proc-root = $dir/proc-web2"
+      for probe in loadavg meminfo vmstat pressure; do
+        printf '[probe.%s]\ninterval = 1s\n' "$probe"
+      done
+      # Only web2 has the demo rule: this machine's own load must not fire it.
+      [ "$name" != web2 ] || printf '[alert]\nrule = demo: load1 > 4 for 1s\n'
+      echo "[xmpp]"
+      echo "jid = $name@$domain"
+      echo "password_file = $dir/$name.password"
+      echo "host = 127.0.0.1"
+      echo "port = $port"
+      echo "resource = $name"
+      echo "admin = alice@$domain"
+      echo "room = $room"
+      echo "room_nick = $name"
+      echo "ping_interval = 2s"
+      echo "ca_file = $c/ca.pem"
+    } >"$dir/$name.conf"
+    "$binary" --check-config --config "$dir/$name.conf" >"$dir/check-config.log" 2>&1 ||
+      { cat "$dir/check-config.log" >&2; die "the agent rejected the config of $name"; }
+    "$binary" --config "$dir/$name.conf" </dev/null >>"$dir/$name.log" 2>&1 &
+    fleet_pids+=($!)
+  done
+  say "agents web1, web2, web3 (pids ${fleet_pids[*]}) join $room, pings every 2 s"
+  say "alice joins the room:"
+  echo
+  /usr/bin/python3 packaging/demo_fleet_admin.py --jid "alice@$domain" --room "$room" \
+    --agents web1,web2,web3 --fire "web2:$dir/proc-web2/loadavg" --kill "web3:${fleet_pids[2]}" \
+    --server 127.0.0.1 --port "$port" --ca-file "$c/ca.pem" \
+    --password-file "$dir/alice.password" --timeout "$((timeout + 15))" </dev/null &
+  admin_pid=$!
+  admin_status=0
+  # (bash's own "Killed" notice for web3, a job of this script, is not news)
+  { wait "$admin_pid" || admin_status=$?; } 2>/dev/null
+  admin_pid=""
+  if [ "$admin_status" -ne 0 ]; then
+    for name in web1 web2 web3; do show_tail "$name" "$dir/$name.log"; done
+    die "the admin's side of the fleet demo failed (status $admin_status)"
+  fi
+  echo
+  exit 0
+fi
 
 # --- 3. the agent's config ---------------------------------------------------
 host=$(uname -n)

@@ -4,7 +4,8 @@
 #     prosody and ejabberd), clang-tidy (tests/tidy.sh);
 #  1b. evidence, short versions: fault injection (tests/fault/run.sh
 #      --short), the 1M-pass soak, memcheck through the XMPP flow, chat load
-#      (tests/soak, tests/load), and the footprint next to monit and collectd
+#      (tests/soak, tests/load), 20 agents in one room (tests/bench/fleet_bench.py
+#      --short), and the footprint next to monit and collectd
 #      (tests/bench/footprint.sh);
 #  2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #  3. the fuzz targets, replaying their corpora and regressions, then a short
@@ -32,8 +33,9 @@ build_and_test build
 stage "clang-tidy (.clang-tidy) over agent/ and probes/: any finding fails"
 tests/tidy.sh build
 
-stage "the README's demo: agent, private prosody, admin client"
+stage "the README's demos: agent, private prosody, admin client; three agents in a room (--fleet)"
 packaging/demo.sh
+packaging/demo.sh --fleet
 [ -n "$quick" ] && exit 0
 
 stage "fault injection (short): prosody and agent killed, link stalled and dropped, state dir read-only and full, broken /proc"
@@ -43,6 +45,9 @@ stage "soak (1,000,000 passes on a fast clock), memcheck through the XMPP flow, 
 build/tests/soak/soak
 tests/soak/valgrind_flow.sh
 build/tests/load/chat_load --short
+
+stage "fleet: 20 real agents in one room on one prosody (a measurement: it fails only if they do not all join and answer)"
+timeout 600 /usr/bin/python3 tests/bench/fleet_bench.py --short
 
 stage "footprint next to monit, collectd and a C floor (a measurement: it fails only if a tool does not run or imwatch is not connected)"
 tests/bench/footprint.sh 30

@@ -19,6 +19,13 @@
 // summary (fired and resolved while undelivered) counts as delivered when the
 // summary that replaced it was.
 //
+// The agent is also in the fleet's room (fleet@conference.test.local, nick
+// `faulty`), where alice sits too: every notification goes to her privately
+// and to the room, and both are counted, each against what was raised. The
+// room keeps its history, so what the agent said there while alice was out
+// (she reconnects after a prosody restart like the agent) still reaches
+// her, once, when she rejoins.
+//
 // Usage: fault_inject --short|--long [--seed N] [--keep]
 #include <fcntl.h>
 #include <sched.h>
@@ -47,6 +54,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gloox/message.h>
+#include <gloox/mucroom.h>
+#include <gloox/mucroomhandler.h>
 
 #include "tests/fault/proxy.h"
 #include "tests/support/prosody_server.h"
@@ -204,6 +215,65 @@ class LogTail {
   std::vector<std::string> all_;
 };
 
+// ---- alice in the fleet's room ----
+
+const char* const kRoom = "fleet@conference.test.local";
+const char* const kAgentNick = "faulty";
+// The agent keeps two outboxes, alice's (state/outbox) and the room's
+// (state/room-outbox), each logging its own "cannot persist" and
+// "persisting again".
+const int kOutboxes = 2;
+
+// Both outboxes log "outbox: queued ID"; an id is PREFIX-N with a random
+// PREFIX per outbox and agent start, so the prefix tells which outbox (and
+// so which destination) an id belongs to, once any id of it was delivered.
+std::string id_prefix(const std::string& id) { return id.substr(0, id.rfind('-')); }
+
+// Joins the room on alice's gloox client and records the agent's groupchat
+// messages. gloox's MUCRoom cannot rejoin after a lost link, so a fresh one
+// is made after every (re)connect; history replays what alice missed, and
+// copies she already has are dropped by id.
+class RoomWatcher : gloox::MUCRoomHandler {
+ public:
+  struct Heard {
+    double wall = 0;
+    std::string id, body;
+  };
+  void join(gloox::Client& client) {
+    gloox::MUCRoomHandler* handler = this;  // a private base: converted here, not inside make_unique
+    room_ = std::make_unique<gloox::MUCRoom>(&client, gloox::JID(std::string(kRoom) + "/alice"), handler);
+    room_->setRequestHistory(1000, gloox::MUCRoom::HistoryMaxStanzas);
+    room_->join();
+  }
+  void forget() { room_.reset(); }
+  bool joined() const { return room_ != nullptr; }
+  const std::vector<Heard>& heard() const { return heard_; }
+  int history_copies_dropped() const { return dropped_; }
+
+ private:
+  void handleMUCMessage(gloox::MUCRoom*, const gloox::Message& msg, bool priv) override {
+    if (priv || msg.from().resource() != kAgentNick || msg.body().empty()) return;
+    if (msg.when() && seen_.count(msg.id())) {  // history alice already heard live
+      ++dropped_;
+      return;
+    }
+    seen_.insert(msg.id());
+    heard_.push_back({wall_now(), msg.id(), msg.body()});
+  }
+  void handleMUCParticipantPresence(gloox::MUCRoom*, const gloox::MUCRoomParticipant, const gloox::Presence&) override {}
+  bool handleMUCRoomCreation(gloox::MUCRoom*) override { return true; }
+  void handleMUCSubject(gloox::MUCRoom*, const std::string&, const std::string&) override {}
+  void handleMUCInviteDecline(gloox::MUCRoom*, const gloox::JID&, const std::string&) override {}
+  void handleMUCError(gloox::MUCRoom*, gloox::StanzaError) override {}
+  void handleMUCInfo(gloox::MUCRoom*, int, const std::string&, const gloox::DataForm*) override {}
+  void handleMUCItems(gloox::MUCRoom*, const gloox::Disco::ItemList&) override {}
+
+  std::unique_ptr<gloox::MUCRoom> room_;
+  std::vector<Heard> heard_;
+  std::set<std::string> seen_;
+  int dropped_ = 0;
+};
+
 // ---- the fixture /proc tree ----
 
 void replace_file(const std::string& path, const std::string& text) {
@@ -297,8 +367,29 @@ class Run {
   ScenarioStats& begin(const std::string& name);
   void end();
 
+  using Deliveries = std::map<std::string, std::vector<Delivery>>;
+  struct Row {
+    int raised = 0, delivered = 0, replaced = 0, lost = 0, resent = 0, dup = 0;
+    double worst = 0;
+    std::string worst_what;
+  };
+  // One destination's accounting: a row per scenario (0: setup), the total.
+  struct Tally {
+    std::vector<Row> rows;
+    Row total;
+    std::vector<std::string> lost_ids, resent_ids, dup_lines, unaccounted;
+  };
+  // The raised ids meant for `delivered`'s destination: those whose prefix
+  // was delivered there, and those whose prefix was delivered nowhere (lost
+  // for sure, so counted against both).
+  bool meant_for(const std::string& id, const Deliveries& delivered, const Deliveries& other) const;
+  Tally tally(const Deliveries& delivered, const Deliveries& other) const;
+  void account(const std::string& id, const Raised& r, const Deliveries& delivered, Row& row, Tally& t,
+               std::map<std::string, std::string>& line_ids) const;
+  void print_table(std::ostream& o, const Tally& t, const Deliveries& delivered) const;
   int report(double started);
-  bool covered(const std::string& id, int depth = 0) const;
+  bool covered(const std::string& id, int depth = 0) const { return covered_in(delivered_, id, depth); }
+  bool covered_in(const Deliveries& delivered, const std::string& id, int depth = 0) const;
   size_t outstanding() const;
 
   std::mt19937_64 rng_;
@@ -323,9 +414,10 @@ class Run {
   double next_load_toggle_ = 0, next_mem_toggle_ = 0;
 
   std::map<std::string, Raised> raised_;
-  std::map<std::string, std::vector<Delivery>> delivered_;
-  std::vector<std::string> unaccounted_;  // delivered, never raised
-  size_t seen_messages_ = 0;
+  Deliveries delivered_;       // privately to alice
+  Deliveries room_delivered_;  // in the room, as alice heard it there
+  RoomWatcher room_;
+  size_t seen_messages_ = 0, seen_room_ = 0;
   std::vector<double> agent_ups_, admin_ups_;  // when each side (re)connected
   bool agent_link_up_ = false;                 // by the agent's log
   std::vector<double> link_losses_;            // the agent lost its link, or (re)started
@@ -437,6 +529,10 @@ bool Run::setup() {
     pw << agent_pw << "\n";
   }
   ::chmod((dir_ + "/password").c_str(), 0600);
+  // Rooms made by their first joiner, real JIDs shown (the agent obeys only
+  // admins it can identify), a history of 20: what the agent says there
+  // between its rejoin and alice's after a prosody restart.
+  server_->enable_muc();
   if (!server_->start()) {
     fail("prosody: " + server_->error());
     return false;
@@ -456,6 +552,8 @@ bool Run::setup() {
   }
   admin_ups_.push_back(wall_now());
   admin_was_connected_ = true;
+  room_.join(admin_->client());
+  admin_->pump(std::chrono::milliseconds(300));  // in the room before the agent speaks
   if (!agent_->start()) {
     fail("cannot start the agent");
     return false;
@@ -483,10 +581,12 @@ void Run::write_config() {
       << "repeat = 0\nflap_changes = 1000\nflap_window = 1m\n"
       << "[xmpp]\njid = agent@test.local\npassword_file = " << dir_
       << "/password\nhost = 127.0.0.1\nport = " << proxy_->port()
-      << "\nresource = faulty\nadmin = alice@test.local\nca_file = " << server_->ca_file() << "\nping_interval = 1s\n";
+      << "\nresource = faulty\nadmin = alice@test.local\nca_file = " << server_->ca_file() << "\nping_interval = 1s\n"
+      << "room = " << kRoom << "\nroom_nick = " << kAgentNick << "\n";
 }
 
 void Run::cleanup() {
+  room_.forget();  // it holds alice's client
   admin_.reset();
   agent_.reset();  // SIGKILL by PID
   proxy_.reset();
@@ -548,6 +648,9 @@ void Run::record_deliveries() {
     if (m.from.rfind("agent@test.local", 0) != 0) continue;
     delivered_[m.id].push_back({wall_now(), m.body});
   }
+  const auto& heard = room_.heard();
+  for (; seen_room_ < heard.size(); ++seen_room_) room_delivered_[heard[seen_room_].id].push_back(
+      {heard[seen_room_].wall, heard[seen_room_].body});
 }
 
 void Run::maybe_toggle(double now) {
@@ -588,9 +691,11 @@ void Run::tick_until(const std::function<bool()>& done, double timeout) {
       // Stamped before: what arrives during connect() (offline storage) is
       // only recorded, and stamped, once it returns.
       double attempt = wall_now();
+      room_.forget();
       if (admin_->connect(std::chrono::seconds(3))) {
         admin_ups_.push_back(attempt);
         admin_was_connected_ = true;
+        room_.join(admin_->client());
       }
     } else {
       std::this_thread::sleep_for(30ms);
@@ -598,17 +703,22 @@ void Run::tick_until(const std::function<bool()>& done, double timeout) {
   }
 }
 
-bool Run::covered(const std::string& id, int depth) const {
-  if (delivered_.count(id)) return true;
+bool Run::covered_in(const Deliveries& delivered, const std::string& id, int depth) const {
+  if (delivered.count(id)) return true;
   if (depth > 8) return false;
   for (const auto& [sid, r] : raised_)
-    if (std::find(r.replaces.begin(), r.replaces.end(), id) != r.replaces.end() && covered(sid, depth + 1)) return true;
+    if (std::find(r.replaces.begin(), r.replaces.end(), id) != r.replaces.end() &&
+        covered_in(delivered, sid, depth + 1))
+      return true;
   return false;
 }
 
 size_t Run::outstanding() const {
   size_t n = 0;
-  for (const auto& [id, r] : raised_) n += !covered(id);
+  for (const auto& [id, r] : raised_) {
+    if (meant_for(id, delivered_, room_delivered_)) n += !covered(id);
+    if (meant_for(id, room_delivered_, delivered_)) n += !covered_in(room_delivered_, id);
+  }
   return n;
 }
 
@@ -751,7 +861,7 @@ void Run::scenario_state_dir() {
           int again = 0;
           for (size_t i = during; i < persist_lines_.size(); ++i)
             again += persist_lines_[i].second.find("persisting again") != std::string::npos;
-          return again >= 2;
+          return again >= 1 + kOutboxes;
         },
         10);
     int state_fail = 0, outbox_fail = 0, state_again = 0, outbox_again = 0;
@@ -765,11 +875,11 @@ void Run::scenario_state_dir() {
     std::cerr << "   " << what << ": 'cannot persist' state " << state_fail << ", outbox " << outbox_fail
               << "; 'persisting again' state " << state_again << ", outbox " << outbox_again << "; "
               << raised_.size() - raised_before << " notifications raised meanwhile\n";
-    if (state_fail != 1 || outbox_fail != 1)
-      fail(what + ": expected exactly one 'cannot persist' line for the state and one for the outbox, got " +
+    if (state_fail != 1 || outbox_fail != kOutboxes)
+      fail(what + ": expected exactly one 'cannot persist' line for the state and one for each outbox, got " +
            std::to_string(state_fail) + " and " + std::to_string(outbox_fail));
-    if (state_again != 1 || outbox_again != 1)
-      fail(what + ": expected one 'persisting again' line each for state and outbox, got " +
+    if (state_again != 1 || outbox_again != kOutboxes)
+      fail(what + ": expected one 'persisting again' line for the state and one for each outbox, got " +
            std::to_string(state_again) + " and " + std::to_string(outbox_again));
     if (raised_.size() == raised_before) fail(what + ": no notification raised during the outage");
   };
@@ -870,148 +980,176 @@ void Run::scenario_proc(int n) {
 
 // ---- report ----
 
-int Run::report(double started) {
-  struct Row {
-    int raised = 0, delivered = 0, replaced = 0, lost = 0, resent = 0, dup = 0;
-    double worst = 0;
-    std::string worst_what;
-  };
-  std::vector<Row> rows(scenarios_.size() + 1);
-  std::vector<std::string> lost_ids, resent_ids, dup_lines;
-  auto last_before = [](const std::vector<double>& v, double t, double floor) {
+// One raised id against one destination's deliveries, into its row.
+void Run::account(const std::string& id, const Raised& r, const Deliveries& delivered, Row& row, Tally& t,
+                  std::map<std::string, std::string>& line_ids) const {
+  auto last_before = [](const std::vector<double>& v, double at, double floor) {
     for (double u : v)
-      if (u <= t) floor = std::max(floor, u);
+      if (u <= at) floor = std::max(floor, u);
     return floor;
   };
-  // Alert lines ("WARNING load: ... #5") already shown under another id.
-  std::map<std::string, std::string> line_ids;
-  for (const auto& [id, r] : raised_) {
-    Row& row = rows[r.scenario >= 0 ? static_cast<size_t>(r.scenario) + 1 : 0];
-    ++row.raised;
-    auto d = delivered_.find(id);
-    if (d != delivered_.end()) {
-      ++row.delivered;
-      const auto& copies = d->second;
-      if (copies.size() > 1) {
-        // The same id again: the agent re-sent it because the link (or the
-        // agent) went down before the server's answer came back. That is
-        // at-least-once working as designed, visible as such to a client
-        // that de-duplicates by id. Without a link loss in between, a bug.
-        bool explained = true;
-        for (size_t k = 1; k < copies.size(); ++k) {
-          double loss = last_before(link_losses_, copies[k].wall, -1);
-          explained = explained && loss >= copies[k - 1].wall - 1.0;
-        }
-        if (explained) {
-          ++row.resent;
-          resent_ids.push_back(id);
-        } else {
-          ++row.dup;
-          dup_lines.push_back(id + " delivered " + std::to_string(copies.size()) +
-                              " times with no link loss in between");
-        }
-      }
-      std::istringstream body(copies.front().body);
-      std::string line;
-      bool multi = copies.front().body.find('\n') != std::string::npos;
-      for (bool first = true; std::getline(body, line); first = false) {
-        if (multi && first) continue;  // "faulty: 2 changes"
-        if (line.rfind("faulty: ", 0) == 0) line.erase(0, 8);
-        if (line.find(" #") == std::string::npos) continue;  // no alert id: may recur legitimately
-        auto [it, fresh] = line_ids.emplace(line, id);
-        if (!fresh) {
-          ++row.dup;
-          dup_lines.push_back("'" + line + "' delivered under two ids: " + it->second + " and " + id);
-        }
-      }
-      // From the moment the way was open again: prosody back, the agent
-      // process back, the proxy fault over, the admin back; or from when it
-      // was raised, if later. It includes the agent's own detection,
-      // back-off and reconnect time.
-      // A summary counts from when the first alert it replaced was raised:
-      // it is made only when the link is back.
-      std::function<double(const Raised&, int)> since = [&](const Raised& x, int depth) {
-        double w = x.wall;
-        for (const auto& rid : x.replaces)
-          if (auto it = raised_.find(rid); it != raised_.end() && depth < 8)
-            w = std::min(w, since(it->second, depth + 1));
-        return w;
-      };
-      double t = copies.front().wall;
-      double ready = last_before(admin_ups_, t, last_before(infra_ups_, t, since(r, 0)));
-      if (t - ready >= row.worst) {
-        row.worst = t - ready;
-        row.worst_what = id + ": raised " + clock_text(since(r, 0)) + ", way open " + clock_text(ready) +
-                         ", delivered " + clock_text(t);
-      }
-    } else if (covered(id)) {
+  ++row.raised;
+  auto d = delivered.find(id);
+  if (d == delivered.end()) {
+    if (covered_in(delivered, id)) {
       ++row.replaced;
     } else {
       ++row.lost;
-      lost_ids.push_back(id);
+      t.lost_ids.push_back(id);
+    }
+    return;
+  }
+  ++row.delivered;
+  const auto& copies = d->second;
+  if (copies.size() > 1) {
+    // The same id again: the agent re-sent it because the link (or the
+    // agent) went down before the server's answer came back. That is
+    // at-least-once working as designed, visible as such to a client
+    // that de-duplicates by id. Without a link loss in between, a bug.
+    bool explained = true;
+    for (size_t k = 1; k < copies.size(); ++k) {
+      double loss = last_before(link_losses_, copies[k].wall, -1);
+      explained = explained && loss >= copies[k - 1].wall - 1.0;
+    }
+    if (explained) {
+      ++row.resent;
+      t.resent_ids.push_back(id);
+    } else {
+      ++row.dup;
+      t.dup_lines.push_back(id + " delivered " + std::to_string(copies.size()) + " times with no link loss in between");
     }
   }
-  for (const auto& [id, ds] : delivered_)
-    if (!raised_.count(id)) unaccounted_.push_back(id);
+  std::istringstream body(copies.front().body);
+  std::string line;
+  bool multi = copies.front().body.find('\n') != std::string::npos;
+  for (bool first = true; std::getline(body, line); first = false) {
+    if (multi && first) continue;  // "faulty: 2 changes"
+    if (line.rfind("faulty: ", 0) == 0) line.erase(0, 8);
+    if (line.find(" #") == std::string::npos) continue;  // no alert id: may recur legitimately
+    auto [it, fresh] = line_ids.emplace(line, id);
+    if (!fresh) {
+      ++row.dup;
+      t.dup_lines.push_back("'" + line + "' delivered under two ids: " + it->second + " and " + id);
+    }
+  }
+  // From the moment the way was open again: prosody back, the agent
+  // process back, the proxy fault over, the admin back; or from when it
+  // was raised, if later. It includes the agent's own detection,
+  // back-off and reconnect time.
+  // A summary counts from when the first alert it replaced was raised:
+  // it is made only when the link is back.
+  std::function<double(const Raised&, int)> since = [&](const Raised& x, int depth) {
+    double w = x.wall;
+    for (const auto& rid : x.replaces)
+      if (auto it = raised_.find(rid); it != raised_.end() && depth < 8) w = std::min(w, since(it->second, depth + 1));
+    return w;
+  };
+  double at = copies.front().wall;
+  double ready = last_before(admin_ups_, at, last_before(infra_ups_, at, since(r, 0)));
+  if (at - ready >= row.worst) {
+    row.worst = at - ready;
+    row.worst_what = id + ": raised " + clock_text(since(r, 0)) + ", way open " + clock_text(ready) + ", delivered " +
+                     clock_text(at);
+  }
+}
 
+bool Run::meant_for(const std::string& id, const Deliveries& delivered, const Deliveries& other) const {
+  const std::string p = id_prefix(id);
+  auto has = [&](const Deliveries& d) {
+    auto it = d.lower_bound(p + "-");
+    return it != d.end() && it->first.rfind(p + "-", 0) == 0;
+  };
+  return has(delivered) || !has(other);
+}
+
+Run::Tally Run::tally(const Deliveries& delivered, const Deliveries& other) const {
+  Tally t;
+  t.rows.resize(scenarios_.size() + 1);
+  // Alert lines ("WARNING load: ... #5") already shown under another id.
+  std::map<std::string, std::string> line_ids;
+  for (const auto& [id, r] : raised_)
+    if (meant_for(id, delivered, other))
+      account(id, r, delivered, t.rows[r.scenario >= 0 ? static_cast<size_t>(r.scenario) + 1 : 0], t, line_ids);
+  for (const auto& [id, ds] : delivered)
+    if (!raised_.count(id) || meant_for(id, other, delivered)) t.unaccounted.push_back(id);
+  for (const auto& r : t.rows) {
+    t.total.raised += r.raised;
+    t.total.delivered += r.delivered;
+    t.total.replaced += r.replaced;
+    t.total.lost += r.lost;
+    t.total.resent += r.resent;
+    t.total.dup += r.dup;
+    t.total.worst = std::max(t.total.worst, r.worst);
+  }
+  return t;
+}
+
+void Run::print_table(std::ostream& o, const Tally& t, const Deliveries& delivered) const {
+  o << "| scenario | faults injected | raised | delivered | folded | lost | re-sent (same id) | duplicated | "
+       "worst delay after link up |\n";
+  o << "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  auto line = [&](const std::string& name, const std::string& faults, const Row& r) {
+    o << "| " << name << " | " << faults << " | " << r.raised << " | " << r.delivered << " | " << r.replaced << " | "
+      << r.lost << " | " << r.resent << " | " << r.dup << " | " << (r.delivered ? fmt_secs(r.worst) : "-") << " |\n";
+  };
+  if (t.rows[0].raised) line("(setup)", "-", t.rows[0]);
+  int faults = 0;
+  for (size_t i = 0; i < scenarios_.size(); ++i) {
+    line(scenarios_[i].name, scenarios_[i].faults_text, t.rows[i + 1]);
+    faults += scenarios_[i].faults;
+  }
+  line("**total**", std::to_string(faults), t.total);
+  if (!t.lost_ids.empty()) {
+    o << "lost:";
+    for (const auto& id : t.lost_ids) o << " " << id;
+    o << "\n";
+  }
+  for (const auto& id : t.resent_ids) {
+    const auto& first = delivered.at(id).front().body;
+    o << "re-sent after a lost answer: " << id << " delivered " << delivered.at(id).size() << " times: '"
+      << first.substr(0, first.find('\n')) << "'\n";
+  }
+  for (const auto& d : t.dup_lines) o << "duplicated: " << d << "\n";
+  for (const auto& id : t.unaccounted) o << "delivered but never raised: " << id << "\n";
+}
+
+int Run::report(double started) {
+  const Tally priv = tally(delivered_, room_delivered_), room = tally(room_delivered_, delivered_);
   std::ostringstream o;
   const double took = wall_now() - started;
   o << "imwatch fault injection (" << (long_ ? "long" : "short") << "), seed " << seed_ << ", "
     << (root_ ? "as root" : "not root") << ", run time " << static_cast<int>(took) / 60 << "m"
     << static_cast<int>(took) % 60 << "s\n\n";
-  o << "| scenario | faults injected | raised | delivered | folded | lost | re-sent (same id) | duplicated | "
-       "worst delay after link up |\n";
-  o << "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
-  Row total;
-  auto line = [&](const std::string& name, const std::string& faults, const Row& r) {
-    o << "| " << name << " | " << faults << " | " << r.raised << " | " << r.delivered << " | " << r.replaced << " | "
-      << r.lost << " | " << r.resent << " | " << r.dup << " | " << (r.delivered ? fmt_secs(r.worst) : "-") << " |\n";
-  };
-  if (rows[0].raised) line("(setup)", "-", rows[0]);
-  int faults = 0;
+  o << "Privately to alice:\n\n";
+  print_table(o, priv, delivered_);
+  o << "\nIn the room " << kRoom << " (what alice heard there; " << room_.history_copies_dropped()
+    << " copies from the room's history she had already heard live, dropped by id):\n\n";
+  print_table(o, room, room_delivered_);
   for (size_t i = 0; i < scenarios_.size(); ++i) {
-    line(scenarios_[i].name, scenarios_[i].faults_text, rows[i + 1]);
-    faults += scenarios_[i].faults;
+    if (!priv.rows[i + 1].worst_what.empty())
+      std::cerr << "worst delay, " << scenarios_[i].name << ": " << priv.rows[i + 1].worst_what << "\n";
+    if (!room.rows[i + 1].worst_what.empty())
+      std::cerr << "worst delay in the room, " << scenarios_[i].name << ": " << room.rows[i + 1].worst_what << "\n";
   }
-  for (const auto& r : rows) {
-    total.raised += r.raised;
-    total.delivered += r.delivered;
-    total.replaced += r.replaced;
-    total.lost += r.lost;
-    total.resent += r.resent;
-    total.dup += r.dup;
-    total.worst = std::max(total.worst, r.worst);
-  }
-  line("**total**", std::to_string(faults), total);
-  for (size_t i = 0; i < scenarios_.size(); ++i)
-    if (!rows[i + 1].worst_what.empty())
-      std::cerr << "worst delay, " << scenarios_[i].name << ": " << rows[i + 1].worst_what << "\n";
   o << "\nagent starts " << agent_->starts() << ", agent (re)connects " << agent_ups_.size()
     << ", dead links noticed by ping " << ping_detections_ << ", admin (re)connects " << admin_ups_.size() << "\n";
-  if (!lost_ids.empty()) {
-    o << "lost:";
-    for (const auto& id : lost_ids) o << " " << id;
-    o << "\n";
+  std::vector<std::string> failures = failures_;
+  for (const auto& [t, where] : {std::pair{&priv, "privately"}, std::pair{&room, "in the room"}}) {
+    if (t->total.lost) failures.push_back(std::to_string(t->total.lost) + " notifications lost " + where);
+    if (t->total.dup) failures.push_back(std::to_string(t->total.dup) + " notifications duplicated " + where);
+    if (!t->unaccounted.empty())
+      failures.push_back(std::to_string(t->unaccounted.size()) + " deliveries never raised " + where);
   }
-  for (const auto& id : resent_ids) {
-    o << "re-sent after a lost answer: " << id << " delivered " << delivered_[id].size() << " times: '"
-      << delivered_[id].front().body.substr(0, delivered_[id].front().body.find('\n')) << "'\n";
-  }
-  for (const auto& d : dup_lines) o << "duplicated: " << d << "\n";
-  for (const auto& id : unaccounted_) o << "delivered but never raised: " << id << "\n";
-  if (total.lost) failures_.push_back(std::to_string(total.lost) + " notifications lost");
-  if (total.dup) failures_.push_back(std::to_string(total.dup) + " notifications duplicated");
-  if (!unaccounted_.empty()) failures_.push_back(std::to_string(unaccounted_.size()) + " deliveries never raised");
-  if (total.raised == 0) failures_.push_back("no notification raised at all");
-  for (const auto& f : failures_) o << "FAIL: " << f << "\n";
-  o << (failures_.empty() ? "result: PASS\n" : "result: FAIL\n");
+  if (priv.total.raised == 0) failures.push_back("no notification raised at all");
+  for (const auto& f : failures) o << "FAIL: " << f << "\n";
+  o << (failures.empty() ? "result: PASS\n" : "result: FAIL\n");
   std::cout << o.str() << std::flush;
-  if (!failures_.empty()) {
+  if (!failures.empty()) {
     std::cerr << "--- last agent log lines ---\n";
     const auto& all = log_->all();
     for (size_t i = all.size() > 40 ? all.size() - 40 : 0; i < all.size(); ++i) std::cerr << all[i] << "\n";
   }
-  return failures_.empty() ? 0 : 1;
+  return failures.empty() ? 0 : 1;
 }
 
 int Run::main() {

@@ -390,7 +390,16 @@ bool EjabberdServer::write_config() {
          "  mod_offline: {}\n"
          "  mod_ping: {}\n"
          "  mod_roster: {}\n"
-         "  mod_stream_mgmt: {}\n";
+         "  mod_stream_mgmt: {}\n"
+         // Rooms for the fleet: non-anonymous (agents judge authority by real
+         // JID), created on first join, no history replayed to newcomers.
+         "  mod_muc:\n"
+         "    host: \"conference.@HOST@\"\n"
+         "    access_create: all\n"
+         "    history_size: 0\n"
+         "    default_room_options:\n"
+         "      anonymous: false\n"
+         "      persistent: true\n";
   out.close();
   if (!out) {
     error_ = "cannot write " + config_file_;

@@ -8,7 +8,7 @@
 // port, STARTTLS required, no s2s/HTTP/STUN/MQTT listeners, no s2s at all)
 // and an ejabberdctl.cfg (Erlang distribution on 127.0.0.1 on another free
 // port via ERL_DIST_PORT, so no epmd is started or left behind; see
-// docs/xmpp.md), then runs
+// docs/xmpp.md; mod_muc on muc_domain()), then runs
 // `ejabberdctl ... foreground` as the `ejabberd` user. The server is ready
 // when its c2s port accepts a TCP connection; startup fails fast when the
 // wrapper exits or the log reports a [critical] error (a bad config).
@@ -82,6 +82,9 @@ class EjabberdServer {
   bool register_user(const std::string& user, const std::string& password);
 
   const std::string& domain() const { return domain_; }
+  // The MUC service (mod_muc): rooms are created by their first joiner and
+  // show every occupant's real JID.
+  std::string muc_domain() const { return "conference." + domain_; }
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
   const std::string& config_file() const { return config_file_; }
