@@ -9,7 +9,7 @@
 #      (tests/bench/footprint.sh);
 #  2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #  3. the fuzz targets, replaying their corpora and regressions, then a short
-#     bounded fuzzing run each (IMWATCH_FUZZ_SECONDS, default 60; two at a time on two cores);
+#     bounded fuzzing run each (IMWATCH_FUZZ_SECONDS, default 45: 23 targets, two at a time on two cores, keep the CI run under 45 minutes);
 #  4. the Debian package on a real systemd in a container (needs root).
 # Assumes `packaging/install-deps.sh package fuzz footprint` has run.
 # Usage: tests/run.sh [--quick]   (--quick: stage 1 only)
@@ -56,8 +56,8 @@ stage "tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build_and_test build-asan -DIMWATCH_SANITIZE=ON -DIMWATCH_BUILD_BENCHMARKS=OFF
 
-stage "fuzz targets: replay, then ${IMWATCH_FUZZ_SECONDS:-60} s each"
-tests/fuzz/run.sh "${IMWATCH_FUZZ_SECONDS:-60}"
+stage "fuzz targets: replay, then ${IMWATCH_FUZZ_SECONDS:-45} s each"
+tests/fuzz/run.sh "${IMWATCH_FUZZ_SECONDS:-45}"
 
 stage "Debian package on a real systemd"
 if [ "$(id -u)" -eq 0 ]; then
