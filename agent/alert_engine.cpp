@@ -8,7 +8,8 @@ namespace {
 
 constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "fired",         "escalated",       "deescalated", "resolved", "reminder", "flapping", "settled",
-    "probe_failing", "probe_recovered", "removed",     "test",     "folded",   "dropped",  "converted",
+    "probe_failing", "probe_recovered", "removed",     "test",     "held",     "released", "overrun",
+    "folded",        "dropped",         "converted",
 };
 
 // The timers of `for`: each condition must hold again from the next sample.
@@ -204,6 +205,7 @@ void AlertEngine::transition(const Rule& r, RuleState& s, Event::Kind kind, Seve
     s.acked = false;
   }
   dirty_ = true;
+  if (this->held(r.name, wall)) return;  // told at the end of the hold (catch_up), if it still stands
   s.changes.push_back(now);
   while (!s.changes.empty() && s.changes.front() <= now - settings_.flap_window) s.changes.pop_front();
   if (!s.flapping && static_cast<int>(s.changes.size()) > settings_.flap_changes) {
@@ -243,7 +245,7 @@ void AlertEngine::evaluate_rule(size_t index, std::optional<double> value, doubl
   }
   // Flapping ends once the rule has been stable for a whole window; a rule
   // restored flapping (no changes known) starts that window now.
-  if (s.flapping) {
+  if (s.flapping && !held(r.name, wall)) {
     if (s.changes.empty())
       s.changes.push_back(now);
     else if (now - s.changes.back() >= settings_.flap_window)
@@ -273,15 +275,102 @@ void AlertEngine::remind(double wall) {
     emit(std::move(e), wall);
   }
   closing_.clear();
+  end_holds(wall);
+  catch_up(wall);
   for (const auto& r : rules_) {
     RuleState& s = states_[r.name];
     double every = r.repeat.value_or(settings_.repeat);
-    if (s.severity == Severity::ok || s.acked || s.flapping || every <= 0) continue;
+    if (s.severity == Severity::ok || s.acked || s.flapping || every <= 0 || held(r.name, wall)) continue;
     if (wall - s.last_notified < every) continue;
     s.last_notified = wall;
     Event e = make_event(r, s, Event::reminder);
     e.duration = wall - s.fired_at;
     emit(std::move(e), wall);
+  }
+}
+
+void AlertEngine::hold(Hold h, double wall) {
+  dirty_ = true;
+  auto it = holds_.find(h.key);
+  if (it != holds_.end()) {
+    h.overrun_told = it->second.overrun_told && h.max_until == it->second.max_until;
+    it->second = std::move(h);
+    return;
+  }
+  Event e;
+  e.kind = Event::held;
+  e.rule = h.key;
+  e.detail = h.reason;
+  e.rules = h.rules;
+  e.duration = h.until ? std::max(0.0, *h.until - wall) : 0;
+  events_.push_back(std::move(e));  // never muted: a mute must not hide that alerts are held
+  holds_.emplace(h.key, std::move(h));
+}
+
+bool AlertEngine::release(const std::string& key, const std::string& why) {
+  auto it = holds_.find(key);
+  if (it == holds_.end()) return false;
+  Event e;
+  e.kind = Event::released;
+  e.rule = key;
+  e.detail = it->second.reason + " " + why;
+  e.rules = it->second.rules;
+  events_.push_back(std::move(e));
+  holds_.erase(it);
+  dirty_ = true;
+  return true;
+}
+
+const Hold* AlertEngine::hold_of(const std::string& rule, double wall) const {
+  const Hold* best = nullptr;
+  for (const auto& [key, h] : holds_) {
+    if (!h.covers(rule) || (h.until && *h.until <= wall)) continue;
+    if (!best || (best->until && (!h.until || *h.until > *best->until))) best = &h;
+  }
+  return best;
+}
+
+bool AlertEngine::held(const std::string& rule, double wall) const { return hold_of(rule, wall) != nullptr; }
+
+// Holds whose time is up end; those past their --max say so once.
+void AlertEngine::end_holds(double wall) {
+  std::vector<std::string> done;
+  for (auto& [key, h] : holds_) {
+    if (h.until && *h.until <= wall) {
+      done.push_back(key);
+      continue;
+    }
+    if (h.max_until && *h.max_until <= wall && !h.overrun_told) {
+      h.overrun_told = true;
+      dirty_ = true;
+      Event e;
+      e.kind = Event::overrun;
+      e.rule = key;
+      e.detail = h.reason;
+      e.rules = h.rules;
+      e.duration = wall - *h.max_until;
+      events_.push_back(std::move(e));
+    }
+  }
+  for (const auto& key : done) release(key, "ended");
+}
+
+// Each rule no longer held whose state differs from what admins were last
+// told says it now. Outside holds the two are always equal (a flapping rule
+// excepted, which settles on its own), so this costs a comparison per rule.
+void AlertEngine::catch_up(double wall) {
+  for (const auto& r : rules_) {
+    RuleState& s = states_[r.name];
+    if (s.flapping || s.severity == s.told || held(r.name, wall)) continue;
+    Event::Kind kind = s.told == Severity::ok        ? Event::fired
+                       : s.severity == Severity::ok  ? Event::resolved
+                       : s.severity > s.told         ? Event::escalated
+                                                     : Event::deescalated;
+    Event e = make_event(r, s, kind);
+    e.duration = kind == Event::fired || kind == Event::resolved ? wall - s.fired_at : 0;
+    emit(std::move(e), wall);
+    s.told = s.severity;
+    s.last_notified = wall;
   }
 }
 

@@ -78,6 +78,8 @@ std::string alerts(ChatContext& ctx) {
     if (auto it = e.states().find(r.name); it != e.states().end() && it->second.open()) ++open;
   for (const auto& [probe, h] : e.probes()) failing += h.told_failing ? 1 : 0;
   for (const auto& [rule, until] : e.mutes()) muted += until > ctx.wall ? 1 : 0;
+  size_t holds = 0;
+  for (const auto& [key, h] : e.holds()) holds += !h.until || *h.until > ctx.wall ? 1 : 0;
   std::string counts;
   auto count = [&](size_t n, std::string_view one, std::string_view many) {
     if (n) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, n == 1 ? one : many);
@@ -85,6 +87,7 @@ std::string alerts(ChatContext& ctx) {
   count(open, "alert", "alerts");
   count(failing, "probe failing", "probes failing");
   count(muted, "mute", "mutes");
+  count(holds, "hold", "holds");
   if (counts.empty()) return title(ctx, "no alerts");
   return title(ctx, counts) + "\n" + alerts_listing(e, ctx.wall);
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "probes/uptime.h"
@@ -46,8 +47,21 @@ Daemon::~Daemon() {
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
 
+namespace {
+
+std::vector<std::string> rule_names(const std::vector<Rule>& rules) {
+  std::vector<std::string> names;
+  for (const auto& r : rules) names.push_back(r.name);
+  return names;
+}
+
+constexpr std::string_view kMaintenancePrefix = "maintenance:";
+
+}  // namespace
+
 bool Daemon::start(std::vector<std::string>& errors) {
   auto rules = compile_rules(cfg_, metric_catalogue(), errors);
+  auto windows = compile_windows(cfg_, rule_names(rules), errors);
   if (!errors.empty()) return false;
   if (rules.empty()) spdlog::warn("no rules configured: only probe failures will be notified");
 
@@ -68,7 +82,7 @@ bool Daemon::start(std::vector<std::string>& errors) {
     spdlog::error("{}; alert state will not survive a restart", err);
   else
     store_ = std::make_unique<StateStore>(cfg_.state_dir);
-  apply(cfg_, std::move(rules));
+  apply(cfg_, std::move(rules), std::move(windows));
   if (store_) store_->load(engine_);
   engine_.take_dirty();
   if (store_)
@@ -81,7 +95,8 @@ bool Daemon::start(std::vector<std::string>& errors) {
   return true;
 }
 
-void Daemon::apply(Config cfg, std::vector<Rule> rules) {
+void Daemon::apply(Config cfg, std::vector<Rule> rules, std::vector<Window> windows) {
+  windows_ = std::move(windows);
   bool new_root = cfg.proc_root != root_.dir() || probes_.empty();
   cfg_ = std::move(cfg);
   for (auto id : jobs_) loop_.cancel(id);
@@ -126,11 +141,40 @@ void Daemon::sample(size_t i) {
     auto idx = probes::find_metric(p, metric);
     return idx && *idx < s.values.size() ? s.values[*idx] : std::nullopt;
   };
+  sync_maintenance(wall);  // a window that just opened holds this very sample
   engine_.evaluate(p.name(), lookup, now, wall);
+}
+
+void Daemon::sync_maintenance(double wall) {
+  for (const auto& w : windows_) {
+    const std::string key = std::string(kMaintenancePrefix) + w.name;
+    auto end = window_end(w, wall);
+    auto it = engine_.holds().find(key);
+    if (!end) {
+      if (it != engine_.holds().end()) engine_.release(key, "ended");
+      continue;
+    }
+    if (it != engine_.holds().end() && it->second.until == end && it->second.rules == w.rules) continue;
+    Hold h;
+    h.key = key;
+    h.rules = w.rules;
+    h.until = end;
+    h.reason = "maintenance " + w.name;
+    engine_.hold(std::move(h), wall);
+  }
+  std::vector<std::string> gone;
+  for (const auto& [key, h] : engine_.holds()) {
+    if (key.rfind(kMaintenancePrefix, 0) != 0) continue;
+    const std::string name = key.substr(kMaintenancePrefix.size());
+    if (std::none_of(windows_.begin(), windows_.end(), [&](const Window& w) { return w.name == name; }))
+      gone.push_back(key);
+  }
+  for (const auto& key : gone) engine_.release(key, "removed from the configuration");
 }
 
 void Daemon::flush() {
   const double wall = clock_.wall();
+  sync_maintenance(wall);
   engine_.remind(wall);
   if (engine_.has_events()) {
     Notification n{wall, cfg_.hostname, engine_.take_events()};
@@ -162,7 +206,11 @@ bool Daemon::reload() {
   std::ostringstream ignored;
   auto r = parse_config(static_cast<int>(argv.size()), argv.data(), probes::probe_names(), next, errors, ignored);
   std::vector<Rule> rules;
-  if (r == ParseResult::run) rules = compile_rules(next, metric_catalogue(), errors);
+  std::vector<Window> windows;
+  if (r == ParseResult::run) {
+    rules = compile_rules(next, metric_catalogue(), errors);
+    windows = compile_windows(next, rule_names(rules), errors);
+  }
   if (r != ParseResult::run || !errors.empty()) {
     for (const auto& e : errors) spdlog::error("{}", e);
     spdlog::error("reload rejected: keeping the configuration in force");
@@ -172,7 +220,7 @@ bool Daemon::reload() {
   if (next.state_dir != cfg_.state_dir) spdlog::warn("state-dir changes take effect at the next start");
   next.state_dir = cfg_.state_dir;
   Config before = cfg_;
-  apply(std::move(next), std::move(rules));
+  apply(std::move(next), std::move(rules), std::move(windows));
   spdlog::info("reloaded: {} rules", engine_.rules().size());
   if (on_reload_) on_reload_(before, cfg_);
   return true;

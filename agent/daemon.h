@@ -10,6 +10,7 @@
 #include "agent/config.h"
 #include "agent/event_loop.h"
 #include "agent/history.h"
+#include "agent/maintenance.h"
 #include "agent/notifier.h"
 #include "agent/alert_engine.h"
 #include "agent/snapshot.h"
@@ -64,7 +65,10 @@ class Daemon {
   std::optional<std::string> chat(const std::string& from, const std::string& body);
 
  private:
-  void apply(Config cfg, std::vector<Rule> rules);
+  void apply(Config cfg, std::vector<Rule> rules, std::vector<Window> windows);
+  // Maintenance windows open now hold their rules; those closed, or no
+  // longer configured, release them.
+  void sync_maintenance(double wall);
   void sample(size_t probe);
   void flush();
   void on_signal();
@@ -92,6 +96,7 @@ class Daemon {
   // saved at most once a minute and at stop.
   History history_;
   std::vector<double> steps_;  // the interval of probes_[i]
+  std::vector<Window> windows_;  // [alert] maintenance
   double history_saved_ = 0;   // wall
 };
 

@@ -23,6 +23,11 @@ std::string condition(const Event& e) {
   return fmt::format("{} {} {} {}", e.metric, value_text(e.value), e.op, format_value(e.threshold));
 }
 
+// "iowait, disk" or "all rules": what a hold covers.
+std::string held_rules(const std::vector<std::string>& rules) {
+  return rules.empty() ? "all rules" : fmt::format("{}", fmt::join(rules, ", "));
+}
+
 }  // namespace
 
 std::string human_duration(double seconds, Rounding rounding) {
@@ -66,6 +71,13 @@ std::string event_line(const Event& e) {
     case Event::probe_recovered:
       return fmt::format("PROBE {} recovered after failing {}", e.rule, human_duration(e.duration));
     case Event::test: return "test alert from imwatch. If you read this, alerts reach you.";
+    case Event::held:
+      return fmt::format("HELD {}: {}{}", held_rules(e.rules), e.detail,
+                         e.duration > 0 ? ", for " + human_duration(e.duration, Rounding::up) : "");
+    case Event::released: return fmt::format("RELEASED {}: {}", held_rules(e.rules), e.detail);
+    case Event::overrun:
+      return fmt::format("OVERRUN {}: {}, {} past its limit", held_rules(e.rules), e.detail,
+                         human_duration(e.duration));
     case Event::folded:
     case Event::dropped:
     case Event::converted: return e.detail;
@@ -128,6 +140,11 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
     if (until > wall)
       lines.push_back(fit({fmt::format("muted: {},", rule.empty() ? "all" : rule),
                            human_duration(until - wall, Rounding::up) + " more"}));
+  for (const auto& [key, h] : engine.holds()) {
+    if (h.until && *h.until <= wall) continue;
+    std::string left = h.until ? human_duration(*h.until - wall, Rounding::up) + " more" : "until released";
+    lines.push_back(fit({fmt::format("held: {},", held_rules(h.rules)), left, fmt::format("({})", h.reason)}));
+  }
   if (lines.empty()) return "no alerts";
   return fmt::format("{}", fmt::join(lines, "\n"));
 }
@@ -167,9 +184,11 @@ std::string rules_listing(const AlertEngine& engine, double wall) {
       value = it->second.value;
     }
     lines.push_back(fit(rule_parts(r), 4));
-    lines.push_back(fit({fmt::format("  {},", state),
-                         fmt::format("now {}{}", value_text(value), engine.muted(r.name, wall) ? ", muted" : "")},
-                        2));
+    std::vector<std::string> parts{fmt::format("  {},", state),
+                                   fmt::format("now {}{}", value_text(value), engine.muted(r.name, wall) ? ", muted" : "")};
+    if (const Hold* h = engine.hold_of(r.name, wall))
+      parts.back() += ", held " + (h->until ? human_duration(*h->until - wall, Rounding::up) + " more" : "while " + h->reason);
+    lines.push_back(fit(parts, 2));
   }
   return fmt::format("{}", fmt::join(lines, "\n"));
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "agent/daemon.h"
+#include "agent/maintenance.h"
 #include "agent/messages.h"
 #include "agent/modes.h"
 #include "agent/xmpp/xmpp_transport.h"
@@ -14,11 +15,16 @@ namespace imwatch::agent {
 int run_check_config(const Config& cfg) {
   std::vector<std::string> errors;
   auto rules = compile_rules(cfg, metric_catalogue(), errors);
+  std::vector<std::string> names;
+  for (const auto& r : rules) names.push_back(r.name);
+  auto windows = compile_windows(cfg, names, errors);
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s\n", w.c_str());
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!errors.empty()) return 2;
   std::printf("%s: %zu rules\n", cfg.config_read ? cfg.config_file.c_str() : "(no config file)", rules.size());
   for (const auto& r : rules) std::printf("  %s\n", r.explain(cfg.repeat).c_str());
+  if (!windows.empty()) std::printf("maintenance: %zu windows (local time)\n", windows.size());
+  for (const auto& w : windows) std::printf("  %s\n", w.canonical().c_str());
   if (cfg.xmpp.configured())
     std::printf("xmpp: %s, %zu admins\n", cfg.xmpp.jid.c_str(), cfg.xmpp.admins.size());
   else

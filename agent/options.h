@@ -28,6 +28,7 @@ enum class Check : uint8_t {
   jid,        // a bare JID, stored after stringprep (agent/jid.h)
   jid_list,   // repeatable: one bare JID per line, stored after stringprep
   rule_list,  // repeatable: one rule per line, compiled by compile_rules()
+  window_list,  // repeatable: one maintenance window per line, compiled by compile_windows()
   pin,        // "sha256:" and the base64 of 32 bytes
 };
 
@@ -87,6 +88,8 @@ inline constexpr Option kOptions[] = {
    .min = 0.1, .help = "how often the probe samples the kernel"},
   {.key = "alert.rule", .where = Where::file, .check = Check::rule_list, .value_name = "RULE",
    .help = "an alert rule (repeatable)"},
+  {.key = "alert.maintenance", .where = Where::file, .check = Check::window_list, .value_name = "WINDOW",
+   .help = "NAME: DAYS HH:MM-HH:MM [RULES]: rules held during planned work (repeatable)"},
   {.key = "alert.repeat", .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 3600,
    .min = 1, .zero_off = true, .help = "reminder interval while a rule fires; 0 turns reminders off"},
   {.key = "alert.flap_changes", .where = Where::file, .check = Check::integer, .value_name = "N", .number = 6,

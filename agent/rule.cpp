@@ -132,6 +132,8 @@ std::string check_thresholds(const Rule& r) {
 
 }  // namespace
 
+bool valid_rule_name(std::string_view name) { return valid_name(name); }
+
 std::string Rule::canonical() const {
   std::string s = fmt::format("{}: {} {} {}", name, metric, op_text(op), format_value(warn));
   if (crit) s += " crit " + format_value(*crit);
