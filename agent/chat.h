@@ -1,4 +1,5 @@
-// Chat commands: who may ask, how often, and the replies. Pure logic over
+// Typed chat: who may ask, how often; the replies are the registry's
+// (agent/commands.h). Pure logic over
 // the latest snapshot and the alert engine: no XMPP in here, so it is tested
 // on a fake clock. Chat text is data only: it never reaches a shell or a
 // format string, and what is echoed back is quoted and cut short.
@@ -10,11 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "agent/commands.h"
 #include "agent/config.h"
-#include "agent/alert_engine.h"
-#include "agent/history.h"
 #include "agent/refusal_log.h"
-#include "agent/snapshot.h"
 
 namespace imwatch::agent {
 
@@ -24,16 +23,6 @@ struct ChatLimits {
   double window = 10;            // seconds
   double refusal_every = 3600;   // at most one "not authorised" and one log line per stranger
   size_t max_strangers = 1024;   // remembered strangers (memory is bounded)
-};
-
-// What a command may read and change.
-struct ChatContext {
-  const Snapshot& snapshot;
-  AlertEngine& engine;
-  const std::string& host;
-  std::optional<double> uptime;      // seconds since boot, if known
-  double wall;                       // now, Unix time
-  const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
 };
 
 class ChatHandler {
@@ -49,7 +38,8 @@ class ChatHandler {
   // time `now`, or nothing to send.
   std::optional<std::string> handle(std::string_view from, std::string_view body, double now, ChatContext& ctx);
 
-  // The reply to a command from an admin, without access checks.
+  // The reply to a command from an admin, without access checks
+  // (run_command()'s text).
   static std::string command(std::string_view body, ChatContext& ctx);
 
  private:

@@ -1,0 +1,219 @@
+#include "agent/commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "agent/config.h"
+#include "agent/messages.h"
+#include "agent/report.h"
+#include "agent/text_util.h"
+
+namespace imwatch::agent {
+
+namespace {
+
+
+bool known_rule(ChatContext& ctx, const std::string& name) {
+  const auto& rules = ctx.engine.rules();
+  return std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return r.name == name; });
+}
+
+Reply mute(const Args& args, ChatContext& ctx) {
+  double duration = 3600;
+  std::string rule;  // all
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (auto d = parse_duration(args[i]); d && *d > 0)
+      duration = *d;
+    else if (to_lower(args[i]) == "all")
+      rule.clear();
+    else if (known_rule(ctx, args[i]))
+      rule = args[i];
+    else
+      return usage(fit({fmt::format("no rule or duration {};", quote(args[i])), "usage: mute [DURATION] [RULE|all]"}));
+  }
+  ctx.engine.mute(rule, ctx.wall + duration);
+  return fit({fmt::format("muted {}", rule.empty() ? "all alerts" : rule), "for " + format_duration(duration)});
+}
+
+Reply unmute(const Args& args, ChatContext& ctx) {
+  if (args.size() > 2) return usage("usage: unmute [RULE|all]");
+  std::string rule = args.size() == 2 && to_lower(args[1]) != "all" ? args[1] : "";
+  if (!rule.empty() && !known_rule(ctx, rule)) return usage(fit({"no rule", quote(rule)}));
+  ctx.engine.unmute(rule);
+  return rule.empty() ? "unmuted everything" : fit({"unmuted", rule});
+}
+
+Reply ack(const Args& args, ChatContext& ctx) {
+  if (args.size() != 2) return usage("usage: ack N (the #N of an alert)");
+  std::string_view n = args[1];
+  if (!n.empty() && n[0] == '#') n.remove_prefix(1);
+  uint64_t id = 0;
+  auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id);
+  if (ec != std::errc() || p != n.data() + n.size() || n.empty()) return usage(fit({"not an alert number:", quote(args[1])}));
+  if (!ctx.engine.ack(id)) return failed(fmt::format("no firing alert #{}", id));
+  return fit({fmt::format("acknowledged #{}:", id), "no more reminders until it resolves"});
+}
+
+// "web1: memory", fitted: the host comes first in every title, so answers
+// from several agents in one window tell apart at a glance.
+std::string title(ChatContext& ctx, std::string_view what) { return fit({ctx.host + ":", std::string(what)}, 0); }
+
+std::string status(ChatContext& ctx) {
+  std::string up = ctx.uptime ? "up " + human_duration(*ctx.uptime) : "uptime unknown";
+  std::string trend = status_trend(ctx.history, ctx.wall);  // "" without history
+  return preformatted(fit({ctx.host + ",", up}, 0), chat_load(ctx.snapshot) + "\n" + chat_memory(ctx.snapshot)) + "\n" +
+         (trend.empty() ? "" : trend + "\n") + alerts_listing(ctx.engine, ctx.wall);
+}
+
+// "web1: 2 alerts, 1 mute", then one line each: the host first, so that
+// the listing's first line never follows the sender's name in a client.
+std::string alerts(ChatContext& ctx) {
+  const AlertEngine& e = ctx.engine;
+  size_t open = 0, failing = 0, muted = 0;
+  for (const auto& r : e.rules())
+    if (auto it = e.states().find(r.name); it != e.states().end() && it->second.open()) ++open;
+  for (const auto& [probe, h] : e.probes()) failing += h.told_failing ? 1 : 0;
+  for (const auto& [rule, until] : e.mutes()) muted += until > ctx.wall ? 1 : 0;
+  size_t holds = 0;
+  for (const auto& [key, h] : e.holds()) holds += !h.until || *h.until > ctx.wall ? 1 : 0;
+  std::string counts;
+  auto count = [&](size_t n, std::string_view one, std::string_view many) {
+    if (n) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, n == 1 ? one : many);
+  };
+  count(open, "alert", "alerts");
+  count(failing, "probe failing", "probes failing");
+  count(muted, "mute", "mutes");
+  count(holds, "hold", "holds");
+  if (counts.empty()) return title(ctx, "no alerts");
+  return title(ctx, counts) + "\n" + alerts_listing(e, ctx.wall);
+}
+
+std::string rules(ChatContext& ctx) {
+  const size_t n = ctx.engine.rules().size();
+  if (n == 0) return title(ctx, "no rules configured");
+  return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall);
+}
+
+std::string pressure(ChatContext& ctx) {
+  std::string rows = chat_pressure(ctx.snapshot);
+  if (rows.empty()) return fit({ctx.host + ":", "no pressure stall information", "(PSI) on this kernel"});
+  return preformatted(title(ctx, "pressure stall information"), rows);
+}
+
+Reply help(const Args& args, ChatContext& ctx);
+
+// The arguments forms offer (agent/xmpp/adhoc.cpp).
+constexpr Param kMuteParams[] = {
+    {.name = "duration", .kind = ArgKind::duration, .optional = true, .fallback = "1h"},
+    {.name = "rule", .kind = ArgKind::rule, .optional = true, .all = true, .fallback = "all"},
+};
+constexpr Param kUnmuteParams[] = {{.name = "rule", .kind = ArgKind::rule, .optional = true, .all = true, .fallback = "all"}};
+constexpr Param kAckParams[] = {{.name = "alert", .kind = ArgKind::alert}};
+constexpr Param kGraphParams[] = {
+    {.name = "what", .kind = ArgKind::word, .optional = true, .choices = "load mem cpu psi"},
+    {.name = "duration", .kind = ArgKind::duration, .optional = true},
+};
+constexpr Param kHelpParams[] = {{.name = "command", .kind = ArgKind::command, .optional = true}};
+
+const Command kCommands[] = {
+    {"status", "", "host, load, memory, alerts", "the host and its uptime, load, memory and swap, then what fires now",
+     "status", [](const Args&, ChatContext& c) { return Reply(status(c)); }},
+    {"load", "", "load average, tasks", "load average over 1, 5 and 15 minutes, in all and per CPU, and tasks", "load",
+     [](const Args&, ChatContext& c) { return Reply(preformatted(title(c, "load average"), chat_load(c.snapshot))); }},
+    {"mem", "", "memory and swap", "memory used, available, free and in buffers or cache; swap used", "mem",
+     [](const Args&, ChatContext& c) { return Reply(preformatted(title(c, "memory"), chat_memory(c.snapshot))); }},
+    {"vmstat", "", "cpu, procs, io, faults, oom",
+     "cpu time split, processes running and blocked, swap and disk io, interrupts, page faults and OOM kills, "
+     "over the last sample",
+     "vmstat", [](const Args&, ChatContext& c) { return Reply(preformatted(title(c, "vmstat"), chat_vmstat(c.snapshot))); }},
+    {"psi", "", "pressure stalls", "pressure stall information: the % of time tasks waited for cpu, memory or io",
+     "psi", [](const Args&, ChatContext& c) { return Reply(pressure(c)); }},
+    {"alerts", "", "what fires now, mutes",
+     "open alerts with their number, failing probes and mutes with what is left of them", "alerts",
+     [](const Args&, ChatContext& c) { return Reply(alerts(c)); }},
+    {"graph", "[WHAT] [DURATION]", "history as sparklines",
+     "sparklines of a metric (or load, mem, cpu, psi) with min, avg, max and now; default load, memory and iowait "
+     "over 6h, at most 2d",
+     "graph mem 24h", [](const Args& a, ChatContext& c) { return Reply(graph_reply(a, c.history, c.host, c.wall)); }, Access::read,
+     kGraphParams},
+    {"rules", "", "rules, values, states", "every rule as configured, its state and the value it was last checked on",
+     "rules", [](const Args&, ChatContext& c) { return Reply(rules(c)); }},
+    {"mute", "[DURATION] [RULE|all]", "silence alerts",
+     "no alert messages for DURATION (default 1h), for one RULE or all", "mute 30m load", mute, Access::act,
+     kMuteParams},
+    {"unmute", "[RULE|all]", "end a mute", "alerts speak again, for one RULE or all", "unmute load", unmute, Access::act,
+     kUnmuteParams},
+    {"ack", "N", "no more reminders for #N", "no more reminders for alert #N until it resolves", "ack 3", ack, Access::act,
+     kAckParams},
+    {"ping", "", "is the agent there?", "answers pong", "ping",
+     [](const Args&, ChatContext&) { return Reply("pong"); }},
+    {"help", "[COMMAND]", "this list, or one command", "the commands, or how to use one with an example", "help mute",
+     help, Access::read, kHelpParams},
+};
+
+// The command a typo most likely meant, if any.
+std::optional<std::string> suggestion(std::string_view word) {
+  if (word.size() < 3) return std::nullopt;  // two edits make any short word a command
+  std::vector<std::string> names;
+  for (const auto& c : kCommands) names.emplace_back(c.name);
+  auto near = nearest(word, names, 1);
+  if (near.empty()) return std::nullopt;
+  return near[0];
+}
+
+Reply help(const Args& args, ChatContext&) {
+  if (args.size() > 2) return usage("usage: help [COMMAND]");
+  if (args.size() == 2) {
+    const std::string name = to_lower(args[1]);
+    const Command* c = find_command(name);
+    if (!c) {
+      auto near = suggestion(name);
+      return usage(
+          fit({fmt::format("no command {};", quote(args[1])), near ? "did you mean " + *near + "?" : "try help"}));
+    }
+    std::string synopsis = c->args.empty() ? std::string(c->name) : fmt::format("{} {}", c->name, c->args);
+    return Reply(fmt::format("{}\n{}\n{}", fit({synopsis}, 4), fit({std::string(c->help)}, 0),
+                             fit({"example:", std::string(c->example)})));
+  }
+  std::string rows;
+  for (const auto& c : kCommands) rows += fmt::format("{:<7}{}\n", c.name, c.summary);
+  rows.pop_back();
+  return Reply(preformatted("commands:", rows) + "\nhelp COMMAND: usage and an example");
+}
+
+}  // namespace
+
+std::span<const Command> commands() { return kCommands; }
+
+const Command* find_command(std::string_view name) {
+  for (const auto& c : kCommands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+Reply run_command(std::string_view line, ChatContext& ctx) {
+  auto args = split_words(trim(line));
+  if (args.empty()) return usage("empty message; try help");
+  const std::string name = to_lower(args[0]);
+  if (const Command* c = find_command(name)) return c->run(args, ctx);
+  if (auto near = suggestion(name))
+    return usage(fit({fmt::format("unknown command {};", quote(args[0])), "did you mean " + *near + "?"}));
+  return usage(fit({fmt::format("unknown command {};", quote(args[0])), "try help"}));
+}
+
+bool acts(std::string_view line) {
+  auto args = split_words(trim(line));
+  const Command* c = args.empty() ? nullptr : find_command(to_lower(args[0]));
+  return c && c->access == Access::act;
+}
+
+void audit(std::string_view via, std::string_view who, std::string_view line, const Reply& reply) {
+  // The commands that change what admins are told are worth an audit trail:
+  // who, what they asked (quoted: it is data), and what it did.
+  if (acts(line)) spdlog::info("{}: {} from {}: {}", via, quote(trim(line)), who, one_line(reply.text));
+}
+
+}  // namespace imwatch::agent
