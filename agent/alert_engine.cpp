@@ -9,7 +9,7 @@ namespace {
 constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "fired",         "escalated",       "deescalated", "resolved", "reminder", "flapping", "settled",
     "probe_failing", "probe_recovered", "removed",     "test",     "held",     "released", "overrun",
-    "folded",        "dropped",         "converted",
+    "override_set",  "override_reset",  "override_dropped", "folded",        "dropped",         "converted",
 };
 
 // The timers of `for`: each condition must hold again from the next sample.

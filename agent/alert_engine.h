@@ -49,6 +49,9 @@ struct Event {
     held,     // a hold began (maintenance window, imwatch run --mute): rule is its key
     released, // a hold ended: detail says why
     overrun,  // a hold outlived its --max
+    override_set,      // `set`: rule, detail the fields, who
+    override_reset,    // `reset`: rule, who
+    override_dropped,  // an override no longer applies: rule, detail why
     // Made by the outbox, never by the engine:
     folded,     // alerts that fired and resolved while undelivered
     dropped,    // notifications dropped past outbox_max
@@ -69,6 +72,7 @@ struct Event {
   bool was_flapping = false;  // removed: the rule was flapping
   std::string detail;         // probe error text; flapping: the number of changes; held, released: the reason
   std::vector<std::string> rules;  // held, released, overrun: the rules held (empty: all)
+  std::string who;                 // override_set, override_reset: who did it
   // fired, escalated: " ▁▂▄▇█", the metric's last 30 minutes (agent/history.h),
   // filled by the daemon before the message goes out; "" when unknown.
   std::string trend;
@@ -164,6 +168,10 @@ class AlertEngine {
   void probe_result(const std::string& probe, const std::string& error, double wall);
   // Once per pass: rules removed while open are closed, reminders due go out.
   void remind(double wall);
+
+  // An event from outside the rules (an override set from chat), told
+  // with the next pass's message; never muted.
+  void announce(Event e) { events_.push_back(std::move(e)); }
 
   // Events found since the last take, for one message.
   std::vector<Event> take_events();

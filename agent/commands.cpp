@@ -57,6 +57,29 @@ Reply ack(const Args& args, ChatContext& ctx) {
   return fit({fmt::format("acknowledged #{}:", id), "no more reminders until it resolves"});
 }
 
+Reply set(const Args& args, ChatContext& ctx) {
+  if (args.size() < 2) return usage("usage: set RULE warn N [crit N] [for DURATION] [clear N] [repeat DURATION]");
+  if (!ctx.editor) return failed("thresholds cannot be set here");
+  const std::string& rule = args[1];
+  if (!known_rule(ctx, rule)) return usage(fit({"no rule", quote(rule)}));
+  std::map<std::string, std::string> fields;
+  if (auto err = parse_set_fields({args.begin() + 2, args.end()}, fields); !err.empty())
+    return usage(fit({err + ";", "usage: set RULE warn N [crit N] [for D] [clear N] [repeat D]"}));
+  if (auto err = ctx.editor->set_override(rule, fields, ctx.who.empty() ? "someone" : ctx.who); !err.empty())
+    return failed(fit({err}));
+  const auto& o = ctx.editor->overrides().at(rule);
+  return fit({rule + ":", fields_text(o) + ";", "reset " + rule + " undoes it"});
+}
+
+Reply reset(const Args& args, ChatContext& ctx) {
+  if (args.size() != 2) return usage("usage: reset RULE");
+  if (!ctx.editor) return failed("thresholds cannot be set here");
+  if (!known_rule(ctx, args[1])) return usage(fit({"no rule", quote(args[1])}));
+  if (!ctx.editor->reset_override(args[1], ctx.who.empty() ? "someone" : ctx.who))
+    return failed(fit({"no override on", args[1]}));
+  return fit({args[1] + ":", "the file's rule again"});
+}
+
 // "web1: memory", fitted: the host comes first in every title, so answers
 // from several agents in one window tell apart at a glance.
 std::string title(ChatContext& ctx, std::string_view what) { return fit({ctx.host + ":", std::string(what)}, 0); }
@@ -94,7 +117,7 @@ std::string alerts(ChatContext& ctx) {
 std::string rules(ChatContext& ctx) {
   const size_t n = ctx.engine.rules().size();
   if (n == 0) return title(ctx, "no rules configured");
-  return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall);
+  return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall, ctx.editor);
 }
 
 std::string pressure(ChatContext& ctx) {
@@ -116,6 +139,11 @@ constexpr Param kGraphParams[] = {
     {.name = "what", .kind = ArgKind::word, .optional = true, .choices = "load mem cpu psi"},
     {.name = "duration", .kind = ArgKind::duration, .optional = true},
 };
+constexpr Param kSetParams[] = {
+    {.name = "rule", .kind = ArgKind::rule},
+    {.name = "thresholds", .kind = ArgKind::text},
+};
+constexpr Param kResetParams[] = {{.name = "rule", .kind = ArgKind::rule}};
 constexpr Param kHelpParams[] = {{.name = "command", .kind = ArgKind::command, .optional = true}};
 
 const Command kCommands[] = {
@@ -148,6 +176,12 @@ const Command kCommands[] = {
      kUnmuteParams},
     {"ack", "N", "no more reminders for #N", "no more reminders for alert #N until it resolves", "ack 3", ack, Access::act,
      kAckParams},
+    {"set", "RULE warn N [crit N] [for D] [clear N] [repeat D]", "change a rule's thresholds",
+     "override a rule's thresholds, checked as the config file's; kept across reload and restart, the file is "
+     "not changed; rules shows them",
+     "set memory warn 85 crit 95 for 5m", set, Access::act, kSetParams},
+    {"reset", "RULE", "back to the file's rule", "drop the overrides set on RULE: the config file's rule again",
+     "reset memory", reset, Access::act, kResetParams},
     {"ping", "", "is the agent there?", "answers pong", "ping",
      [](const Args&, ChatContext&) { return Reply("pong"); }},
     {"help", "[COMMAND]", "this list, or one command", "the commands, or how to use one with an example", "help mute",

@@ -17,6 +17,7 @@
 
 #include "agent/alert_engine.h"
 #include "agent/history.h"
+#include "agent/overrides.h"
 #include "agent/snapshot.h"
 
 namespace imwatch::agent {
@@ -29,6 +30,8 @@ struct ChatContext {
   std::optional<double> uptime;      // seconds since boot, if known
   double wall;                       // now, Unix time
   const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
+  RuleEditor* editor = nullptr;      // `set`, `reset`, overrides in `rules`; null: none
+  std::string who = {};              // who asks, as the front-end names them: for `set`
 };
 
 // Whether a command only reads, or changes what admins are told (and is

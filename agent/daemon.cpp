@@ -1,6 +1,7 @@
 #include "agent/daemon.h"
 
 #include "agent/messages.h"
+#include "agent/text_util.h"
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -82,6 +83,7 @@ bool Daemon::start(std::vector<std::string>& errors) {
     spdlog::error("{}; alert state will not survive a restart", err);
   else
     store_ = std::make_unique<StateStore>(cfg_.state_dir);
+  if (store_) overrides_ = load_overrides(cfg_.state_dir);
   apply(cfg_, std::move(rules), std::move(windows));
   if (store_) store_->load(engine_);
   engine_.take_dirty();
@@ -112,17 +114,79 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules, std::vector<Window> wind
     snapshot_.probes.clear();
     for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false});
   }
-  auto probe_of = [this](const std::string& metric) {
-    for (auto& p : probes_)
-      if (probes::find_metric(*p, metric)) return std::string(p->name());
-    return std::string();
-  };
-  engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
+  file_rules_ = std::move(rules);
+  configure_rules();
   for (size_t i = 0; i < probes_.size(); ++i) {
     double every = cfg_.interval_of(std::string(probes_[i]->name()));
     steps_.push_back(every);
     jobs_.push_back(loop_.add_job(every, [this, i] { sample(i); }));
   }
+}
+
+void Daemon::configure_rules() {
+  auto probe_of = [this](const std::string& metric) {
+    for (auto& p : probes_)
+      if (probes::find_metric(*p, metric)) return std::string(p->name());
+    return std::string();
+  };
+  std::vector<std::string> dropped;
+  auto rules = overridden_rules(file_rules_, overrides_, metric_catalogue(), dropped);
+  engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
+  for (auto& why : dropped) {
+    spdlog::warn("override {}", why);
+    Event e;
+    e.kind = Event::override_dropped;
+    e.rule = why.substr(0, why.find(':'));
+    e.detail = std::move(why);
+    engine_.announce(std::move(e));
+  }
+  if (!dropped.empty()) save_overrides_file();
+}
+
+void Daemon::save_overrides_file() {
+  if (!store_) return;
+  if (auto err = save_overrides(cfg_.state_dir, overrides_); !err.empty())
+    spdlog::error("overrides not saved: {}; they hold until the agent stops", err);
+}
+
+std::string Daemon::set_override(const std::string& rule, const std::map<std::string, std::string>& fields,
+                                 const std::string& who) {
+  auto file = std::find_if(file_rules_.begin(), file_rules_.end(), [&](const Rule& r) { return r.name == rule; });
+  if (file == file_rules_.end()) return "no rule " + quote(rule);
+  if (!overrides_.count(rule) && overrides_.size() >= kMaxOverrides) return "too many overrides; reset some";
+  Override o = overrides_.count(rule) ? overrides_.at(rule) : Override{};
+  o.rule = rule;
+  for (const auto& [k, v] : fields) o.fields[k] = v;
+  o.who = who.substr(0, 256);
+  for (char& c : o.who)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  o.when = clock_.wall();
+  Rule checked;
+  if (auto err = apply_override(*file, o, metric_catalogue(), checked); !err.empty()) return err;
+  Event e;
+  e.kind = Event::override_set;
+  e.rule = rule;
+  e.who = o.who;
+  e.detail = fields_text(o);
+  overrides_[rule] = std::move(o);
+  save_overrides_file();
+  configure_rules();
+  spdlog::info("override {}: {} (by {})", rule, e.detail, e.who);
+  engine_.announce(std::move(e));
+  return {};
+}
+
+bool Daemon::reset_override(const std::string& rule, const std::string& who) {
+  if (!overrides_.erase(rule)) return false;
+  save_overrides_file();
+  configure_rules();
+  spdlog::info("override {}: reset (by {})", rule, who);
+  Event e;
+  e.kind = Event::override_reset;
+  e.rule = rule;
+  e.who = who;
+  engine_.announce(std::move(e));
+  return true;
 }
 
 void Daemon::sample(size_t i) {
@@ -193,7 +257,7 @@ std::optional<std::string> Daemon::chat(const std::string& from, const std::stri
   double secs = 0;
   if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
     up = secs;
-  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_};
+  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_, this, ChatHandler::bare(from)};
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 

@@ -74,6 +74,9 @@ std::string event_line(const Event& e) {
     case Event::held:
       return fmt::format("HELD {}: {}{}", held_rules(e.rules), e.detail,
                          e.duration > 0 ? ", for " + human_duration(e.duration, Rounding::up) : "");
+    case Event::override_set: return fmt::format("SET {}: {}, by {}", e.rule, e.detail, e.who);
+    case Event::override_reset: return fmt::format("RESET {}: the file's rule again, by {}", e.rule, e.who);
+    case Event::override_dropped: return fmt::format("OVERRIDE DROPPED {}", e.detail);
     case Event::released: return fmt::format("RELEASED {}: {}", held_rules(e.rules), e.detail);
     case Event::overrun:
       return fmt::format("OVERRUN {}: {}, {} past its limit", held_rules(e.rules), e.detail,
@@ -171,7 +174,27 @@ std::vector<std::string> rule_parts(const Rule& r) {
 
 // Two lines a rule, the rule as configured, then its state and the value it
 // was last evaluated on: "  WARNING, now 0.21, muted".
-std::string rules_listing(const AlertEngine& engine, double wall) {
+// "alice" of "alice@example.org": who set an override, short enough for a
+// phone's line.
+std::string short_who(const std::string& who) {
+  size_t at = who.find('@');
+  return at == std::string::npos || at == 0 ? who : who.substr(0, at);
+}
+
+// A line per overridden field: "warn 85 (set by alice 2h ago; file: 90)".
+void override_lines(const Rule& r, const RuleEditor& editor, double wall, std::vector<std::string>& lines) {
+  auto it = editor.overrides().find(r.name);
+  if (it == editor.overrides().end()) return;
+  const auto& files = editor.file_rules();
+  auto file = std::find_if(files.begin(), files.end(), [&](const Rule& f) { return f.name == r.name; });
+  for (const auto& [key, value] : it->second.fields)
+    lines.push_back(fit({fmt::format("  {} {}", key, value), fmt::format("(set by {}", short_who(it->second.who)),
+                         human_duration(wall - it->second.when) + " ago;",
+                         fmt::format("file: {})", file == files.end() ? "?" : file_value(*file, key))},
+                        4));
+}
+
+std::string rules_listing(const AlertEngine& engine, double wall, const RuleEditor* editor) {
   if (engine.rules().empty()) return "no rules configured";
   std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
@@ -184,6 +207,7 @@ std::string rules_listing(const AlertEngine& engine, double wall) {
       value = it->second.value;
     }
     lines.push_back(fit(rule_parts(r), 4));
+    if (editor) override_lines(r, *editor, wall, lines);
     std::vector<std::string> parts{fmt::format("  {},", state),
                                    fmt::format("now {}{}", value_text(value), engine.muted(r.name, wall) ? ", muted" : "")};
     if (const Hold* h = engine.hold_of(r.name, wall))

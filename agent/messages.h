@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "agent/alert_engine.h"
+#include "agent/overrides.h"
 
 namespace imwatch::agent {
 
@@ -44,7 +45,7 @@ std::string dropped_line(size_t dropped, size_t limit);
 // Chat: what fires now (open alerts, failing probes, mutes), and every rule
 // with its state. `wall` is now.
 std::string alerts_listing(const AlertEngine& engine, double wall);
-std::string rules_listing(const AlertEngine& engine, double wall);
+std::string rules_listing(const AlertEngine& engine, double wall, const RuleEditor* editor = nullptr);
 
 // Presence at a glance: dnd with critical rules, away with warnings or
 // flapping rules, available "OK" only when nothing is open.
