@@ -1,11 +1,13 @@
 #include "agent/commands.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
 
+#include "agent/client_process.h"
 #include "agent/config.h"
 #include "agent/messages.h"
 #include "agent/report.h"
@@ -78,6 +80,65 @@ Reply reset(const Args& args, ChatContext& ctx) {
   if (!ctx.editor->reset_override(args[1], ctx.who.empty() ? "someone" : ctx.who))
     return failed(fit({"no override on", args[1]}));
   return fit({args[1] + ":", "the file's rule again"});
+}
+
+// A word a local client sent to be shown to the team: printable, short.
+std::string clean_word(std::string_view w, size_t max) {
+  std::string out;
+  for (char c : w.substr(0, max)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  return out;
+}
+
+// `hold RULES|all [max DURATION] [cmd NAME]`: imwatch run --mute, over the
+// local socket only, for the life of the client process (agent/client_process.h).
+Reply hold(const Args& args, ChatContext& ctx) {
+  constexpr std::string_view kUsage = "usage: hold RULE[,RULE...]|all [max DURATION] [cmd NAME]";
+  if (args.size() < 2) return usage(std::string(kUsage));
+  if (ctx.peer_pid <= 0) return failed(fit({"hold is for imwatch run on the server;", "try mute"}));
+  Hold h;
+  size_t i = 1;
+  for (; i < args.size() && args[i] != "max" && args[i] != "cmd"; ++i) {
+    std::string list = args[i];
+    std::replace(list.begin(), list.end(), ',', ' ');
+    for (const auto& r : split_words(list)) {
+      if (to_lower(r) == "all") continue;
+      if (!known_rule(ctx, r)) return usage(fit({"no rule", quote(r)}));
+      if (std::find(h.rules.begin(), h.rules.end(), r) == h.rules.end()) h.rules.push_back(r);
+    }
+  }
+  std::string cmd = "a command";
+  for (; i + 1 < args.size(); i += 2) {
+    if (args[i] == "max") {
+      auto d = parse_duration(args[i + 1]);
+      if (!d || *d <= 0) return usage(fit({"bad duration", quote(args[i + 1])}));
+      h.max_until = ctx.wall + *d;
+    } else if (args[i] == "cmd") {
+      cmd = clean_word(args[i + 1], 64);
+    } else {
+      return usage(std::string(kUsage));
+    }
+  }
+  if (i != args.size()) return usage(std::string(kUsage));
+  auto start = process_start(ctx.peer_pid);
+  if (!start) return failed(fmt::format("cannot see process {}", ctx.peer_pid));
+  h.key = fmt::format("run:{}", ctx.peer_pid);
+  h.pid = ctx.peer_pid;
+  h.pid_start = *start;
+  h.who = ctx.who.empty() ? "someone" : ctx.who;
+  h.reason = fmt::format("imwatch run {} ({})", cmd, h.who);
+  const std::string what = h.rules.empty() ? "all rules" : fmt::format("{}", fmt::join(h.rules, ", "));
+  ctx.engine.hold(std::move(h), ctx.wall);
+  return fit({"holding", what, "while", cmd, "runs"});
+}
+
+// `unhold [WHY...]`: the end of imwatch run's hold ("exited 0").
+Reply unhold(const Args& args, ChatContext& ctx) {
+  if (ctx.peer_pid <= 0) return failed(fit({"unhold is for imwatch run on the", "server; try unmute"}));
+  std::string why;
+  for (size_t i = 1; i < args.size() && i < 8; ++i) why += (why.empty() ? "" : " ") + clean_word(args[i], 32);
+  if (!ctx.engine.release(fmt::format("run:{}", ctx.peer_pid), why.empty() ? "done" : why))
+    return failed(fmt::format("nothing held by process {}", ctx.peer_pid));
+  return "released";
 }
 
 // "web1: memory", fitted: the host comes first in every title, so answers
@@ -182,6 +243,11 @@ const Command kCommands[] = {
      "set memory warn 85 crit 95 for 5m", set, Access::act, kSetParams},
     {"reset", "RULE", "back to the file's rule", "drop the overrides set on RULE: the config file's rule again",
      "reset memory", reset, Access::act, kResetParams},
+    {"hold", "RULES|all [max D] [cmd NAME]", "imwatch run --mute's hold",
+     "hold rules while the asking process lives: what imwatch run --mute asks over the local socket; not from chat",
+     "hold iowait,disk max 2h cmd backup.sh", hold, Access::act},
+    {"unhold", "[WHY]", "end imwatch run's hold", "end the hold of the asking process (imwatch run); not from chat",
+     "unhold exited 0", unhold, Access::act},
     {"ping", "", "is the agent there?", "answers pong", "ping",
      [](const Args&, ChatContext&) { return Reply("pong"); }},
     {"help", "[COMMAND]", "this list, or one command", "the commands, or how to use one with an example", "help mute",

@@ -32,6 +32,7 @@ struct ChatContext {
   const History* history = nullptr;  // `graph`, the `status` trend; null: none kept
   RuleEditor* editor = nullptr;      // `set`, `reset`, overrides in `rules`; null: none
   std::string who = {};              // who asks, as the front-end names them: for `set`
+  int peer_pid = 0;                  // the local front-end: the client's PID (SO_PEERCRED); 0 elsewhere
 };
 
 // Whether a command only reads, or changes what admins are told (and is

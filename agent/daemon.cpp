@@ -1,5 +1,7 @@
 #include "agent/daemon.h"
 
+#include "agent/client_process.h"
+#include "agent/commands.h"
 #include "agent/messages.h"
 #include "agent/text_util.h"
 
@@ -239,6 +241,7 @@ void Daemon::sync_maintenance(double wall) {
 void Daemon::flush() {
   const double wall = clock_.wall();
   sync_maintenance(wall);
+  check_clients();
   engine_.remind(wall);
   if (engine_.has_events()) {
     Notification n{wall, cfg_.hostname, engine_.take_events()};
@@ -252,13 +255,36 @@ void Daemon::flush() {
   if (on_flush_) on_flush_();
 }
 
-std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+ChatContext Daemon::context() {
   std::optional<double> up;
   double secs = 0;
   if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
     up = secs;
-  ChatContext ctx{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_, this, ChatHandler::bare(from)};
+  return ChatContext{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_, this};
+}
+
+std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
+  ChatContext ctx = context();
+  ctx.who = ChatHandler::bare(from);
   return chat_->handle(from, body, clock_.now(), ctx);
+}
+
+Reply Daemon::local_command(int pid, const std::string& who, const std::string& line) {
+  ChatContext ctx = context();
+  ctx.who = who;
+  ctx.peer_pid = pid;
+  Reply r = run_command(line, ctx);
+  audit("local", who, line, r);
+  return r;
+}
+
+void Daemon::client_closed(int pid) { engine_.release("run:" + std::to_string(pid), "gone (its connection closed)"); }
+
+void Daemon::check_clients() {
+  std::vector<std::string> gone;
+  for (const auto& [key, h] : engine_.holds())
+    if (h.pid > 0 && !process_alive(h.pid, h.pid_start)) gone.push_back(key);
+  for (const auto& key : gone) engine_.release(key, "gone (its process ended)");
 }
 
 bool Daemon::reload() {

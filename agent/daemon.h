@@ -72,6 +72,14 @@ class Daemon final : public RuleEditor {
   const Overrides& overrides() const override { return overrides_; }
   const std::vector<Rule>& file_rules() const override { return file_rules_; }
 
+  // A local command from the control socket's client `pid` (its
+  // SO_PEERCRED), run as `who`: the reply. For `hold` and `release`
+  // (imwatch run --mute) the hold is the client process's.
+  Reply local_command(int pid, const std::string& who, const std::string& line);
+  // The control socket's client `pid` closed its connection: its hold, if
+  // any, ends.
+  void client_closed(int pid);
+
  private:
   void apply(Config cfg, std::vector<Rule> rules, std::vector<Window> windows);
   // Maintenance windows open now hold their rules; those closed, or no
@@ -81,6 +89,9 @@ class Daemon final : public RuleEditor {
   // no longer apply are dropped, logged and told.
   void configure_rules();
   void save_overrides_file();
+  // Holds of local clients (imwatch run) whose process is gone end.
+  void check_clients();
+  ChatContext context();
   void sample(size_t probe);
   void flush();
   void on_signal();

@@ -3,6 +3,9 @@
 // `rules` and presence say meanwhile. The probes read a private copy of
 // tests/fixtures/proc/current that the tests rewrite; the state dir is real.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -10,6 +13,7 @@
 #include <memory>
 #include <sstream>
 
+#include "agent/commands.h"
 #include "agent/daemon.h"
 #include "agent/history.h"
 #include "agent/messages.h"
@@ -394,4 +398,95 @@ TEST_F(DaemonInProc, AMaintenanceWindowHoldsItsRulesAndWhatStillHoldsFiresAtItsE
   else
     ::unsetenv("TZ");
   ::tzset();
+}
+
+// ---- imwatch run --mute: the agent's side (hold, release, the client's PID) ----
+
+namespace {
+
+// A real process to stand for `imwatch run`: `sleep`, killed by the test.
+class Child {
+ public:
+  Child() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/bin/sleep", "sleep", "600", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Child() { kill(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  int pid() const { return pid_; }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  int pid_ = -1;
+};
+
+}  // namespace
+
+TEST_F(DaemonInProc, RunMuteHoldsWhileItsProcessLivesAndReleasesWhenItIsKilled) {
+  write_config("rule = memory: mem_used_pct > 80\nrule = load: load1 > 1000");
+  start();
+  Child run;
+  ASSERT_GT(run.pid(), 0);
+  EXPECT_EQ(chat("hold memory"), "hold is for imwatch run on the server;\n  try mute");  // not from chat
+  EXPECT_EQ(daemon_->local_command(run.pid(), "root", "hold nosuch").text, "no rule 'nosuch'");
+  Reply r = daemon_->local_command(run.pid(), "root", "hold memory max 1m cmd backup.sh");
+  ASSERT_EQ(r.outcome, Outcome::ok) << r.text;
+  EXPECT_EQ(r.text, "holding memory while backup.sh runs");
+  memory(85);
+  run_for(30);
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: HELD memory: imwatch run backup.sh (root)"});
+  EXPECT_EQ(chat("alerts"), "web1: 1 alert, 1 hold\n#1 WARNING memory: mem_used_pct 85 > 80,\n  firing 30s\n"
+                            "held: memory, until released\n  (imwatch run backup.sh (root))");
+  run_for(35);  // past --max: told once, still held
+  ASSERT_EQ(notifier_.texts.size(), 2u);
+  EXPECT_TRUE(starts_with(notifier_.texts[1], "web1: OVERRUN memory: imwatch run backup.sh (root), ")) << notifier_.texts[1];
+  run.kill();  // killed: no release from it
+  run_for(2);
+  ASSERT_EQ(notifier_.texts.size(), 3u);
+  EXPECT_EQ(notifier_.texts[2], "web1: 2 changes\nRELEASED memory: imwatch run backup.sh (root) gone (its process "
+                                "ended)\nWARNING memory: mem_used_pct 85 > 80, held 1m #1");
+}
+
+TEST_F(DaemonInProc, RunMuteReleasesWithTheExitStatusAndSurvivesAnAgentRestart) {
+  write_config("rule = memory: mem_used_pct > 80");
+  start();
+  Child run;
+  ASSERT_EQ(daemon_->local_command(run.pid(), "root", "hold all cmd backup.sh").outcome, Outcome::ok);
+  run_for(1);
+  start();  // the agent restarts meanwhile: the hold is kept while the process lives
+  ASSERT_EQ(daemon_->engine().holds().count("run:" + std::to_string(run.pid())), 1u);
+  memory(85);
+  run_for(5);
+  EXPECT_TRUE(notifier_.texts.empty()) << notifier_.texts[0];
+  Reply r = daemon_->local_command(run.pid(), "root", "unhold exited 0");
+  EXPECT_EQ(r.text, "released");
+  EXPECT_EQ(daemon_->local_command(run.pid(), "root", "unhold exited 0").outcome, Outcome::failed);
+  run_for(1);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_EQ(notifier_.texts[0], "web1: 2 changes\nRELEASED all rules: imwatch run backup.sh (root) exited 0\n"
+                                "WARNING memory: mem_used_pct 85 > 80, held 5s #1");
+}
+
+TEST_F(DaemonInProc, RunMuteHoldOfAProcessThatDiedWhileTheAgentWasDownEndsAtStart) {
+  write_config("rule = memory: mem_used_pct > 80");
+  start();
+  auto run = std::make_unique<Child>();
+  ASSERT_EQ(daemon_->local_command(run->pid(), "root", "hold memory").outcome, Outcome::ok);
+  run_for(1);
+  daemon_.reset();
+  run.reset();  // killed while the agent is down
+  start();
+  run_for(1);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_TRUE(starts_with(notifier_.texts[0], "web1: RELEASED memory: imwatch run a command (root) gone"))
+      << notifier_.texts[0];
 }
