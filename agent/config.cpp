@@ -233,14 +233,21 @@ struct Parse {
 // The command line; the help and the version. A result ends the parse.
 std::optional<ParseResult> parse_command_line(int argc, const char* const argv[], Parse& p, std::ostream& os) {
   try {
-    po::store(po::command_line_parser(argc, argv).options(p.desc.cmdline).run(), p.vm);
+    // The words after the options are a command for the running agent.
+    po::options_description all;
+    all.add(p.desc.cmdline).add_options()("command", po::value<std::vector<std::string>>());
+    po::positional_options_description words;
+    words.add("command", -1);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(words).run(), p.vm);
   } catch (const po::error& e) {
     p.errors.push_back(std::string("imwatch: ") + e.what() + " (see --help)");
     return ParseResult::exit_usage;
   }
   if (p.vm.count("help")) {
     os << "Usage: imwatch [--config FILE] [OPTIONS]\n"
-          "Watches the kernel's load, memory and vmstat counters and tells admins over XMPP.\n\n"
+          "       imwatch [OPTIONS] COMMAND [ARGS]   (status, alerts, mute 2h iowait, help...)\n"
+          "Watches the kernel's load, memory and vmstat counters and tells admins over XMPP.\n"
+          "A COMMAND is sent to the running agent, which answers as it does in chat.\n\n"
        << p.desc.modes << "\n"
        << p.desc.common << "\n";
     print_file_options(os);
@@ -275,6 +282,12 @@ std::optional<ParseResult> read_modes(Parse& p) {
   cfg.check_config = p.vm.count("check-config");
   cfg.test_alert = p.vm.count("test-alert");
   cfg.dry_run = p.vm.count("dry-run");
+  if (p.vm.count("command")) cfg.command = p.vm["command"].as<std::vector<std::string>>();
+  if (!cfg.command.empty() && cfg.once + cfg.check_config + cfg.test_alert > 0) {
+    p.errors.push_back("imwatch: a command (" + quote(cfg.command.front()) +
+                       ") goes to the running agent; it excludes --once, --check-config and --test-alert");
+    return ParseResult::exit_usage;
+  }
   if (cfg.once + cfg.check_config + cfg.test_alert > 1) {
     p.errors.push_back("imwatch: --once, --check-config and --test-alert exclude each other");
     return ParseResult::exit_usage;
@@ -305,7 +318,9 @@ bool read_config_file(Parse& p) {
   bool exists = explicit_config || ::access(cfg.config_file.c_str(), F_OK) == 0;
   // `imwatch --once` is also run by users who may not read the 0640 default
   // config; it needs nothing from it that it cannot do without.
-  bool optional = !explicit_config && cfg.once && ::access(cfg.config_file.c_str(), R_OK) != 0;
+  // Nor does a local command, which needs only control-socket from it.
+  bool optional =
+      !explicit_config && (cfg.once || !cfg.command.empty()) && ::access(cfg.config_file.c_str(), R_OK) != 0;
   if (exists && !optional) {
     size_t before = p.errors.size();
     cfg.config_read = read_ini(cfg.config_file, p.desc, entries, p.errors);
@@ -353,6 +368,8 @@ Destination destination(Config& c, std::string_view key) {
       {"state-dir", &c.state_dir},
       {"log-level", &c.log_level},
       {"hostname", &c.hostname},
+      {"control-socket", &c.control_socket},
+      {"control-group", &c.control_group},
       {"alert.rule", &c.rules},
       {"alert.maintenance", &c.maintenance},
       {"alert.repeat", &c.repeat},
@@ -563,7 +580,8 @@ ParseResult parse_config(int argc, const char* const argv[], const std::vector<s
   apply_options(p);
   apply_probe_intervals(p);
   if (cfg.hostname.empty()) cfg.hostname = host_name();
-  check_xmpp(p);
+  // A local command does not log in: the password may be root's alone.
+  if (cfg.command.empty()) check_xmpp(p);
   return errors.empty() ? ParseResult::run : ParseResult::exit_usage;
 }
 

@@ -56,6 +56,11 @@ struct Config {
   std::string state_dir{default_text("state-dir")};
   std::string log_level{default_text("log-level")};
   std::string hostname;  // default: gethostname()
+  std::string control_socket{default_text("control-socket")};
+  std::string control_group{default_text("control-group")};
+  // `imwatch status`, `imwatch mute 2h iowait`: the words after the
+  // options, sent to the running agent (agent/control.h). Empty: a mode.
+  std::vector<std::string> command;
 
   // [probe.NAME] interval, in seconds, for every known probe.
   std::map<std::string, double> probe_interval;

@@ -94,6 +94,7 @@ bool Daemon::start(std::vector<std::string>& errors) {
       spdlog::warn("history not restored: {}; starting afresh", err);
   history_saved_ = clock_.wall();
   loop_.set_before_wait([this] { flush(); });
+  start_control();
   spdlog::info("imwatch {} started: {} rules, {} probes, proc root {}", IMWATCH_VERSION, engine_.rules().size(),
                probes_.size(), cfg_.proc_root);
   return true;
@@ -255,12 +256,15 @@ void Daemon::flush() {
   if (on_flush_) on_flush_();
 }
 
-ChatContext Daemon::context() {
-  std::optional<double> up;
+std::optional<double> Daemon::uptime() {
   double secs = 0;
   if (uptime_ && uptime_->read() == probes::ReadStatus::ok && probes::parse_uptime(uptime_->data(), secs).empty())
-    up = secs;
-  return ChatContext{snapshot_, engine_, cfg_.hostname, up, clock_.wall(), &history_, this};
+    return secs;
+  return std::nullopt;
+}
+
+ChatContext Daemon::context() {
+  return ChatContext{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_, this};
 }
 
 std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body) {
@@ -269,13 +273,25 @@ std::optional<std::string> Daemon::chat(const std::string& from, const std::stri
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 
-Reply Daemon::local_command(int pid, const std::string& who, const std::string& line) {
+void Daemon::with_context(const std::function<void(ChatContext&)>& visit) {
   ChatContext ctx = context();
-  ctx.who = who;
-  ctx.peer_pid = pid;
-  Reply r = run_command(line, ctx);
-  audit("local", who, line, r);
-  return r;
+  visit(ctx);
+}
+
+Reply Daemon::local(const Peer& peer, const std::string& line) {
+  ChatContext ctx = context();
+  ctx.who = peer.user;
+  ctx.peer_pid = static_cast<int>(peer.pid);  // imwatch run --mute holds for the life of this process
+  Reply reply = run_command(line, ctx);
+  audit("local", peer.user, line, reply);
+  return reply;
+}
+
+Reply Daemon::local_command(int pid, const std::string& who, const std::string& line) {
+  Peer peer;
+  peer.pid = pid;
+  peer.user = who;
+  return local(peer, line);
 }
 
 void Daemon::client_closed(int pid) { engine_.release("run:" + std::to_string(pid), "gone (its connection closed)"); }
@@ -285,6 +301,19 @@ void Daemon::check_clients() {
   for (const auto& [key, h] : engine_.holds())
     if (h.pid > 0 && !process_alive(h.pid, h.pid_start)) gone.push_back(key);
   for (const auto& key : gone) engine_.release(key, "gone (its process ended)");
+}
+
+// A socket that cannot be set up costs the local command, not monitoring:
+// said once here.
+void Daemon::start_control() {
+  if (cfg_.control_socket.empty()) return;
+  auto server = std::make_unique<ControlServer>(loop_, [this](const Peer& p, const std::string& l) { return local(p, l); });
+  if (auto err = server->listen(cfg_.control_socket, cfg_.control_group); !err.empty()) {
+    spdlog::warn("control: {}; the local imwatch command will not reach this agent", err);
+    return;
+  }
+  spdlog::info("control: listening on {}", cfg_.control_socket);
+  control_ = std::move(server);
 }
 
 bool Daemon::reload() {
@@ -309,6 +338,10 @@ bool Daemon::reload() {
   for (const auto& w : next.warnings) spdlog::warn("{}", w);
   if (next.state_dir != cfg_.state_dir) spdlog::warn("state-dir changes take effect at the next start");
   next.state_dir = cfg_.state_dir;
+  if (next.control_socket != cfg_.control_socket || next.control_group != cfg_.control_group)
+    spdlog::warn("control-socket and control-group changes take effect at the next start");
+  next.control_socket = cfg_.control_socket;
+  next.control_group = cfg_.control_group;
   Config before = cfg_;
   apply(std::move(next), std::move(rules), std::move(windows));
   spdlog::info("reloaded: {} rules", engine_.rules().size());
@@ -340,6 +373,7 @@ void Daemon::save_history() {
 
 int Daemon::run() {
   loop_.run();
+  control_.reset();  // the socket goes first: nobody is answered by a stopping agent
   if (store_) store_->save(engine_);
   save_history();
   spdlog::info("stopped");

@@ -8,6 +8,7 @@
 
 #include "agent/chat.h"
 #include "agent/config.h"
+#include "agent/control.h"
 #include "agent/event_loop.h"
 #include "agent/history.h"
 #include "agent/maintenance.h"
@@ -64,6 +65,13 @@ class Daemon final : public RuleEditor {
   const std::string& stop_reason() const { return stop_reason_; }
   // A chat message from `from` (full JID): the reply, or nothing to send.
   std::optional<std::string> chat(const std::string& from, const std::string& body);
+  // A local command (`imwatch mute 2h iowait`) from `peer`, allowed already
+  // (agent/control.h): the same registry, audited under the user's name.
+  Reply local(const Peer& peer, const std::string& line);
+  // Calls `visit` with the context commands run in (XEP-0050 forms).
+  void with_context(const std::function<void(ChatContext&)>& visit);
+  // The local command's socket, or null when it is off or failed at start.
+  const ControlServer* control() const { return control_.get(); }
 
   // Overrides (agent/overrides.h): `set` and `reset` from any front-end.
   std::string set_override(const std::string& rule, const std::map<std::string, std::string>& fields,
@@ -96,6 +104,8 @@ class Daemon final : public RuleEditor {
   void flush();
   void on_signal();
   void save_history();
+  void start_control();
+  std::optional<double> uptime();
 
   std::vector<std::string> args_;
   Config cfg_;
@@ -114,6 +124,7 @@ class Daemon final : public RuleEditor {
   ReloadFn on_reload_;
   std::string stop_reason_;
   std::unique_ptr<ChatHandler> chat_;
+  std::unique_ptr<ControlServer> control_;
   std::unique_ptr<probes::ProcFile> uptime_;
   // Every metric's recent history (agent/history.h), fed after each sample,
   // saved at most once a minute and at stop.

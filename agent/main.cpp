@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agent/config.h"
+#include "agent/control.h"
 #include "agent/log.h"
 #include "agent/modes.h"
 #include "probes/probes.h"
@@ -35,6 +36,7 @@ int run(int argc, char** argv) {
   if (r == agent::ParseResult::exit_ok) return 0;
   if (r == agent::ParseResult::exit_usage) return 2;
 
+  if (!cfg.command.empty()) return agent::run_control(cfg.control_socket, cfg.command);
   agent::setup_logging(cfg.log_level);
   // --check-config prints them with its report; every other mode logs them.
   if (!cfg.check_config)

@@ -85,6 +85,7 @@ int run_daemon(std::vector<std::string> args, const Config& cfg) {
         cfg.xmpp, cfg.hostname, d.persistent() ? cfg.state_dir : std::string(), d.loop(), clock,
         [&d](const std::string& from, const std::string& body) { return d.chat(from, body); });
     d.set_notifier(xmpp.get());
+    xmpp->set_commands([&d](const std::function<void(ChatContext&)>& visit) { d.with_context(visit); });
     d.set_on_flush([&] {
       Presence p = presence_for(d.engine());
       xmpp->set_presence(show_of(p.show), p.status);

@@ -82,6 +82,10 @@ inline constexpr Option kOptions[] = {
    .choices = "trace debug info warn error", .help = "trace, debug, info, warn or error"},
   {.key = "hostname", .where = Where::both, .check = Check::text, .value_name = "NAME",
    .help = "name used in messages (default: the host name)"},
+  {.key = "control-socket", .where = Where::both, .check = Check::path, .value_name = "PATH",
+   .text = "/run/imwatch/control", .help = "the Unix socket of the local imwatch COMMAND; empty turns it off"},
+  {.key = "control-group", .where = Where::both, .check = Check::text, .value_name = "GROUP", .text = "imwatch",
+   .help = "besides root, the group whose members may run local commands"},
 
   // The file only.
   {.key = kProbeIntervalKey, .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 10,

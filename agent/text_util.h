@@ -23,6 +23,9 @@ std::vector<std::string> nearest(std::string_view word, const std::vector<std::s
 std::string join_quoted(const std::vector<std::string>& words);
 // Splits on runs of spaces and tabs.
 std::vector<std::string> split_words(std::string_view s);
+// Well-formed UTF-8: no overlong forms, surrogates or code points past
+// U+10FFFF, no sequence cut short.
+bool valid_utf8(std::string_view s);
 
 // std::round (halves away from zero), without libm. round and llround were
 // the agent's only calls into libm; loading libm for them cost 0.3 MB of

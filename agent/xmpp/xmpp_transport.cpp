@@ -25,6 +25,7 @@
 #include <set>
 
 #include "agent/chat.h"
+#include "agent/xmpp/adhoc.h"
 #include "agent/refusal_log.h"
 #include "agent/text_util.h"
 #include "agent/xmpp/guarded_client.h"
@@ -146,6 +147,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
   // here (subscriptions, queries); chat refusals are ChatHandler's.
   RefusalLog refusals{"xmpp"};
   std::unique_ptr<RosterGuard> roster;
+  std::unique_ptr<AdhocCommands> adhoc;  // after client: goes before it
 
   // Everything comes from the transport's configuration at the time: a
   // reload that changes the account or the server builds a new Impl.
@@ -160,6 +162,12 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     // gloox's roster kept every push, spoofed or not; RosterGuard keeps nothing.
     client->disableRoster();
     roster = std::make_unique<RosterGuard>(*client, is_admin);
+    adhoc = std::make_unique<AdhocCommands>(
+        *client, is_admin,
+        [this](const std::function<void(ChatContext&)>& visit) {
+          if (t.commands_fn_) t.commands_fn_(visit);
+        },
+        t.clock_);
     // What admins' clients show as "who is this" (strangers are refused
     // these queries by GuardedClient, the version even the server).
     client->disco()->setVersion("imwatch", IMWATCH_VERSION, os_name());

@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 
+#include "agent/commands.h"
 #include "agent/config.h"
 #include "agent/event_loop.h"
 #include "agent/notifier.h"
@@ -50,6 +51,11 @@ class XmppTransport final : public Notifier {
   // password, host, port, resource, CA or pin reconnects with it. The
   // outbox stays: it goes to whoever is an admin when it is sent.
   void reload(const XmppConfig& next);
+
+  // XEP-0050 ad-hoc commands (agent/xmpp/adhoc.h): `fn` calls its argument
+  // with the live context of the registry's commands. Without it, none.
+  using CommandsFn = std::function<void(const std::function<void(ChatContext&)>&)>;
+  void set_commands(CommandsFn fn) { commands_fn_ = std::move(fn); }
 
   void notify(const Notification& n) override;
   // Health for presence; sent only when it changes (and at each connect).
@@ -91,6 +97,7 @@ class XmppTransport final : public Notifier {
   EventLoop& loop_;
   Clock& clock_;
   ChatFn on_chat_;
+  CommandsFn commands_fn_;
   Outbox outbox_;
   std::unique_ptr<Impl> impl_;
 
