@@ -109,3 +109,35 @@ TEST_F(RunMuteE2E, TheHoldOutlivesAnAgentRestartAndEndsWithTheCommand) {
 }
 
 }  // namespace
+
+namespace {
+
+// --check-config lists the overrides in force, read from the state dir,
+// and the maintenance windows; a bad window is an error with its line.
+TEST_F(RunMuteE2E, CheckConfigListsOverridesAndWindows) {
+  fs::create_directories(dir_ + "/state");
+  fs::permissions(dir_ + "/state", fs::perms::owner_all, fs::perm_options::replace);
+  imwatch::test::replace_file(dir_ + "/state/overrides",
+                              "imwatch-overrides 1\noverride\tmemory\t1700000000\talice@example.org\twarn=85\n"
+                              "override\tgone\t1700000000\tbob\twarn=1\n");
+  std::string conf = "state-dir = " + dir_ + "/state\n[alert]\nrule = memory: mem_used_pct > 80 crit 95\n" +
+                     "maintenance = backups: Sun 02:00-04:00 memory\n";
+  imwatch::test::replace_file(dir_ + "/check.conf", conf);
+  auto r = run_process({kBinary, "--check-config", "--config", dir_ + "/check.conf"}, 20);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("  memory: warn 85 (set by alice@example.org); now: memory: mem_used_pct > 85 crit 95\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  will be dropped: gone: warn 1 dropped: the configuration has no such rule\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("maintenance: 1 windows (local time)\n  backups: Sun 02:00-04:00 memory\n"), std::string::npos)
+      << r.out;
+  imwatch::test::replace_file(dir_ + "/check.conf", conf + "maintenance = bad: Sun 2-4 memory\n");
+  r = run_process({kBinary, "--check-config", "--config", dir_ + "/check.conf"}, 20);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("check.conf:5: maintenance 'bad': bad time '2-4' (HH:MM-HH:MM, local time)"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
