@@ -160,7 +160,7 @@ std::string Daemon::set_override(const std::string& rule, const std::map<std::st
   Override o = overrides_.count(rule) ? overrides_.at(rule) : Override{};
   o.rule = rule;
   for (const auto& [k, v] : fields) o.fields[k] = v;
-  o.who = who.substr(0, 256);
+  o.who = valid_utf8(who) && who.size() <= 256 ? who : "someone";
   for (char& c : o.who)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   o.when = clock_.wall();

@@ -21,15 +21,18 @@ constexpr std::array<std::string_view, 5> kKeys = {"warn", "crit", "for", "clear
 
 bool known_key(std::string_view k) { return std::find(kKeys.begin(), kKeys.end(), k) != kKeys.end(); }
 
-// A value as it may stand in a rule's text and a line of the file: no
-// space, no control byte, short.
+// A value as it may stand in a rule's text and a line of the file:
+// printable ASCII without spaces, short. Numbers and durations are that,
+// and a value is echoed (in `rules`, in the message of a dropped override)
+// before the rule parser has judged it.
 bool clean_value(std::string_view v) {
   return !v.empty() && v.size() <= kMaxOverrideValue &&
-         std::all_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; });
+         std::all_of(v.begin(), v.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
+// Who set it: a JID may be any UTF-8, but no control byte.
 bool clean_text(std::string_view v) {
-  return v.size() <= 256 &&
+  return v.size() <= 256 && valid_utf8(v) &&
          std::all_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
 }
 

@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto& [name, ov] : o) {
     Rule out;
     imwatch::fuzz::check_error(apply_override(file, ov, metrics, out));
-    imwatch::fuzz::check_error(fields_text(ov));
+    imwatch::fuzz::check_error(fields_text(ov));  // echoed in chat before the parser judged the values
+    IMWATCH_FUZZ_CHECK(valid_utf8(ov.who), ov.who);
   }
   std::vector<std::string> dropped;
   auto rules = overridden_rules({file}, o, metrics, dropped);
