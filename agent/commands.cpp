@@ -89,6 +89,19 @@ std::string clean_word(std::string_view w, size_t max) {
   return out;
 }
 
+// "iowait,disk" (or "all", which adds nothing: no rules is all) into
+// `rules`: "" or what is wrong.
+std::string add_rules(const std::string& word, ChatContext& ctx, std::vector<std::string>& rules) {
+  std::string list = word;
+  std::replace(list.begin(), list.end(), ',', ' ');
+  for (const auto& r : split_words(list)) {
+    if (to_lower(r) == "all") continue;
+    if (!known_rule(ctx, r)) return fit({"no rule", quote(r)});
+    if (std::find(rules.begin(), rules.end(), r) == rules.end()) rules.push_back(r);
+  }
+  return {};
+}
+
 // `hold RULES|all [max DURATION] [cmd NAME]`: imwatch run --mute, over the
 // local socket only, for the life of the client process (agent/client_process.h).
 Reply hold(const Args& args, ChatContext& ctx) {
@@ -97,15 +110,8 @@ Reply hold(const Args& args, ChatContext& ctx) {
   if (ctx.peer_pid <= 0) return failed(fit({"hold is for imwatch run on the server;", "try mute"}));
   Hold h;
   size_t i = 1;
-  for (; i < args.size() && args[i] != "max" && args[i] != "cmd"; ++i) {
-    std::string list = args[i];
-    std::replace(list.begin(), list.end(), ',', ' ');
-    for (const auto& r : split_words(list)) {
-      if (to_lower(r) == "all") continue;
-      if (!known_rule(ctx, r)) return usage(fit({"no rule", quote(r)}));
-      if (std::find(h.rules.begin(), h.rules.end(), r) == h.rules.end()) h.rules.push_back(r);
-    }
-  }
+  for (; i < args.size() && args[i] != "max" && args[i] != "cmd"; ++i)
+    if (auto err = add_rules(args[i], ctx, h.rules); !err.empty()) return usage(err);
   std::string cmd = "a command";
   for (; i + 1 < args.size(); i += 2) {
     if (args[i] == "max") {

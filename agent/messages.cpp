@@ -114,6 +114,19 @@ std::string dropped_line(size_t dropped, size_t limit) {
                      dropped == 1 ? "" : "s", limit);
 }
 
+namespace {
+
+// "held: iowait, 1h 20m more (maintenance backups)": a line per hold in force.
+void hold_lines(const AlertEngine& engine, double wall, std::vector<std::string>& lines) {
+  for (const auto& [key, h] : engine.holds()) {
+    if (h.until && *h.until <= wall) continue;
+    std::string left = h.until ? human_duration(*h.until - wall, Rounding::up) + " more" : "until released";
+    lines.push_back(fit({fmt::format("held: {},", held_rules(h.rules)), left, fmt::format("({})", h.reason)}));
+  }
+}
+
+}  // namespace
+
 // Each line of a listing is fitted to the chat's 40 columns (report.h): one
 // line where it fits, else broken between its parts, never inside one that
 // fits a line.
@@ -143,11 +156,7 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
     if (until > wall)
       lines.push_back(fit({fmt::format("muted: {},", rule.empty() ? "all" : rule),
                            human_duration(until - wall, Rounding::up) + " more"}));
-  for (const auto& [key, h] : engine.holds()) {
-    if (h.until && *h.until <= wall) continue;
-    std::string left = h.until ? human_duration(*h.until - wall, Rounding::up) + " more" : "until released";
-    lines.push_back(fit({fmt::format("held: {},", held_rules(h.rules)), left, fmt::format("({})", h.reason)}));
-  }
+  hold_lines(engine, wall, lines);
   if (lines.empty()) return "no alerts";
   return fmt::format("{}", fmt::join(lines, "\n"));
 }
@@ -174,6 +183,8 @@ std::vector<std::string> rule_parts(const Rule& r) {
 
 // Two lines a rule, the rule as configured, then its state and the value it
 // was last evaluated on: "  WARNING, now 0.21, muted".
+namespace {
+
 // "alice" of "alice@example.org": who set an override, short enough for a
 // phone's line.
 std::string short_who(const std::string& who) {
@@ -193,6 +204,8 @@ void override_lines(const Rule& r, const RuleEditor& editor, double wall, std::v
                          fmt::format("file: {})", file == files.end() ? "?" : file_value(*file, key))},
                         4));
 }
+
+}  // namespace
 
 std::string rules_listing(const AlertEngine& engine, double wall, const RuleEditor* editor) {
   if (engine.rules().empty()) return "no rules configured";

@@ -25,9 +25,10 @@ void print_overrides(const Config& cfg, const std::vector<Rule>& rules) {
   std::vector<std::string> dropped;
   auto applied = overridden_rules(rules, o, metric_catalogue(), dropped);
   std::printf("overrides (%s/overrides, set from chat): %zu\n", cfg.state_dir.c_str(), o.size());
-  for (const auto& [name, ov] : o) {
-    auto r = std::find_if(applied.begin(), applied.end(), [&](const Rule& x) { return x.name == name; });
-    std::printf("  %s: %s (set by %s); now: %s\n", name.c_str(), fields_text(ov).c_str(), ov.who.c_str(),
+  for (const auto& entry : o) {
+    const Override& ov = entry.second;
+    auto r = std::find_if(applied.begin(), applied.end(), [&](const Rule& x) { return x.name == ov.rule; });
+    std::printf("  %s: %s (set by %s); now: %s\n", ov.rule.c_str(), fields_text(ov).c_str(), ov.who.c_str(),
                 r == applied.end() ? "?" : r->canonical().c_str());
   }
   for (const auto& d : dropped) std::printf("  will be dropped: %s\n", d.c_str());
