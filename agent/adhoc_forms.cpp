@@ -46,6 +46,12 @@ std::vector<FormOption> alert_options(const ChatContext& ctx) {
   return out;
 }
 
+// A list with nothing chosen starts at its first choice: some clients
+// (profanity) show a list's choices only once one is selected.
+void preselect(FormField& f) {
+  if (f.type == FormField::Type::list_single && f.value.empty() && !f.options.empty()) f.value = f.options[0].value;
+}
+
 FormField field_for(const Param& p, const ChatContext& ctx) {
   FormField f{std::string(p.name), std::string(p.name), FormField::Type::list_single, {}, std::string(p.fallback),
               !p.optional};
@@ -71,6 +77,7 @@ FormField field_for(const Param& p, const ChatContext& ctx) {
       break;
     case ArgKind::text: f.type = FormField::Type::text_single; break;
   }
+  preselect(f);
   return f;
 }
 
@@ -157,6 +164,7 @@ Form threshold_rule_form(const ChatContext& ctx) {
     rule.type = FormField::Type::fixed;
     rule.value = "no rules configured";
   }
+  preselect(rule);
   f.fields.push_back(std::move(rule));
   return f;
 }

@@ -9,6 +9,7 @@
 // run_command(); a new command is one entry in the table (commands.cpp).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -84,9 +85,12 @@ using Args = std::vector<std::string>;
 // synopsis `help` shows, `params` the same arguments typed for forms.
 // `access` and `params` come last with defaults, so that an entry written
 // as before (name, args, summary, help, example, run) is a read-only one.
+// `run` may return a Reply or a plain std::string (a successful reply), so
+// that an entry written for the older table, whose functions returned
+// std::string, still fits.
 struct Command {
   std::string_view name, args, summary, help, example;
-  Reply (*run)(const Args&, ChatContext&);
+  std::function<Reply(const Args&, ChatContext&)> run;
   Access access = Access::read;
   std::span<const Param> params = {};
 };

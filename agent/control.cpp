@@ -211,23 +211,27 @@ void ControlServer::admit(int fd) {
     ::close(fd);
     return;
   }
-  if (!may_run(peer, group_)) {
-    spdlog::warn("control: {} (uid {}) refused: not root nor in group {}", quote(peer.user), peer.uid,
-                 quote(group_name_));
-    tell(fd, format_response("refused", "not authorised: only root and members of the group " + quote(group_name_) +
-                                            " may run imwatch commands"));
-    ::close(fd);
-    return;
-  }
   if (clients_.size() >= limits_.max_clients) {
+    // What the client sent is read first: closing a Unix socket with data
+    // unread resets the connection, and the client would see that instead.
+    char sink[kMaxRequest];
+    ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    (void)n;
     tell(fd, format_response("busy", "the agent is answering " + std::to_string(clients_.size()) +
                                          " other commands; try again"));
+    ::shutdown(fd, SHUT_WR);
     ::close(fd);
     return;
   }
   const uint64_t id = next_id_++;
   Client& c = clients_[id];
   c.fd = fd;
+  // Refused or not, the request is read (bounded, under the deadline) and
+  // then answered: nothing it asks is run for someone refused.
+  c.refused = !may_run(peer, group_);
+  if (c.refused)
+    spdlog::warn("control: {} (uid {}) refused: not root nor in group {}", quote(peer.user), peer.uid,
+                 quote(group_name_));
   c.peer = std::move(peer);
   c.deadline = loop_.add_timer(limits_.deadline, [this, id] { drop(id); });
   loop_.add_fd(fd, [this, id] { on_readable(id); });
@@ -240,10 +244,20 @@ void ControlServer::on_readable(uint64_t id) {
   char buf[512];
   ssize_t n = ::recv(c.fd, buf, std::min(sizeof buf, kMaxRequest + 1 - c.in.size()), 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) return drop(id);  // gone before a whole line
+  if (n < 0) return drop(id);
   c.in.append(buf, static_cast<size_t>(n));
-  Request r = parse_request(c.in);
-  if (r.state == Request::State::incomplete) return;
+  const Request r = parse_request(c.in);
+  const bool more = r.state == Request::State::incomplete;
+  if (c.refused) {
+    if (more && n > 0) return;  // told once it has sent its line, or stopped sending
+    loop_.remove_fd(c.fd);
+    return answer(id, format_response("refused", "not authorised: only root and members of the group " +
+                                                     quote(group_name_) + " may run imwatch commands"));
+  }
+  if (more) {
+    if (n == 0) drop(id);  // gone before a whole line
+    return;
+  }
   loop_.remove_fd(c.fd);
   if (r.state == Request::State::bad) return answer(id, format_response("usage", r.error));
   Reply reply = handler_(c.peer, r.line);

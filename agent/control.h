@@ -18,7 +18,8 @@
 // bound is told "busy". Who may run commands is the kernel's word, not the
 // client's: SO_PEERCRED (uid, primary gid) and SO_PEERGROUPS (supplementary
 // groups) of the connection; root and members of the control group
-// (`imwatch`) may, everyone else is refused before anything is read.
+// (`imwatch`) may, everyone else is told so once its request is read
+// (closing with it unread would reset the connection) and nothing is run.
 #pragma once
 
 #include <sys/types.h>
@@ -108,6 +109,7 @@ class ControlServer {
     std::string in, out;
     size_t sent = 0;
     EventLoop::JobId deadline = 0;
+    bool refused = false;  // neither root nor in the group: told so, nothing run
   };
   void on_accept();
   void admit(int fd);

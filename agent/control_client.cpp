@@ -61,6 +61,9 @@ bool exchange(int fd, const std::string& line, std::string& answer, std::string&
     if (!wait_for(fd, POLLIN, deadline)) return error = "timed out", false;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
+    // A reset after the answer (a busy agent closing with our request
+    // unread) loses nothing: the answer is all there is.
+    if (n < 0 && errno == ECONNRESET && !answer.empty()) return true;
     if (n < 0) return error = std::strerror(errno), false;
     if (n == 0) return true;
     if (answer.size() + static_cast<size_t>(n) > ControlLimits{}.max_reply) return error = "answer too long", false;

@@ -408,6 +408,15 @@ else
   grep -m1 "$rule" "$work/journal.log" || die "no alert for '$rule' in the journal"
 fi
 
+step "the local command reaches the service (RuntimeDirectory, SO_PEERCRED under PrivateUsers)"
+[ "$(cexec stat -c '%a %U:%G' /run/imwatch)" = "750 imwatch:imwatch" ] ||
+  die "/run/imwatch is $(cexec stat -c '%a %U:%G' /run/imwatch), want 750 imwatch:imwatch"
+out=$(cexec /usr/sbin/imwatch ping 2>&1) || die "imwatch ping as root failed: $out"
+[ "$out" = pong ] || die "imwatch ping answered '$out', want pong"
+out=$(cexec /usr/sbin/imwatch mute 5m 2>&1) || die "imwatch mute 5m as root failed: $out"
+note "imwatch ping: $(cexec /usr/sbin/imwatch ping); imwatch mute 5m: $out"
+cexec /usr/sbin/imwatch unmute >/dev/null || die "imwatch unmute as root failed"
+
 # --- 9. reload with a bad configuration -----------------------------------------------
 step "reload with a bad configuration"
 write_conf <<<"no_such_option = 1"

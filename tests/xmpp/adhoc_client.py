@@ -126,6 +126,15 @@ class Client(slixmpp.ClientXMPP):
             say(name, reply_of(iq))
         say("alerts", reply_of(await self.cmd("alerts")))
 
+        # Sessions waiting for a form are bounded (16); cancelled ones free their place.
+        sids = [(await self.cmd("mute"))["command"]["sessionid"] for _ in range(16)]
+        say("limit", reply_of(await self.cmd("mute")))
+        for sid in sids:
+            await self.cmd("mute", "cancel", None, sid)
+        iq = await self.cmd("mute")
+        say("after-limit", f"status={iq['command']['status']}")
+        await self.cmd("mute", "cancel", None, iq["command"]["sessionid"])
+
     async def stranger(self):
         for step, call in (("disco", lambda: self["xep_0030"].get_info(jid=self.args.to, timeout=10)),
                            ("list", lambda: self["xep_0050"].get_commands(self.args.to, timeout=10)),

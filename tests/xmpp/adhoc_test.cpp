@@ -73,6 +73,8 @@ TEST_F(Adhoc, AnAdminListsExecutesFillsFormsAndCancels) {
   std::string alerts = step(out, "alerts");
   EXPECT_TRUE(has(alerts, "1 alert, 1 mute")) << alerts;
   EXPECT_EQ(agent->count_lines("ad-hoc: 'mute"), 1u) << log(*agent);
+  EXPECT_TRUE(has(step(out, "limit"), "too many command forms open")) << step(out, "limit");
+  EXPECT_EQ(step(out, "after-limit"), "status=executing");
 }
 
 TEST_F(Adhoc, AStrangerGetsNothingNotEvenTheList) {
