@@ -10,6 +10,7 @@ namespace {
 constexpr std::array<std::string_view, kEventKinds> kKindNames = {
     "fired",         "escalated",       "deescalated", "resolved", "reminder", "flapping", "settled",
     "probe_failing", "probe_recovered", "removed",     "vanished", "test",     "peer_vanished", "peer_back", "audit",
+    "held",          "released",        "overrun",     "override_set", "override_reset", "override_dropped",
     "folded",        "dropped",         "converted",
 };
 
@@ -245,6 +246,7 @@ void AlertEngine::transition(const Rule& r, const std::string& name, RuleState& 
     s.acked = false;
   }
   dirty_ = true;
+  if (this->held(r.name, wall)) return;  // told at the end of the hold (catch_up), if it still stands
   s.changes.push_back(now);
   while (!s.changes.empty() && s.changes.front() <= now - settings_.flap_window) s.changes.pop_front();
   if (!s.flapping && static_cast<int>(s.changes.size()) > settings_.flap_changes) {
@@ -317,7 +319,7 @@ void AlertEngine::evaluate_state(const Rule& r, const std::string& name, RuleSta
   }
   // Flapping ends once the rule has been stable for a whole window; a rule
   // restored flapping (no changes known) starts that window now.
-  if (s.flapping) {
+  if (s.flapping && !held(r.name, wall)) {
     if (s.changes.empty())
       s.changes.push_back(now);
     else if (now - s.changes.back() >= settings_.flap_window)
@@ -348,6 +350,8 @@ void AlertEngine::remind(double wall) {
     emit(std::move(e), wall);
   }
   closing_.clear();
+  end_holds(wall);
+  catch_up(wall);
   for (const auto& r : rules_) {
     if (!r.each_instance) {
       remind_state(r, r.name, states_[r.name], wall);
@@ -361,12 +365,107 @@ void AlertEngine::remind(double wall) {
 
 void AlertEngine::remind_state(const Rule& r, const std::string& name, RuleState& s, double wall) {
   double every = r.repeat.value_or(settings_.repeat);
-  if (s.severity == Severity::ok || s.acked || s.flapping || every <= 0) return;
+  if (s.severity == Severity::ok || s.acked || s.flapping || every <= 0 || held(r.name, wall)) return;
   if (wall - s.last_notified < every) return;
   s.last_notified = wall;
   Event e = make_event(r, name, s, Event::reminder);
   e.duration = wall - s.fired_at;
   emit(std::move(e), wall);
+}
+
+void AlertEngine::hold(Hold h, double wall) {
+  dirty_ = true;
+  auto it = holds_.find(h.key);
+  if (it != holds_.end()) {
+    h.overrun_told = it->second.overrun_told && h.max_until == it->second.max_until;
+    it->second = std::move(h);
+    return;
+  }
+  Event e;
+  e.kind = Event::held;
+  e.rule = h.key;
+  e.detail = h.reason;
+  e.rules = h.rules;
+  e.duration = h.until ? std::max(0.0, *h.until - wall) : 0;
+  events_.push_back(std::move(e));  // never muted: a mute must not hide that alerts are held
+  holds_.emplace(h.key, std::move(h));
+}
+
+bool AlertEngine::release(const std::string& key, const std::string& why) {
+  auto it = holds_.find(key);
+  if (it == holds_.end()) return false;
+  Event e;
+  e.kind = Event::released;
+  e.rule = key;
+  e.detail = it->second.reason + " " + why;
+  e.rules = it->second.rules;
+  events_.push_back(std::move(e));
+  holds_.erase(it);
+  dirty_ = true;
+  return true;
+}
+
+const Hold* AlertEngine::hold_of(const std::string& rule, double wall) const {
+  const Hold* best = nullptr;
+  for (const auto& [key, h] : holds_) {
+    if (!h.covers(rule) || (h.until && *h.until <= wall)) continue;
+    if (!best || (best->until && (!h.until || *h.until > *best->until))) best = &h;
+  }
+  return best;
+}
+
+bool AlertEngine::held(const std::string& rule, double wall) const { return hold_of(rule, wall) != nullptr; }
+
+// Holds whose time is up end; those past their --max say so once.
+void AlertEngine::end_holds(double wall) {
+  std::vector<std::string> done;
+  for (auto& [key, h] : holds_) {
+    if (h.until && *h.until <= wall) {
+      done.push_back(key);
+      continue;
+    }
+    if (h.max_until && *h.max_until <= wall && !h.overrun_told) {
+      h.overrun_told = true;
+      dirty_ = true;
+      Event e;
+      e.kind = Event::overrun;
+      e.rule = key;
+      e.detail = h.reason;
+      e.rules = h.rules;
+      e.duration = wall - *h.max_until;
+      events_.push_back(std::move(e));
+    }
+  }
+  for (const auto& key : done) release(key, "ended");
+}
+
+// Each rule no longer held whose state differs from what admins were last
+// told says it now. Outside holds the two are always equal (a flapping rule
+// excepted, which settles on its own), so this costs a comparison per rule.
+void AlertEngine::catch_up(double wall) {
+  for (const auto& r : rules_) {
+    if (held(r.name, wall)) continue;
+    if (!r.each_instance) {
+      catch_up_state(r, r.name, states_[r.name], wall);
+      continue;
+    }
+    const std::string prefix = r.name + " ";  // every instance: "disk /var"
+    for (auto it = states_.lower_bound(prefix); it != states_.end() && it->first.starts_with(prefix); ++it)
+      catch_up_state(r, it->first, it->second, wall);
+  }
+}
+
+void AlertEngine::catch_up_state(const Rule& r, const std::string& name, RuleState& s, double wall) {
+  if (s.flapping || s.severity == s.told) return;
+  Event::Kind kind = s.told == Severity::ok        ? Event::fired
+                     : s.severity == Severity::ok  ? Event::resolved
+                     : s.severity > s.told         ? Event::escalated
+                                                   : Event::deescalated;
+  Event e = make_event(r, name, s, kind);
+  e.duration = kind == Event::fired || kind == Event::resolved ? wall - s.fired_at : 0;
+  emit(std::move(e), wall);
+  s.told = s.severity;
+  s.last_notified = wall;
 }
 
 void AlertEngine::probe_result(const std::string& probe, const std::string& error, double wall) {

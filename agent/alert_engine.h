@@ -52,6 +52,13 @@ struct Event {
     peer_vanished,  // rule: the peer's nick; value: last seen (wall); duration: its uptime then (-1 unknown)
     peer_back,      // rule: the peer's nick; duration: how long it was away
     audit,          // who did what (ack, mute, unmute): the line in `detail`
+    // Holds and overrides (agent/alert_engine.h, agent/overrides.h):
+    held,     // a hold began (maintenance window, imwatch run --mute): rule is its key
+    released, // a hold ended: detail says why
+    overrun,  // a hold outlived its --max
+    override_set,      // `set`: rule, detail the fields, who
+    override_reset,    // `reset`: rule, who
+    override_dropped,  // an override no longer applies: rule, detail why
     // Made by the outbox, never by the engine:
     folded,     // alerts that fired and resolved while undelivered
     dropped,    // notifications dropped past outbox_max
@@ -70,8 +77,12 @@ struct Event {
   // window; probe_recovered: how long the probe failed.
   double duration = 0;
   bool was_flapping = false;  // removed, vanished: the rule was flapping
-  std::string detail;         // probe error text; flapping: the number of changes; a check: its message
-  bool check = false;         // the rule is a [check.NAME]: detail is what the plugin said
+  // probe error text; flapping: the number of changes; a check: its
+  // message; held, released: the reason
+  std::string detail;
+  bool check = false;              // the rule is a [check.NAME]: detail is what the plugin said
+  std::vector<std::string> rules;  // held, released, overrun: the rules held (empty: all)
+  std::string who;                 // override_set, override_reset: who did it
   // fired, escalated: " ▁▂▄▇█", the metric's last 30 minutes (agent/history.h),
   // filled by the daemon before the message goes out; "" when unknown.
   std::string trend;
@@ -126,6 +137,31 @@ struct AlertSettings {  // defaults: the table of options
   double flap_window = default_number("alert.flap_window");
 };
 
+// Rules held: they are judged as usual, but nothing about them is said
+// while the hold lasts (no fire, resolve, reminder, flapping); when it ends
+// each says where it stands then, if that differs from what admins were
+// last told (held, never lost). So an alert that fired before the hold and
+// resolved during it is told RESOLVED at the end, one that fired and
+// resolved within it is never told, one still bad at the end fires then.
+// Flapping is not counted while held: planned work makes values bounce.
+// One mechanism for maintenance windows (agent/maintenance.h) and
+// `imwatch run --mute`.
+struct Hold {
+  std::string key;                      // "maintenance:backups", "run:1234"
+  std::vector<std::string> rules;       // empty: all
+  std::optional<double> until;          // wall; none: until released
+  std::string reason;                   // "maintenance backups", "imwatch run backup.sh"
+  std::optional<double> max_until;      // wall: past it, one OVERRUN (run --mute --max)
+  bool overrun_told = false;
+  int pid = 0;                          // run --mute: the client's process and
+  uint64_t pid_start = 0;               // its start time (/proc/PID/stat field 22)
+  std::string who;                      // who asked, for the team ("root", an admin's JID)
+
+  bool covers(const std::string& rule) const {
+    return rules.empty() || std::find(rules.begin(), rules.end(), rule) != rules.end();
+  }
+};
+
 // Which probe feeds a metric: its name, or "" for none.
 using ProbeOf = std::function<std::string(const std::string& metric)>;
 
@@ -171,6 +207,10 @@ class AlertEngine {
   // Once per pass: rules removed while open are closed, reminders due go out.
   void remind(double wall);
 
+  // An event from outside the rules (an override set from chat), told
+  // with the next pass's message; never muted.
+  void announce(Event e) { events_.push_back(std::move(e)); }
+
   // Events found since the last take, for one message.
   std::vector<Event> take_events();
   bool has_events() const { return !events_.empty(); }
@@ -184,6 +224,22 @@ class AlertEngine {
   // The name of firing alert `id` ("memory", "disk /var"), or "".
   std::string alert_name(uint64_t id) const;
   const std::map<std::string, double>& mutes() const { return mutes_; }
+
+  // Holds (see Hold). hold() adds one (HELD is said) or updates one of the
+  // same key (nothing said); release() ends one (RELEASED, `why`), and what
+  // it held speaks at the next pass. Holds whose `until` passed end at the
+  // next pass, and those past `max_until` say OVERRUN once.
+  void hold(Hold h, double wall);
+  bool release(const std::string& key, const std::string& why);
+  bool held(const std::string& rule, double wall) const;
+  // The hold that keeps `rule` quiet longest, or nullptr.
+  const Hold* hold_of(const std::string& rule, double wall) const;
+  const std::map<std::string, Hold>& holds() const { return holds_; }
+  // After a restart: the holds in force when the agent stopped, said nothing
+  // of (they were told when they began).
+  void restore_holds(const std::vector<Hold>& holds) {
+    for (const auto& h : holds) holds_[h.key] = h;
+  }
 
   // A rule's saved state after a restart, into an engine already configured
   // with the current rules: kept by name (a changed definition keeps its
@@ -209,6 +265,9 @@ class AlertEngine {
   Event make_event(const Rule& r, const std::string& name, const RuleState& s, Event::Kind kind) const;
   void remind_state(const Rule& r, const std::string& name, RuleState& s, double wall);
   void emit(Event e, double wall);
+  void end_holds(double wall);
+  void catch_up(double wall);
+  void catch_up_state(const Rule& r, const std::string& name, RuleState& s, double wall);
 
   std::vector<Rule> rules_;
   std::vector<std::string> owner_;  // probe of rules_[i]
@@ -217,6 +276,7 @@ class AlertEngine {
   std::map<std::string, RuleState> closing_;  // removed while open: REMOVED at the next pass
   std::map<std::string, ProbeHealth> probes_;
   std::map<std::string, double> mutes_;  // rule name or "" (all) -> until, wall
+  std::map<std::string, Hold> holds_;    // by key
   uint64_t next_id_ = 1;
   std::vector<Event> events_;
   bool dirty_ = false;

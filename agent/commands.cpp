@@ -1,11 +1,13 @@
 #include "agent/commands.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
 
+#include "agent/client_process.h"
 #include "agent/config.h"
 #include "agent/messages.h"
 #include "agent/report.h"
@@ -67,6 +69,94 @@ Reply ack(const Args& args, ChatContext& ctx) {
   return fit({fmt::format("acknowledged #{}:", id), "no more reminders until it resolves"});
 }
 
+Reply set(const Args& args, ChatContext& ctx) {
+  if (args.size() < 2) return usage("usage: set RULE warn N [crit N] [for DURATION] [clear N] [repeat DURATION]");
+  if (!ctx.editor) return failed("thresholds cannot be set here");
+  const std::string& rule = args[1];
+  if (!known_rule(ctx, rule)) return usage(fit({"no rule", quote(rule)}));
+  std::map<std::string, std::string> fields;
+  if (auto err = parse_set_fields({args.begin() + 2, args.end()}, fields); !err.empty())
+    return usage(fit({err + ";", "usage: set RULE warn N [crit N] [for D] [clear N] [repeat D]"}));
+  if (auto err = ctx.editor->set_override(rule, fields, ctx.who.empty() ? "someone" : ctx.who); !err.empty())
+    return failed(fit({err}));
+  const auto& o = ctx.editor->overrides().at(rule);
+  return fit({rule + ":", fields_text(o) + ";", "reset " + rule + " undoes it"});
+}
+
+Reply reset(const Args& args, ChatContext& ctx) {
+  if (args.size() != 2) return usage("usage: reset RULE");
+  if (!ctx.editor) return failed("thresholds cannot be set here");
+  if (!known_rule(ctx, args[1])) return usage(fit({"no rule", quote(args[1])}));
+  if (!ctx.editor->reset_override(args[1], ctx.who.empty() ? "someone" : ctx.who))
+    return failed(fit({"no override on", args[1]}));
+  return fit({args[1] + ":", "the file's rule again"});
+}
+
+// A word a local client sent to be shown to the team: printable, short.
+std::string clean_word(std::string_view w, size_t max) {
+  std::string out;
+  for (char c : w.substr(0, max)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  return out;
+}
+
+// "iowait,disk" (or "all", which adds nothing: no rules is all) into
+// `rules`: "" or what is wrong.
+std::string add_rules(const std::string& word, ChatContext& ctx, std::vector<std::string>& rules) {
+  std::string list = word;
+  std::replace(list.begin(), list.end(), ',', ' ');
+  for (const auto& r : split_words(list)) {
+    if (to_lower(r) == "all") continue;
+    if (!known_rule(ctx, r)) return fit({"no rule", quote(r)});
+    if (std::find(rules.begin(), rules.end(), r) == rules.end()) rules.push_back(r);
+  }
+  return {};
+}
+
+// `hold RULES|all [max DURATION] [cmd NAME]`: imwatch run --mute, over the
+// local socket only, for the life of the client process (agent/client_process.h).
+Reply hold(const Args& args, ChatContext& ctx) {
+  constexpr std::string_view kUsage = "usage: hold RULE[,RULE...]|all [max DURATION] [cmd NAME]";
+  if (args.size() < 2) return usage(std::string(kUsage));
+  if (ctx.peer_pid <= 0) return failed(fit({"hold is for imwatch run on the server;", "try mute"}));
+  Hold h;
+  size_t i = 1;
+  for (; i < args.size() && args[i] != "max" && args[i] != "cmd"; ++i)
+    if (auto err = add_rules(args[i], ctx, h.rules); !err.empty()) return usage(err);
+  std::string cmd = "a command";
+  for (; i + 1 < args.size(); i += 2) {
+    if (args[i] == "max") {
+      auto d = parse_duration(args[i + 1]);
+      if (!d || *d <= 0) return usage(fit({"bad duration", quote(args[i + 1])}));
+      h.max_until = ctx.wall + *d;
+    } else if (args[i] == "cmd") {
+      cmd = clean_word(args[i + 1], 64);
+    } else {
+      return usage(std::string(kUsage));
+    }
+  }
+  if (i != args.size()) return usage(std::string(kUsage));
+  auto start = process_start(ctx.peer_pid);
+  if (!start) return failed(fmt::format("cannot see process {}", ctx.peer_pid));
+  h.key = fmt::format("run:{}", ctx.peer_pid);
+  h.pid = ctx.peer_pid;
+  h.pid_start = *start;
+  h.who = ctx.who.empty() ? "someone" : ctx.who;
+  h.reason = fmt::format("imwatch run {} ({})", cmd, h.who);
+  const std::string what = h.rules.empty() ? "all rules" : fmt::format("{}", fmt::join(h.rules, ", "));
+  ctx.engine.hold(std::move(h), ctx.wall);
+  return fit({"holding", what, "while", cmd, "runs"});
+}
+
+// `unhold [WHY...]`: the end of imwatch run's hold ("exited 0").
+Reply unhold(const Args& args, ChatContext& ctx) {
+  if (ctx.peer_pid <= 0) return failed(fit({"unhold is for imwatch run on the", "server; try unmute"}));
+  std::string why;
+  for (size_t i = 1; i < args.size() && i < 8; ++i) why += (why.empty() ? "" : " ") + clean_word(args[i], 32);
+  if (!ctx.engine.release(fmt::format("run:{}", ctx.peer_pid), why.empty() ? "done" : why))
+    return failed(fmt::format("nothing held by process {}", ctx.peer_pid));
+  return "released";
+}
+
 // "web1: memory", fitted: the host comes first in every title, so answers
 // from several agents in one window tell apart at a glance.
 std::string title(ChatContext& ctx, std::string_view what) { return fit({ctx.host + ":", std::string(what)}, 0); }
@@ -89,6 +179,8 @@ std::string alerts(ChatContext& ctx) {
     e.each_state(r, [&](const std::string&, const RuleState& s) { open += s.open() ? 1 : 0; });
   for (const auto& [probe, h] : e.probes()) failing += h.told_failing ? 1 : 0;
   for (const auto& [rule, until] : e.mutes()) muted += until > ctx.wall ? 1 : 0;
+  size_t holds = 0;
+  for (const auto& [key, h] : e.holds()) holds += !h.until || *h.until > ctx.wall ? 1 : 0;
   std::string counts;
   auto count = [&](size_t n, std::string_view one, std::string_view many) {
     if (n) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, n == 1 ? one : many);
@@ -96,6 +188,7 @@ std::string alerts(ChatContext& ctx) {
   count(open, "alert", "alerts");
   count(failing, "probe failing", "probes failing");
   count(muted, "mute", "mutes");
+  count(holds, "hold", "holds");
   if (counts.empty()) return title(ctx, "no alerts");
   return title(ctx, counts) + "\n" + alerts_listing(e, ctx.wall);
 }
@@ -104,7 +197,7 @@ std::string rules(ChatContext& ctx) {
   const auto& all = ctx.engine.rules();
   const auto n = static_cast<size_t>(std::count_if(all.begin(), all.end(), [](const Rule& r) { return !r.is_check(); }));
   if (n == 0) return title(ctx, "no rules configured");
-  return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall);
+  return title(ctx, fmt::format("{} rule{}", n, n == 1 ? "" : "s")) + "\n" + rules_listing(ctx.engine, ctx.wall, ctx.editor);
 }
 
 std::string pressure(ChatContext& ctx) {
@@ -163,6 +256,11 @@ constexpr Param kGraphParams[] = {
     {.name = "duration", .kind = ArgKind::duration, .optional = true},
 };
 constexpr Param kCheckParams[] = {{.name = "check", .kind = ArgKind::word}};
+constexpr Param kSetParams[] = {
+    {.name = "rule", .kind = ArgKind::rule},
+    {.name = "thresholds", .kind = ArgKind::text},
+};
+constexpr Param kResetParams[] = {{.name = "rule", .kind = ArgKind::rule}};
 constexpr Param kHelpParams[] = {{.name = "command", .kind = ArgKind::command, .optional = true}};
 
 const Command kCommands[] = {
@@ -205,6 +303,17 @@ const Command kCommands[] = {
      kUnmuteParams},
     {"ack", "N", "no more reminders for #N", "no more reminders for alert #N until it resolves", "ack 3", ack, Access::act,
      kAckParams},
+    {"set", "RULE warn N [crit N] [for D] [clear N] [repeat D]", "change a rule's thresholds",
+     "override a rule's thresholds, checked as the config file's; kept across reload and restart, the file is "
+     "not changed; rules shows them",
+     "set memory warn 85 crit 95 for 5m", set, Access::act, kSetParams},
+    {"reset", "RULE", "back to the file's rule", "drop the overrides set on RULE: the config file's rule again",
+     "reset memory", reset, Access::act, kResetParams},
+    {"hold", "RULES|all [max D] [cmd NAME]", "imwatch run --mute's hold",
+     "hold rules while the asking process lives: what imwatch run --mute asks over the local socket; not from chat",
+     "hold iowait,disk max 2h cmd backup.sh", hold, Access::act},
+    {"unhold", "[WHY]", "end imwatch run's hold", "end the hold of the asking process (imwatch run); not from chat",
+     "unhold exited 0", unhold, Access::act},
     {"ping", "", "is the agent there?", "answers pong", "ping",
      [](const Args&, ChatContext&) { return Reply("pong"); }},
     {"help", "[COMMAND]", "this list, or one command", "the commands, or how to use one with an example", "help mute",

@@ -19,6 +19,7 @@
 #include "agent/alert_engine.h"
 #include "agent/checks.h"
 #include "agent/history.h"
+#include "agent/overrides.h"
 #include "agent/snapshot.h"
 
 namespace imwatch::agent {
@@ -45,6 +46,9 @@ struct ChatContext {
   // Told what an admin changed (ack, mute, unmute, set), for the other
   // admins and the room: "alice acked #3 (memory) on web1". Null: nobody.
   std::function<void(const std::string& line)> told = {};
+  RuleEditor* editor = nullptr;      // `set`, `reset`, overrides in `rules`; null: none
+  std::string who = {};              // who asks, as the front-end names them: for `set`
+  int peer_pid = 0;                  // the local front-end: the client's PID (SO_PEERCRED); 0 elsewhere
 };
 
 // The one-line forms of `all:` (see ChatContext::brief).

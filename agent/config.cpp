@@ -94,7 +94,9 @@ struct Entry {
   Origin origin;
 };
 
-bool repeatable(const Option& o) { return o.check == Check::rule_list || o.check == Check::jid_list; }
+bool repeatable(const Option& o) {
+  return o.check == Check::rule_list || o.check == Check::jid_list || o.check == Check::window_list;
+}
 
 // The Boost descriptions the table makes: the modes and the options of both
 // places for the command line; those of both and the file-only ones (one
@@ -452,6 +454,7 @@ Destination destination(Config& c, std::string_view key) {
       {"probe.filesystem.include_types", &c.fs_include_types},
       {"probe.filesystem.exclude_mounts", &c.fs_exclude_mounts},
       {"alert.rule", &c.rules},
+      {"alert.maintenance", &c.maintenance},
       {"alert.repeat", &c.repeat},
       {"alert.flap_changes", &c.flap_changes},
       {"alert.flap_window", &c.flap_window},

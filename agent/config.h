@@ -104,6 +104,7 @@ struct Config {
 
   // [alert]
   std::vector<Located<std::string>> rules;
+  std::vector<Located<std::string>> maintenance;  // windows, compiled by compile_windows() (agent/maintenance.h)
   double repeat = default_number("alert.repeat");  // reminders while firing; 0 turns them off
   int flap_changes = static_cast<int>(default_number("alert.flap_changes"));
   double flap_window = default_number("alert.flap_window");

@@ -135,4 +135,8 @@ class ControlServer {
 // failed), 2 for a usage error.
 int run_control(const std::string& socket_path, const std::vector<std::string>& words);
 
+// One exchange with the agent: `line` (no newline) and its answer into
+// `out`. False, with why into `error`, when no agent answers.
+bool ask_agent(const std::string& socket_path, const std::string& line, Response& out, std::string& error);
+
 }  // namespace imwatch::agent

@@ -79,6 +79,28 @@ int exit_status(const Response& r) {
 
 }  // namespace
 
+bool ask_agent(const std::string& socket_path, const std::string& line, Response& out, std::string& error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) return error = "bad path", false;
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return error = std::strerror(errno), false;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    error = std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  std::string answer;
+  bool ok = exchange(fd, line + "\n", answer, error);
+  ::close(fd);
+  if (!ok) return false;
+  auto r = parse_response(answer);
+  if (!r) return error = "no answer", false;
+  out = std::move(*r);
+  return true;
+}
+
 int run_control(const std::string& socket_path, const std::vector<std::string>& words) {
   std::string line;
   for (const auto& w : words) line += (line.empty() ? "" : " ") + w;

@@ -1,5 +1,7 @@
 #include "agent/daemon.h"
 
+#include "agent/client_process.h"
+#include "agent/commands.h"
 #include "agent/messages.h"
 #include "agent/report.h"
 #include "agent/text_util.h"
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -58,8 +61,21 @@ Daemon::~Daemon() {
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
 
+namespace {
+
+std::vector<std::string> rule_names(const std::vector<Rule>& rules) {
+  std::vector<std::string> names;
+  for (const auto& r : rules) names.push_back(r.name);
+  return names;
+}
+
+constexpr std::string_view kMaintenancePrefix = "maintenance:";
+
+}  // namespace
+
 bool Daemon::start(std::vector<std::string>& errors) {
   auto rules = compile_rules(cfg_, metric_catalogue(), errors);
+  auto windows = compile_windows(cfg_, rule_names(rules), errors);
   if (!errors.empty()) return false;
   if (rules.empty()) spdlog::warn("no rules configured: only probe failures will be notified");
 
@@ -80,7 +96,8 @@ bool Daemon::start(std::vector<std::string>& errors) {
     spdlog::error("{}; alert state will not survive a restart", err);
   else
     store_ = std::make_unique<StateStore>(cfg_.state_dir);
-  apply(cfg_, std::move(rules));
+  if (store_) overrides_ = load_overrides(cfg_.state_dir);
+  apply(cfg_, std::move(rules), std::move(windows));
   if (store_) store_->load(engine_);
   engine_.take_dirty();
   if (store_)
@@ -94,7 +111,8 @@ bool Daemon::start(std::vector<std::string>& errors) {
   return true;
 }
 
-void Daemon::apply(Config cfg, std::vector<Rule> rules) {
+void Daemon::apply(Config cfg, std::vector<Rule> rules, std::vector<Window> windows) {
+  windows_ = std::move(windows);
   // New probes for a new root or new filesystem lists (the probes keep
   // descriptors and state of their own).
   bool new_root = cfg.proc_root != root_.dir() || probes_.empty() || cfg.fs_include_types != cfg_.fs_include_types ||
@@ -113,13 +131,8 @@ void Daemon::apply(Config cfg, std::vector<Rule> rules) {
     snapshot_.probes.clear();
     for (auto& p : probes_) snapshot_.probes.push_back({p->name(), p->metrics(), {}, {}, false, {}});
   }
-  auto probe_of = [this](const std::string& metric) {
-    if (metric.starts_with("check.")) return metric.substr(0, metric.find('.', 6));  // check.NAME[.LABEL]
-    for (auto& p : probes_)
-      if (probes::find_metric(*p, probes::split_metric(metric).family)) return std::string(p->name());
-    return std::string();
-  };
-  engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
+  file_rules_ = std::move(rules);
+  configure_rules();
   for (size_t i = 0; i < probes_.size(); ++i) {
     double every = cfg_.interval_of(std::string(probes_[i]->name()));
     steps_.push_back(every);
@@ -158,6 +171,73 @@ void Daemon::on_check(const CheckConfig& c, const CheckOutcome& o) {
       now, wall);
 }
 
+void Daemon::configure_rules() {
+  auto probe_of = [this](const std::string& metric) {
+    if (metric.starts_with("check.")) return metric.substr(0, metric.find('.', 6));  // check.NAME[.LABEL]
+    for (auto& p : probes_)
+      if (probes::find_metric(*p, probes::split_metric(metric).family)) return std::string(p->name());
+    return std::string();
+  };
+  std::vector<std::string> dropped;
+  auto rules = overridden_rules(file_rules_, overrides_, metric_catalogue(), dropped);
+  engine_.configure(std::move(rules), {cfg_.repeat, cfg_.flap_changes, cfg_.flap_window}, probe_of);
+  for (auto& why : dropped) {
+    spdlog::warn("override {}", why);
+    Event e;
+    e.kind = Event::override_dropped;
+    e.rule = why.substr(0, why.find(':'));
+    e.detail = std::move(why);
+    engine_.announce(std::move(e));
+  }
+  if (!dropped.empty()) save_overrides_file();
+}
+
+void Daemon::save_overrides_file() {
+  if (!store_) return;
+  if (auto err = save_overrides(cfg_.state_dir, overrides_); !err.empty())
+    spdlog::error("overrides not saved: {}; they hold until the agent stops", err);
+}
+
+std::string Daemon::set_override(const std::string& rule, const std::map<std::string, std::string>& fields,
+                                 const std::string& who) {
+  auto file = std::find_if(file_rules_.begin(), file_rules_.end(), [&](const Rule& r) { return r.name == rule; });
+  if (file == file_rules_.end()) return "no rule " + quote(rule);
+  if (!overrides_.count(rule) && overrides_.size() >= kMaxOverrides) return "too many overrides; reset some";
+  Override o = overrides_.count(rule) ? overrides_.at(rule) : Override{};
+  o.rule = rule;
+  for (const auto& [k, v] : fields) o.fields[k] = v;
+  o.who = valid_utf8(who) && who.size() <= 256 ? who : "someone";
+  for (char& c : o.who)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  o.when = clock_.wall();
+  Rule checked;
+  if (auto err = apply_override(*file, o, metric_catalogue(), checked); !err.empty()) return err;
+  Event e;
+  e.kind = Event::override_set;
+  e.rule = rule;
+  e.who = o.who;
+  e.detail = fields_text(o);
+  overrides_[rule] = std::move(o);
+  save_overrides_file();
+  configure_rules();
+  spdlog::info("override {}: {} (by {})", rule, e.detail, e.who);
+  engine_.announce(std::move(e));
+  return {};
+}
+
+bool Daemon::reset_override(const std::string& rule, const std::string& who) {
+  if (!overrides_.erase(rule)) return false;
+  save_overrides_file();
+  configure_rules();
+  spdlog::info("override {}: reset (by {})", rule, who);
+  Event e;
+  e.kind = Event::override_reset;
+  e.rule = rule;
+  e.who = who;
+  engine_.announce(std::move(e));
+  return true;
+}
+
 void Daemon::sample(size_t i) {
   auto& p = *probes_[i];
   ProbeSample& s = snapshot_.probes[i];
@@ -173,6 +253,7 @@ void Daemon::sample(size_t i) {
   if (s.labelled() && p.name() == probes::FilesystemProbe::probe_name) fill_full_in_hours(s, wall);
   s.each([&](std::string_view name, const std::optional<double>& v) { history_.record(name, steps_[i], wall, v); });
   auto lookup = [&](const std::string& metric) { return s.get(metric); };
+  sync_maintenance(wall);  // a window that just opened holds this very sample
   engine_.evaluate(p.name(), lookup, now, wall);
   if (s.labelled()) {
     auto value = [&](const std::string& family, size_t k) -> std::optional<double> {
@@ -195,8 +276,37 @@ void Daemon::fill_full_in_hours(ProbeSample& s, double wall) {
   }
 }
 
+void Daemon::sync_maintenance(double wall) {
+  for (const auto& w : windows_) {
+    const std::string key = std::string(kMaintenancePrefix) + w.name;
+    auto end = window_end(w, wall);
+    auto it = engine_.holds().find(key);
+    if (!end) {
+      if (it != engine_.holds().end()) engine_.release(key, "ended");
+      continue;
+    }
+    if (it != engine_.holds().end() && it->second.until == end && it->second.rules == w.rules) continue;
+    Hold h;
+    h.key = key;
+    h.rules = w.rules;
+    h.until = end;
+    h.reason = "maintenance " + w.name;
+    engine_.hold(std::move(h), wall);
+  }
+  std::vector<std::string> gone;
+  for (const auto& [key, h] : engine_.holds()) {
+    if (key.rfind(kMaintenancePrefix, 0) != 0) continue;
+    const std::string name = key.substr(kMaintenancePrefix.size());
+    if (std::none_of(windows_.begin(), windows_.end(), [&](const Window& w) { return w.name == name; }))
+      gone.push_back(key);
+  }
+  for (const auto& key : gone) engine_.release(key, "removed from the configuration");
+}
+
 void Daemon::flush() {
   const double wall = clock_.wall();
+  sync_maintenance(wall);
+  check_clients();
   engine_.remind(wall);
   if (engine_.has_events()) {
     Notification n{wall, cfg_.hostname, engine_.take_events()};
@@ -223,6 +333,7 @@ std::optional<double> Daemon::uptime() {
 // that skips `from` (who knows already).
 ChatContext Daemon::context(const std::string& from) {
   ChatContext ctx{snapshot_, engine_, cfg_.hostname, uptime(), clock_.wall(), &history_};
+  ctx.editor = this;
   ctx.checks = &checks_;
   ctx.run_check = [this, from](const std::string& name) { return run_check_for(from, name); };
   ctx.told = [this, from](const std::string& line) {
@@ -237,6 +348,7 @@ ChatContext Daemon::context(const std::string& from) {
 std::optional<std::string> Daemon::chat(const std::string& from, const std::string& body, bool brief) {
   ChatContext ctx = context(from);
   ctx.brief = brief;
+  ctx.who = ChatHandler::bare(from);
   return chat_->handle(from, body, clock_.now(), ctx);
 }
 
@@ -248,9 +360,27 @@ void Daemon::with_context(const std::function<void(ChatContext&)>& visit) {
 Reply Daemon::local(const Peer& peer, const std::string& line) {
   ChatContext ctx = context("");
   ctx.speaker = peer.user + " (local)";
+  ctx.who = peer.user;
+  ctx.peer_pid = static_cast<int>(peer.pid);  // imwatch run --mute holds for the life of this process
   Reply reply = run_command(line, ctx);
   audit("local", peer.user, line, reply);
   return reply;
+}
+
+Reply Daemon::local_command(int pid, const std::string& who, const std::string& line) {
+  Peer peer;
+  peer.pid = pid;
+  peer.user = who;
+  return local(peer, line);
+}
+
+void Daemon::client_closed(int pid) { engine_.release("run:" + std::to_string(pid), "gone (its connection closed)"); }
+
+void Daemon::check_clients() {
+  std::vector<std::string> gone;
+  for (const auto& [key, h] : engine_.holds())
+    if (h.pid > 0 && !process_alive(h.pid, h.pid_start)) gone.push_back(key);
+  for (const auto& key : gone) engine_.release(key, "gone (its process ended)");
 }
 
 // A socket that cannot be set up costs the local command, not monitoring:
@@ -291,7 +421,11 @@ bool Daemon::reload() {
   std::ostringstream ignored;
   auto r = parse_config(static_cast<int>(argv.size()), argv.data(), probes::probe_names(), next, errors, ignored);
   std::vector<Rule> rules;
-  if (r == ParseResult::run) rules = compile_rules(next, metric_catalogue(), errors);
+  std::vector<Window> windows;
+  if (r == ParseResult::run) {
+    rules = compile_rules(next, metric_catalogue(), errors);
+    windows = compile_windows(next, rule_names(rules), errors);
+  }
   if (r != ParseResult::run || !errors.empty()) {
     for (const auto& e : errors) spdlog::error("{}", e);
     spdlog::error("reload rejected: keeping the configuration in force");
@@ -305,7 +439,7 @@ bool Daemon::reload() {
   next.control_socket = cfg_.control_socket;
   next.control_group = cfg_.control_group;
   Config before = cfg_;
-  apply(std::move(next), std::move(rules));
+  apply(std::move(next), std::move(rules), std::move(windows));
   spdlog::info("reloaded: {} rules", engine_.rules().size());
   if (on_reload_) on_reload_(before, cfg_);
   return true;

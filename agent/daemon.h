@@ -12,6 +12,8 @@
 #include "agent/control.h"
 #include "agent/event_loop.h"
 #include "agent/history.h"
+#include "agent/maintenance.h"
+#include "agent/overrides.h"
 #include "agent/notifier.h"
 #include "agent/alert_engine.h"
 #include "agent/snapshot.h"
@@ -30,11 +32,11 @@ probes::FilesystemOptions filesystem_options(const Config& cfg);
 // this service), judged from what it leaves under `run_dir` (see daemon.cpp).
 bool system_shutting_down(const std::string& run_dir = "/run");
 
-class Daemon {
+class Daemon final : public RuleEditor {
  public:
   // `args` are the command line, re-parsed on reload so that it still wins.
   Daemon(std::vector<std::string> args, Config cfg, Clock& clock, Waiter& waiter);
-  ~Daemon();
+  ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
@@ -81,8 +83,32 @@ class Daemon {
   void set_late_reply(LateReplyFn fn) { late_reply_ = std::move(fn); }
   const Checks& checks() const { return checks_; }
 
+  // Overrides (agent/overrides.h): `set` and `reset` from any front-end.
+  std::string set_override(const std::string& rule, const std::map<std::string, std::string>& fields,
+                           const std::string& who) override;
+  bool reset_override(const std::string& rule, const std::string& who) override;
+  const Overrides& overrides() const override { return overrides_; }
+  const std::vector<Rule>& file_rules() const override { return file_rules_; }
+
+  // A local command from the control socket's client `pid` (its
+  // SO_PEERCRED), run as `who`: the reply. For `hold` and `release`
+  // (imwatch run --mute) the hold is the client process's.
+  Reply local_command(int pid, const std::string& who, const std::string& line);
+  // The control socket's client `pid` closed its connection: its hold, if
+  // any, ends.
+  void client_closed(int pid);
+
  private:
-  void apply(Config cfg, std::vector<Rule> rules);
+  void apply(Config cfg, std::vector<Rule> rules, std::vector<Window> windows);
+  // Maintenance windows open now hold their rules; those closed, or no
+  // longer configured, release them.
+  void sync_maintenance(double wall);
+  // The engine's rules: the file's with the overrides over them; those that
+  // no longer apply are dropped, logged and told.
+  void configure_rules();
+  void save_overrides_file();
+  // Holds of local clients (imwatch run) whose process is gone end.
+  void check_clients();
   void sample(size_t probe);
   void flush();
   void on_signal();
@@ -121,6 +147,9 @@ class Daemon {
   // saved at most once a minute and at stop.
   History history_;
   std::vector<double> steps_;  // the interval of probes_[i]
+  std::vector<Window> windows_;  // [alert] maintenance
+  std::vector<Rule> file_rules_;  // as the config file has them
+  Overrides overrides_;           // set from chat, in the state dir
   double history_saved_ = 0;   // wall
 };
 

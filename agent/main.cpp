@@ -9,6 +9,7 @@
 
 #include "agent/config.h"
 #include "agent/control.h"
+#include "agent/run_mute.h"
 #include "agent/log.h"
 #include "agent/modes.h"
 #include "probes/probes.h"
@@ -27,6 +28,20 @@ int run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const std::vector<std::string> probe_names = probes::probe_names();
 
+  // `imwatch [OPTIONS] run --mute RULES -- COMMAND...` (agent/run_mute.h):
+  // its words after `run` are its own, the options before are the usual
+  // ones (--config, --control-socket), parsed as for a local command.
+  agent::RunArgs run_args;
+  const int run_at = agent::find_run(argc, argv);
+  if (run_at > 0) {
+    if (auto err = agent::parse_run_args(std::vector<std::string>(argv + run_at + 1, argv + argc), run_args);
+        !err.empty()) {
+      std::fprintf(stderr, "imwatch run: %s\n", err.c_str());
+      return 2;
+    }
+    argc = run_at + 1;
+  }
+
   agent::Config cfg;
   std::vector<std::string> errors;
   auto r = agent::parse_config(argc, argv, probe_names, cfg, errors, std::cout);
@@ -36,6 +51,7 @@ int run(int argc, char** argv) {
   if (r == agent::ParseResult::exit_ok) return 0;
   if (r == agent::ParseResult::exit_usage) return 2;
 
+  if (run_at > 0) return agent::run_muted(cfg.control_socket, run_args);
   if (!cfg.command.empty()) return agent::run_control(cfg.control_socket, cfg.command);
   agent::setup_logging(cfg.log_level);
   // --check-config prints them with its report; every other mode logs them.

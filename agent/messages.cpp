@@ -61,6 +61,11 @@ std::string check_line(const Event& e) {
 // A check whose plugin could not tell (its "probe"): "check.NAME".
 bool is_check_probe(const Event& e) { return e.rule.starts_with("check."); }
 
+// "iowait, disk" or "all rules": what a hold covers.
+std::string held_rules(const std::vector<std::string>& rules) {
+  return rules.empty() ? "all rules" : fmt::format("{}", fmt::join(rules, ", "));
+}
+
 }  // namespace
 
 std::string human_duration(double seconds, Rounding rounding) {
@@ -119,6 +124,16 @@ std::string event_line(const Event& e) {
                          e.duration >= 0 ? ", up " + human_duration(e.duration) : "");
     case Event::audit: return e.detail;
     case Event::peer_back: return fmt::format("{} is back after {} away", e.rule, human_duration(e.duration));
+    case Event::held:
+      return fmt::format("HELD {}: {}{}", held_rules(e.rules), e.detail,
+                         e.duration > 0 ? ", for " + human_duration(e.duration, Rounding::up) : "");
+    case Event::override_set: return fmt::format("SET {}: {}, by {}", e.rule, e.detail, e.who);
+    case Event::override_reset: return fmt::format("RESET {}: the file's rule again, by {}", e.rule, e.who);
+    case Event::override_dropped: return fmt::format("OVERRIDE DROPPED {}", e.detail);
+    case Event::released: return fmt::format("RELEASED {}: {}", held_rules(e.rules), e.detail);
+    case Event::overrun:
+      return fmt::format("OVERRUN {}: {}, {} past its limit", held_rules(e.rules), e.detail,
+                         human_duration(e.duration));
     case Event::folded:
     case Event::dropped:
     case Event::converted: return e.detail;
@@ -174,6 +189,15 @@ std::string open_alert_line(const Rule& r, const std::string& name, const RuleSt
               fmt::format("firing {}{}", human_duration(wall - s.fired_at), acked)});
 }
 
+// "held: iowait, 1h 20m more (maintenance backups)": a line per hold in force.
+void hold_lines(const AlertEngine& engine, double wall, std::vector<std::string>& lines) {
+  for (const auto& [key, h] : engine.holds()) {
+    if (h.until && *h.until <= wall) continue;
+    std::string left = h.until ? human_duration(*h.until - wall, Rounding::up) + " more" : "until released";
+    lines.push_back(fit({fmt::format("held: {},", held_rules(h.rules)), left, fmt::format("({})", h.reason)}));
+  }
+}
+
 }  // namespace
 
 // Each line of a listing is fitted to the chat's 40 columns (report.h): one
@@ -196,6 +220,7 @@ std::string alerts_listing(const AlertEngine& engine, double wall) {
     if (until > wall)
       lines.push_back(fit({fmt::format("muted: {},", rule.empty() ? "all" : rule),
                            human_duration(until - wall, Rounding::up) + " more"}));
+  hold_lines(engine, wall, lines);
   if (lines.empty()) return "no alerts";
   return fmt::format("{}", fmt::join(lines, "\n"));
 }
@@ -222,13 +247,42 @@ std::vector<std::string> rule_parts(const Rule& r) {
 
 // Two lines a rule, the rule as configured, then its state and the value it
 // was last evaluated on: "  WARNING, now 0.21, muted".
-std::string rules_listing(const AlertEngine& engine, double wall) {
+namespace {
+
+// "alice" of "alice@example.org": who set an override, short enough for a
+// phone's line.
+std::string short_who(const std::string& who) {
+  size_t at = who.find('@');
+  return at == std::string::npos || at == 0 ? who : who.substr(0, at);
+}
+
+// A line per overridden field: "warn 85 (set by alice 2h ago; file: 90)".
+void override_lines(const Rule& r, const RuleEditor& editor, double wall, std::vector<std::string>& lines) {
+  auto it = editor.overrides().find(r.name);
+  if (it == editor.overrides().end()) return;
+  const auto& files = editor.file_rules();
+  auto file = std::find_if(files.begin(), files.end(), [&](const Rule& f) { return f.name == r.name; });
+  for (const auto& [key, value] : it->second.fields)
+    lines.push_back(fit({fmt::format("  {} {}", key, value), fmt::format("(set by {}", short_who(it->second.who)),
+                         human_duration(wall - it->second.when) + " ago;",
+                         fmt::format("file: {})", file == files.end() ? "?" : file_value(*file, key))},
+                        4));
+}
+
+}  // namespace
+
+std::string rules_listing(const AlertEngine& engine, double wall, const RuleEditor* editor) {
   if (engine.rules().empty()) return "no rules configured";
   std::vector<std::string> lines;
   for (const auto& r : engine.rules()) {
     if (r.is_check()) continue;  // the `checks` command lists them
     lines.push_back(fit(rule_parts(r), 4));
     const std::string muted = engine.muted(r.name, wall) ? ", muted" : "";
+    const Hold* h = engine.hold_of(r.name, wall);
+    const std::string held = !h ? ""
+                             : ", held " + (h->until ? human_duration(*h->until - wall, Rounding::up) + " more"
+                                                     : "while " + h->reason);
+    if (editor) override_lines(r, *editor, wall, lines);
     bool any = false;
     engine.each_state(r, [&](const std::string& name, const RuleState& s) {
       any = true;
@@ -236,9 +290,10 @@ std::string rules_listing(const AlertEngine& engine, double wall) {
                                      : std::string(severity_text(s.severity));
       // A rule over every mount: one line each, the mount first.
       std::string who = r.each_instance ? name.substr(r.name.size() + 1) + " " : "";
-      lines.push_back(fit({fmt::format("  {}{},", who, state), fmt::format("now {}{}", value_text(s.value), muted)}, 4));
+      lines.push_back(
+          fit({fmt::format("  {}{},", who, state), fmt::format("now {}{}{}", value_text(s.value), muted, held)}, 4));
     });
-    if (!any) lines.push_back(fit({r.each_instance ? "  no instances yet," : "  OK,", "now unknown" + muted}, 2));
+    if (!any) lines.push_back(fit({r.each_instance ? "  no instances yet," : "  OK,", "now unknown" + muted + held}, 2));
   }
   return fmt::format("{}", fmt::join(lines, "\n"));
 }

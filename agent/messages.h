@@ -22,6 +22,7 @@
 
 #include "agent/alert_engine.h"
 #include "agent/checks.h"
+#include "agent/overrides.h"
 
 namespace imwatch::agent {
 
@@ -45,7 +46,7 @@ std::string dropped_line(size_t dropped, size_t limit);
 // Chat: what fires now (open alerts, failing probes, mutes), and every rule
 // with its state. `wall` is now.
 std::string alerts_listing(const AlertEngine& engine, double wall);
-std::string rules_listing(const AlertEngine& engine, double wall);
+std::string rules_listing(const AlertEngine& engine, double wall, const RuleEditor* editor = nullptr);
 
 // Chat: every check with its state and last message (`checks`), and the
 // answer to `check NAME`: its status, message, long text and perfdata.

@@ -3,6 +3,10 @@
 #include <cstdio>
 
 #include "agent/daemon.h"
+#include "agent/maintenance.h"
+#include "agent/overrides.h"
+
+#include <algorithm>
 #include "agent/messages.h"
 #include "agent/modes.h"
 #include "agent/xmpp/xmpp_transport.h"
@@ -11,14 +15,41 @@
 
 namespace imwatch::agent {
 
+namespace {
+
+// The overrides set from chat that are in force, from the state dir (the
+// running agent's), each as it applies over the file's rule.
+void print_overrides(const Config& cfg, const std::vector<Rule>& rules) {
+  Overrides o = load_overrides(cfg.state_dir);
+  if (o.empty()) return;
+  std::vector<std::string> dropped;
+  auto applied = overridden_rules(rules, o, metric_catalogue(), dropped);
+  std::printf("overrides (%s/overrides, set from chat): %zu\n", cfg.state_dir.c_str(), o.size());
+  for (const auto& entry : o) {
+    const Override& ov = entry.second;
+    auto r = std::find_if(applied.begin(), applied.end(), [&](const Rule& x) { return x.name == ov.rule; });
+    std::printf("  %s: %s (set by %s); now: %s\n", ov.rule.c_str(), fields_text(ov).c_str(), ov.who.c_str(),
+                r == applied.end() ? "?" : r->canonical().c_str());
+  }
+  for (const auto& d : dropped) std::printf("  will be dropped: %s\n", d.c_str());
+}
+
+}  // namespace
+
 int run_check_config(const Config& cfg) {
   std::vector<std::string> errors;
   auto rules = compile_rules(cfg, metric_catalogue(), errors);
+  std::vector<std::string> names;
+  for (const auto& r : rules) names.push_back(r.name);
+  auto windows = compile_windows(cfg, names, errors);
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s\n", w.c_str());
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!errors.empty()) return 2;
   std::printf("%s: %zu rules\n", cfg.config_read ? cfg.config_file.c_str() : "(no config file)", rules.size());
   for (const auto& r : rules) std::printf("  %s\n", r.explain(cfg.repeat).c_str());
+  print_overrides(cfg, rules);
+  if (!windows.empty()) std::printf("maintenance: %zu windows (local time)\n", windows.size());
+  for (const auto& w : windows) std::printf("  %s\n", w.canonical().c_str());
   if (cfg.xmpp.configured())
     std::printf("xmpp: %s, %zu admins\n", cfg.xmpp.jid.c_str(), cfg.xmpp.admins.size());
   else

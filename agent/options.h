@@ -29,6 +29,7 @@ enum class Check : uint8_t {
   jid_list,   // repeatable: one bare JID per line, stored after stringprep, and an optional minimum severity
   destination,  // a bare JID (stored after stringprep) and an optional minimum severity (config.h, MinSeverity)
   rule_list,  // repeatable: one rule per line, compiled by compile_rules()
+  window_list,  // repeatable: one maintenance window per line, compiled by compile_windows()
   pin,        // "sha256:" and the base64 of 32 bytes
 };
 
@@ -99,6 +100,8 @@ inline constexpr Option kOptions[] = {
    .help = "mount points not watched, space-separated: paths or fnmatch(3) globs (/snap/*)"},
   {.key = "alert.rule", .where = Where::file, .check = Check::rule_list, .value_name = "RULE",
    .help = "an alert rule (repeatable)"},
+  {.key = "alert.maintenance", .where = Where::file, .check = Check::window_list, .value_name = "WINDOW",
+   .help = "NAME: DAYS HH:MM-HH:MM [RULES]: rules held during planned work (repeatable)"},
   {.key = "alert.repeat", .where = Where::file, .check = Check::duration, .value_name = "DURATION", .number = 3600,
    .min = 1, .zero_off = true, .help = "reminder interval while a rule fires; 0 turns reminders off"},
   {.key = "alert.flap_changes", .where = Where::file, .check = Check::integer, .value_name = "N", .number = 6,

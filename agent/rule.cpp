@@ -140,6 +140,8 @@ std::string check_thresholds(const Rule& r) {
 
 }  // namespace
 
+bool valid_rule_name(std::string_view name) { return valid_name(name); }
+
 std::string Rule::canonical() const {
   if (is_check()) {
     // One line without tabs: the state file keeps it in a tab-separated record.

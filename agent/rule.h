@@ -56,6 +56,9 @@ struct Rule {
   std::string explain(double default_repeat) const;
 };
 
+// A rule's name: letters, digits, '_', '-', '.'; at most 64.
+bool valid_rule_name(std::string_view name);
+
 // Parses one rule. `metrics` are the known metric names (for the "did you
 // mean" list). Returns "" or a message quoting the offending token.
 [[nodiscard]] std::string parse_rule(std::string_view text, const std::vector<std::string>& metrics, Rule& out);

@@ -55,6 +55,70 @@ bool to_bool(std::string_view t, bool& b) {
   return true;
 }
 
+// A field of a tab-separated line: no tab, no newline, no control byte.
+std::string field(std::string_view t) {
+  std::string out(t.substr(0, 256));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return out;
+}
+
+std::string opt_time(const std::optional<double>& t) {
+  if (!t) return "-";
+  std::ostringstream o;
+  o.precision(17);
+  o << *t;
+  return o.str();
+}
+
+bool to_opt_time(std::string_view t, std::optional<double>& v) {
+  if (t == "-") {
+    v.reset();
+    return true;
+  }
+  double d = 0;
+  if (!to_time(t, d)) return false;
+  v = d;
+  return true;
+}
+
+// "iowait,disk" or "*" (all).
+bool to_rules(std::string_view t, std::vector<std::string>& rules) {
+  if (t == "*") return true;
+  for (size_t at = 0; at <= t.size();) {
+    size_t comma = std::min(t.find(',', at), t.size());
+    std::string_view name = t.substr(at, comma - at);
+    if (!valid_rule_name(name) || rules.size() >= 256) return false;
+    rules.emplace_back(name);
+    at = comma + 1;
+  }
+  return true;
+}
+
+// "hold KEY UNTIL MAX OVERRUN PID PID_START RULES WHO REASON": UNTIL and
+// MAX "-" for none, RULES "*" for all.
+std::optional<Hold> parse_hold_record(const std::vector<std::string_view>& f) {
+  Hold h;
+  h.key = std::string(f[1]);
+  uint64_t pid = 0;
+  if (h.key.empty() || !to_opt_time(f[2], h.until) || !to_opt_time(f[3], h.max_until) ||
+      !to_bool(f[4], h.overrun_told) || !to_u64(f[5], pid) || pid > 4194304 || !to_u64(f[6], h.pid_start) ||
+      !to_rules(f[7], h.rules))
+    return std::nullopt;
+  h.pid = static_cast<int>(pid);
+  h.who = std::string(f[8]);
+  h.reason = std::string(f[9]);
+  return h;
+}
+
+void write_hold(std::ostream& o, const Hold& h) {
+  std::string rules;
+  for (const auto& r : h.rules) rules += (rules.empty() ? "" : ",") + r;
+  o << "hold\t" << field(h.key) << "\t" << opt_time(h.until) << "\t" << opt_time(h.max_until) << "\t"
+    << h.overrun_told << "\t" << h.pid << "\t" << h.pid_start << "\t" << (rules.empty() ? "*" : rules) << "\t"
+    << field(h.who) << "\t" << field(h.reason) << "\n";
+}
+
 struct SavedRule {
   std::string name, fingerprint;
   RuleState s;
@@ -64,6 +128,7 @@ struct SavedRule {
 struct SavedState {
   std::vector<SavedRule> rules;
   std::vector<std::pair<std::string, double>> mutes, probes;
+  std::vector<Hold> holds;
   uint64_t next_id = 1;
 };
 
@@ -99,6 +164,12 @@ std::string parse_record(std::string_view line, SavedState& saved) {
     saved.rules.back().s.acked_at = t;
     return {};
   }
+  if (f[0] == "hold" && f.size() == 10) {
+    auto h = parse_hold_record(f);
+    if (!h) return "bad hold line";
+    saved.holds.push_back(std::move(*h));
+    return {};
+  }
   if ((f[0] == "mute" || f[0] == "probe") && f.size() == 3) {
     // "mute RULE UNTIL" ("*": all rules) or "probe NAME FAILING_SINCE".
     double t = 0;
@@ -116,6 +187,7 @@ void apply_saved(const SavedState& saved, AlertEngine& engine) {
   // is closed with REMOVED (AlertEngine::restore).
   for (const auto& r : saved.rules) engine.restore(r.name, r.s);
   for (const auto& [rule, until] : saved.mutes) engine.mute(rule, until);
+  engine.restore_holds(saved.holds);
   for (const auto& [probe, since] : saved.probes) {
     ProbeHealth& h = engine.probes()[probe];
     h.told_failing = true;
@@ -138,6 +210,7 @@ std::string serialize_state(const AlertEngine& engine) {
   }
   for (const auto& [rule, until] : engine.mutes())
     o << "mute\t" << (rule.empty() ? "*" : rule) << "\t" << until << "\n";
+  for (const auto& [key, h] : engine.holds()) write_hold(o, h);
   for (const auto& [probe, h] : engine.probes())
     if (h.told_failing) o << "probe\t" << probe << "\t" << h.failing_since << "\n";
   return o.str();

@@ -530,3 +530,115 @@ TEST(PerMount, EachMountsStateSurvivesARestart) {
   EXPECT_EQ(ev[0].rule, "disk /gone");
   EXPECT_EQ(after.next_id(), 4u);
 }
+
+// ---- holds (maintenance windows, imwatch run --mute) ----
+
+namespace {
+
+Hold hold_of(const std::string& key, std::vector<std::string> rules, std::optional<double> until) {
+  Hold h;
+  h.key = key;
+  h.rules = std::move(rules);
+  h.until = until;
+  h.reason = "maintenance " + key;
+  return h;
+}
+
+std::vector<Event::Kind> kinds(const std::vector<Event>& ev) {
+  std::vector<Event::Kind> k;
+  for (const auto& e : ev) k.push_back(e.kind);
+  return k;
+}
+
+}  // namespace
+
+TEST(Holds, NothingFiresWhileHeldAndWhatStillHoldsFiresAtTheEnd) {
+  Engine e({"a: load1 > 1", "b: load1 > 1"});
+  e.engine.hold(hold_of("w", {"a"}, Engine::wall(100)), Engine::wall(0));
+  auto started = e.engine.take_events();
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(text(started), "web1: HELD a: maintenance w, for 2m");
+  EXPECT_TRUE(e.feed(5, 10, 0).empty());              // a fires, held
+  EXPECT_EQ(e.state("a").severity, Severity::warning);  // judged as usual
+  EXPECT_EQ(kinds(e.feed(5, 20, 1)), std::vector<Event::Kind>{Event::fired});  // b is not held
+  EXPECT_TRUE(e.feed(5, 99, 0).empty());
+  auto end = e.feed(5, 100, 0);
+  ASSERT_EQ(kinds(end), (std::vector<Event::Kind>{Event::released, Event::fired}));
+  EXPECT_EQ(event_line(end[0]), "RELEASED a: maintenance w ended");
+  EXPECT_EQ(end[1].rule, "a");
+  EXPECT_EQ(end[1].duration, 90);  // bad since t=10
+  EXPECT_TRUE(e.feed(5, 110, 0).empty());  // told once
+}
+
+TEST(Holds, FiredAndResolvedWithinAHoldIsNeverTold) {
+  Engine e({"a: load1 > 1"});
+  e.engine.hold(hold_of("w", {}, Engine::wall(100)), Engine::wall(0));
+  e.engine.take_events();
+  EXPECT_TRUE(e.feed(5, 10).empty());
+  EXPECT_TRUE(e.feed(0, 20).empty());
+  EXPECT_EQ(kinds(e.feed(0, 100)), std::vector<Event::Kind>{Event::released});
+}
+
+TEST(Holds, AnAlertOpenBeforeThatResolvesDuringTheHoldIsToldResolvedAtTheEnd) {
+  Engine e({"a: load1 > 1"});
+  ASSERT_EQ(kinds(e.feed(5, 0)), std::vector<Event::Kind>{Event::fired});
+  e.engine.hold(hold_of("w", {"a"}, Engine::wall(100)), Engine::wall(1));
+  e.engine.take_events();
+  EXPECT_TRUE(e.feed(0, 10).empty());  // resolved, held
+  auto end = e.feed(0, 100);
+  ASSERT_EQ(kinds(end), (std::vector<Event::Kind>{Event::released, Event::resolved}));
+  EXPECT_EQ(end[1].duration, 100);  // open since t=0
+}
+
+TEST(Holds, NoRemindersWhileHeldAndEscalationToldAtTheEnd) {
+  Engine e({"a: load1 > 1 crit 10 repeat 30s"});
+  ASSERT_EQ(kinds(e.feed(5, 0)), std::vector<Event::Kind>{Event::fired});
+  e.engine.hold(hold_of("w", {}, std::nullopt), Engine::wall(1));
+  e.engine.take_events();
+  EXPECT_TRUE(e.feed(5, 40).empty());   // a reminder was due
+  EXPECT_TRUE(e.feed(20, 50).empty());  // escalated, held
+  EXPECT_TRUE(e.engine.held("a", Engine::wall(1e6)));  // no end
+  ASSERT_TRUE(e.engine.release("w", "by hand"));
+  EXPECT_FALSE(e.engine.release("w", "twice"));
+  auto end = e.feed(20, 60);
+  ASSERT_EQ(kinds(end), (std::vector<Event::Kind>{Event::released, Event::escalated}));
+  EXPECT_EQ(end[1].previous, Severity::warning);
+}
+
+TEST(Holds, FlappingIsNotCountedWhileHeld) {
+  AlertSettings s;
+  s.flap_changes = 2;
+  Engine e({"a: load1 > 1"}, s);
+  e.engine.hold(hold_of("w", {}, Engine::wall(1000)), Engine::wall(0));
+  e.engine.take_events();
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(e.feed(i % 2 ? 0 : 5, 10.0 * i).empty());
+  EXPECT_FALSE(e.state("a").flapping);
+}
+
+TEST(Holds, UpdatingAHoldSaysNothingAndOverrunIsToldOnce) {
+  Engine e({"a: load1 > 1"});
+  Hold h = hold_of("run:7", {"a"}, std::nullopt);
+  h.reason = "while backup.sh runs";
+  h.max_until = Engine::wall(60);
+  e.engine.hold(h, Engine::wall(0));
+  e.engine.take_events();
+  e.engine.hold(h, Engine::wall(1));
+  EXPECT_FALSE(e.engine.has_events());
+  EXPECT_TRUE(e.feed(0, 59).empty());
+  auto over = e.feed(0, 70);
+  ASSERT_EQ(kinds(over), std::vector<Event::Kind>{Event::overrun});
+  EXPECT_EQ(event_line(over[0]), "OVERRUN a: while backup.sh runs, 10s past its limit");
+  EXPECT_TRUE(e.feed(0, 80).empty());
+  e.engine.hold(h, Engine::wall(81));  // an update keeps it told
+  EXPECT_TRUE(e.feed(0, 90).empty());
+}
+
+TEST(Holds, MuteDoesNotHideHoldsButHidesTheCatchUp) {
+  Engine e({"a: load1 > 1"});
+  e.engine.mute("", Engine::wall(1000));
+  e.engine.hold(hold_of("w", {}, Engine::wall(100)), Engine::wall(0));
+  EXPECT_EQ(kinds(e.engine.take_events()), std::vector<Event::Kind>{Event::held});
+  EXPECT_TRUE(e.feed(5, 10).empty());
+  EXPECT_EQ(kinds(e.feed(5, 100)), std::vector<Event::Kind>{Event::released});
+  EXPECT_EQ(e.state("a").told, Severity::warning);  // as a mute does: dropped, not deferred
+}

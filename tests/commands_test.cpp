@@ -126,7 +126,7 @@ TEST_F(Commands, WhoActsAndTheOutcome) {
   std::set<std::string> acting;
   for (const auto& c : commands())
     if (c.access == Access::act) acting.emplace(c.name);
-  EXPECT_EQ(acting, (std::set<std::string>{"ack", "mute", "unmute"}));
+  EXPECT_EQ(acting, (std::set<std::string>{"ack", "hold", "mute", "reset", "set", "unhold", "unmute"}));
   EXPECT_TRUE(acts("  MUTE 2h"));
   EXPECT_FALSE(acts("status"));
   EXPECT_FALSE(acts(""));

@@ -3,6 +3,9 @@
 // `rules` and presence say meanwhile. The probes read a private copy of
 // tests/fixtures/proc/current that the tests rewrite; the state dir is real.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -10,6 +13,7 @@
 #include <memory>
 #include <sstream>
 
+#include "agent/commands.h"
 #include "agent/daemon.h"
 #include "agent/history.h"
 #include "agent/messages.h"
@@ -266,3 +270,223 @@ TEST_F(DaemonInProc, HistorySurvivesARestartAndACorruptFileIsIgnored) {
 }
 
 }  // namespace
+
+// ---- thresholds from chat (agent/overrides.h) ----
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+}  // namespace
+
+TEST_F(DaemonInProc, SetThresholdsAreCheckedToldShownAndKeptAcrossReloadAndRestart) {
+  write_config("rule = memory: mem_used_pct > 80 crit 95\nrule = load: load1 > 1000");
+  start();
+  memory(85);
+  run_for(2);
+  ASSERT_EQ(notifier_.texts.size(), 1u);  // WARNING at 85 > 80
+  // Refused with the rule parser's own words, and nothing changes.
+  EXPECT_EQ(chat("set memory warn abc"), "rule 'memory': bad threshold 'abc'");
+  EXPECT_EQ(chat("set memory crit 70"), "rule 'memory': crit 70 must be >= warn\n  80");
+  EXPECT_EQ(chat("set memory for forever"), "rule 'memory': bad duration 'forever'\n  (use e.g. 30s, 5m, 2h, 1d)");
+  EXPECT_EQ(chat("set memory warp 3"),
+            "unexpected 'warp' (expected warn, crit,\n  for, clear or repeat); usage: set RULE\n  warn N [crit N] [for D] [clear N]\n  [repeat D]");
+  EXPECT_EQ(chat("set nosuch warn 3"), "no rule 'nosuch'");
+  EXPECT_TRUE(daemon_->overrides().empty());
+
+  const size_t before = notifier_.texts.size();
+  EXPECT_EQ(chat("set memory warn 90 for 2s"), "memory: warn 90 for 2s;\n  reset memory undoes it");
+  run_for(3);
+  auto told = told_since(before);
+  ASSERT_EQ(told.size(), 2u) << told[0];
+  EXPECT_EQ(told[0], "web1: SET memory: warn 90 for 2s, by alice@example.org");
+  EXPECT_TRUE(starts_with(told[1], "web1: RESOLVED memory: mem_used_pct 85 after firing")) << told[1];
+  clock_.advance(7200);
+  EXPECT_EQ(chat("rules"),
+            "web1: 2 rules\nmemory: mem_used_pct > 90 crit 95 for 2s\n  for 2s (set by alice 2h ago;\n    file: none)\n"
+            "  warn 90 (set by alice 2h ago;\n    file: 80)\n  OK, now 85\nload: load1 > 1000\n  OK, now 0.84");
+
+  // Reload: still in force. The conffile is never rewritten.
+  const std::string conf_before = slurp(dir_ + "/imwatch.conf");
+  ASSERT_TRUE(daemon_->reload());
+  EXPECT_EQ(daemon_->engine().rules()[0].canonical(), "memory: mem_used_pct > 90 crit 95 for 2s");
+  EXPECT_EQ(slurp(dir_ + "/imwatch.conf"), conf_before);
+  // Restart: read back from the state dir.
+  start();
+  ASSERT_EQ(daemon_->engine().rules()[0].canonical(), "memory: mem_used_pct > 90 crit 95 for 2s");
+  EXPECT_EQ(daemon_->overrides().at("memory").who, "alice@example.org");
+  // Reset: the file's rule again, told.
+  EXPECT_EQ(chat("reset memory"), "memory: the file's rule again");
+  EXPECT_EQ(chat("reset memory"), "no override on memory");
+  run_for(1);
+  EXPECT_EQ(daemon_->engine().rules()[0].canonical(), "memory: mem_used_pct > 80 crit 95");
+  ASSERT_FALSE(notifier_.texts.empty());
+  EXPECT_EQ(notifier_.texts[0], "web1: 2 changes\nRESET memory: the file's rule again, by alice@example.org\n"
+                                "WARNING memory: mem_used_pct 85 > 80 #2");
+  start();
+  EXPECT_TRUE(daemon_->overrides().empty());
+}
+
+TEST_F(DaemonInProc, AnOverrideWhoseRuleLeftTheFileIsDroppedWithAMessage) {
+  write_config("rule = memory: mem_used_pct > 80\nrule = load: load1 > 1000");
+  start();
+  ASSERT_EQ(chat("set memory warn 90"), "memory: warn 90; reset memory undoes it");
+  ASSERT_EQ(chat("set load crit 2000"), "load: crit 2000; reset load undoes it");
+  run_for(1);
+  const size_t before = notifier_.texts.size();
+  // The file's new load rule refuses the override (crit under warn); memory is gone.
+  write_config("rule = load: load1 > 3000");
+  ASSERT_TRUE(daemon_->reload());
+  run_for(1);
+  auto told = told_since(before);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0],
+            "web1: 2 changes\nOVERRIDE DROPPED load: crit 2000 no longer applies: rule 'load': crit 2000 must be >= warn "
+            "3000\nOVERRIDE DROPPED memory: warn 90 dropped: the configuration has no such rule");
+  EXPECT_TRUE(daemon_->overrides().empty());
+  start();  // and the file in the state dir says so
+  EXPECT_TRUE(daemon_->overrides().empty());
+}
+
+TEST_F(DaemonInProc, ACorruptOverridesFileIsIgnored) {
+  write_config("rule = memory: mem_used_pct > 80");
+  fs::create_directories(dir_ + "/state");
+  fs::permissions(dir_ + "/state", fs::perms::owner_all, fs::perm_options::replace);
+  test::replace_file(dir_ + "/state/overrides", "imwatch-overrides 1\noverride\tmemory\tx\talice\twarn=90\n");
+  start();
+  EXPECT_TRUE(daemon_->overrides().empty());
+  EXPECT_EQ(daemon_->engine().rules()[0].canonical(), "memory: mem_used_pct > 80");
+}
+
+// ---- maintenance windows on the real daemon ----
+
+TEST_F(DaemonInProc, AMaintenanceWindowHoldsItsRulesAndWhatStillHoldsFiresAtItsEnd) {
+  const char* tz = std::getenv("TZ");
+  const std::string saved = tz ? tz : "";
+  ::setenv("TZ", "UTC", 1);
+  ::tzset();
+  // The fake clock starts at 2023-11-14 22:30:00 UTC.
+  write_config("rule = memory: mem_used_pct > 80\nrule = load: load1 > 1000\n"
+               "maintenance = work: daily 22:31-22:33 memory");
+  start();
+  run_for(30);
+  EXPECT_TRUE(notifier_.texts.empty());
+  run_for(35);
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: HELD memory: maintenance work, for 2m"});
+  memory(85);
+  run_for(10);
+  EXPECT_EQ(notifier_.texts.size(), 1u);  // held: nothing fires
+  EXPECT_EQ(chat("alerts"), "web1: 1 alert, 1 hold\n#1 WARNING memory: mem_used_pct 85 > 80,\n  firing 10s\n"
+                            "held: memory, 2m more (maintenance work)");
+  EXPECT_EQ(chat("rules"), "web1: 2 rules\nmemory: mem_used_pct > 80\n  WARNING, now 85, held 2m more\n"
+                           "load: load1 > 1000\n  OK, now 0.84");
+  run_for(100);
+  EXPECT_EQ(notifier_.texts.size(), 1u);  // 22:32:55
+  run_for(10);
+  auto told = told_since(1);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0], "web1: 2 changes\nRELEASED memory: maintenance work ended\n"
+                     "WARNING memory: mem_used_pct 85 > 80, held 1m #1");
+  EXPECT_EQ(chat("alerts"), "web1: 1 alert\n#1 WARNING memory: mem_used_pct 85 > 80,\n  firing 2m");
+  if (tz)
+    ::setenv("TZ", saved.c_str(), 1);
+  else
+    ::unsetenv("TZ");
+  ::tzset();
+}
+
+// ---- imwatch run --mute: the agent's side (hold, release, the client's PID) ----
+
+namespace {
+
+// A real process to stand for `imwatch run`: `sleep`, killed by the test.
+class Child {
+ public:
+  Child() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/bin/sleep", "sleep", "600", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Child() { kill(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  int pid() const { return pid_; }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  int pid_ = -1;
+};
+
+}  // namespace
+
+TEST_F(DaemonInProc, RunMuteHoldsWhileItsProcessLivesAndReleasesWhenItIsKilled) {
+  write_config("rule = memory: mem_used_pct > 80\nrule = load: load1 > 1000");
+  start();
+  Child run;
+  ASSERT_GT(run.pid(), 0);
+  EXPECT_EQ(chat("hold memory"), "hold is for imwatch run on the server;\n  try mute");  // not from chat
+  EXPECT_EQ(daemon_->local_command(run.pid(), "root", "hold nosuch").text, "no rule 'nosuch'");
+  Reply r = daemon_->local_command(run.pid(), "root", "hold memory max 1m cmd backup.sh");
+  ASSERT_EQ(r.outcome, Outcome::ok) << r.text;
+  EXPECT_EQ(r.text, "holding memory while backup.sh runs");
+  memory(85);
+  run_for(30);
+  ASSERT_EQ(notifier_.texts, std::vector<std::string>{"web1: HELD memory: imwatch run backup.sh (root)"});
+  EXPECT_EQ(chat("alerts"), "web1: 1 alert, 1 hold\n#1 WARNING memory: mem_used_pct 85 > 80,\n  firing 30s\n"
+                            "held: memory, until released\n  (imwatch run backup.sh (root))");
+  run_for(35);  // past --max: told once, still held
+  ASSERT_EQ(notifier_.texts.size(), 2u);
+  EXPECT_TRUE(starts_with(notifier_.texts[1], "web1: OVERRUN memory: imwatch run backup.sh (root), ")) << notifier_.texts[1];
+  run.kill();  // killed: no release from it
+  run_for(2);
+  ASSERT_EQ(notifier_.texts.size(), 3u);
+  EXPECT_EQ(notifier_.texts[2], "web1: 2 changes\nRELEASED memory: imwatch run backup.sh (root) gone (its process "
+                                "ended)\nWARNING memory: mem_used_pct 85 > 80, held 1m #1");
+}
+
+TEST_F(DaemonInProc, RunMuteReleasesWithTheExitStatusAndSurvivesAnAgentRestart) {
+  write_config("rule = memory: mem_used_pct > 80");
+  start();
+  Child run;
+  ASSERT_EQ(daemon_->local_command(run.pid(), "root", "hold all cmd backup.sh").outcome, Outcome::ok);
+  run_for(1);
+  start();  // the agent restarts meanwhile: the hold is kept while the process lives
+  ASSERT_EQ(daemon_->engine().holds().count("run:" + std::to_string(run.pid())), 1u);
+  memory(85);
+  run_for(5);
+  EXPECT_TRUE(notifier_.texts.empty()) << notifier_.texts[0];
+  Reply r = daemon_->local_command(run.pid(), "root", "unhold exited 0");
+  EXPECT_EQ(r.text, "released");
+  EXPECT_EQ(daemon_->local_command(run.pid(), "root", "unhold exited 0").outcome, Outcome::failed);
+  run_for(1);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_EQ(notifier_.texts[0], "web1: 2 changes\nRELEASED all rules: imwatch run backup.sh (root) exited 0\n"
+                                "WARNING memory: mem_used_pct 85 > 80, held 5s #1");
+}
+
+TEST_F(DaemonInProc, RunMuteHoldOfAProcessThatDiedWhileTheAgentWasDownEndsAtStart) {
+  write_config("rule = memory: mem_used_pct > 80");
+  start();
+  auto run = std::make_unique<Child>();
+  ASSERT_EQ(daemon_->local_command(run->pid(), "root", "hold memory").outcome, Outcome::ok);
+  run_for(1);
+  daemon_.reset();
+  run.reset();  // killed while the agent is down
+  start();
+  run_for(1);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_TRUE(starts_with(notifier_.texts[0], "web1: RELEASED memory: imwatch run a command (root) gone"))
+      << notifier_.texts[0];
+}

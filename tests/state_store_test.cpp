@@ -317,3 +317,48 @@ TEST(StateText, WhoAckedIsKept) {
   EXPECT_NE(parse_state("imwatch-state 1\nnext_id\t2\nacked\ta\talice\t1200\n", bad), "");
 }
 }  // namespace
+
+TEST(StateFile, HoldsSurviveARestartWithTheirPid) {
+  AlertEngine a = engine_with({"load: load1 > 1"});
+  Hold h;
+  h.key = "run:42";
+  h.rules = {"load"};
+  h.max_until = 1700000100.5;
+  h.reason = "while backup.sh\truns";  // a tab would split the record
+  h.pid = 42;
+  h.pid_start = 123456;
+  h.who = "root";
+  a.hold(h, 1700000000);
+  Hold m;
+  m.key = "maintenance:backups";
+  m.until = 1700003600;
+  m.reason = "maintenance backups";
+  a.hold(m, 1700000000);
+  const std::string text = serialize_state(a);
+
+  AlertEngine b = engine_with({"load: load1 > 1"});
+  ASSERT_EQ(parse_state(text, b), "");
+  ASSERT_EQ(b.holds().size(), 2u);
+  const Hold& r = b.holds().at("run:42");
+  EXPECT_EQ(r.rules, std::vector<std::string>{"load"});
+  EXPECT_FALSE(r.until);
+  EXPECT_EQ(r.max_until, 1700000100.5);
+  EXPECT_EQ(r.pid, 42);
+  EXPECT_EQ(r.pid_start, 123456u);
+  EXPECT_EQ(r.reason, "while backup.sh runs");
+  EXPECT_EQ(r.who, "root");
+  EXPECT_TRUE(b.holds().at("maintenance:backups").rules.empty());
+  EXPECT_EQ(b.holds().at("maintenance:backups").until, 1700003600);
+  EXPECT_FALSE(b.has_events());  // told when they began, not again
+  EXPECT_EQ(serialize_state(b), text);
+}
+
+TEST(StateFile, BadHoldLinesRejectTheFile) {
+  for (const char* line : {"hold\tk\tx\t-\t0\t0\t0\t*\t\t\n", "hold\tk\t-\t-\t2\t0\t0\t*\t\t\n",
+                           "hold\t\t-\t-\t0\t0\t0\t*\t\t\n", "hold\tk\t-\t-\t0\t99999999\t0\t*\t\t\n",
+                           "hold\tk\t-\t-\t0\t0\t0\ta,,b\t\t\n", "hold\tk\t-\t-\t0\t0\t0\t*\t\n"}) {
+    AlertEngine e = engine_with({"load: load1 > 1"});
+    EXPECT_NE(parse_state(std::string("imwatch-state 1\n") + line, e), "") << line;
+    EXPECT_TRUE(e.holds().empty());
+  }
+}

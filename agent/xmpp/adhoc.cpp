@@ -117,13 +117,19 @@ void AdhocCommands::handleAdhocCommand(const gloox::JID& from, const Adhoc::Comm
     // A session of another admin, another node, or one that expired.
     if (it == sessions_.end() || it->second.admin != from.bare() || it->second.node != node)
       return say(from, node, sid, Outcome::failed, "this command session has ended; start it again");
-    with_context_([&](ChatContext& ctx) { next(from, it->second, sid, command, ctx); });
+    with_context_([&](ChatContext& ctx) {
+      ctx.who = from.bare();  // who set a threshold, for `rules` and the team
+      next(from, it->second, sid, command, ctx);
+    });
     return;
   }
   const auto nodes = adhoc_nodes();
   auto n = std::find_if(nodes.begin(), nodes.end(), [&](const AdhocNode& a) { return a.node == node; });
   if (n == nodes.end()) return say(from, node, sid, Outcome::usage, "no such command");
-  with_context_([&](ChatContext& ctx) { start(from, *n, sid, ctx); });
+  with_context_([&](ChatContext& ctx) {
+    ctx.who = from.bare();
+    start(from, *n, sid, ctx);
+  });
 }
 
 void AdhocCommands::start(const gloox::JID& from, const AdhocNode& node, const std::string& sid, ChatContext& ctx) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rewrites the seed corpora of tests/fuzz/corpus/ from tests/fixtures/proc
 # (run it again when the fixtures change). The config and duration seeds are
-# written here by hand, and so are the rule and chat seeds. corpus/state,
+# written here by hand, and so are the rule and chat seeds. corpus/overrides
+# and corpus/maintenance are hand-written and kept as they are. corpus/state,
 # corpus/outbox and corpus/history are kept as they are: files
 # serialize_state(), Outbox::serialize() and History::serialize() wrote
 # (alerts firing, acked, muted; a failing probe; notifications folded and

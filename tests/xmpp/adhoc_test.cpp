@@ -44,7 +44,8 @@ TEST_F(Adhoc, AnAdminListsExecutesFillsFormsAndCancels) {
   std::string expected;
   for (const auto& n : nodes) expected += (expected.empty() ? "" : " ") + n;
   EXPECT_EQ(step(out, "list"), expected);
-  EXPECT_TRUE(has(expected, "ack alerts graph help load mem mute ping")) << expected;
+  for (const char* node : {"ack", "alerts", "graph", "help", "load", "mem", "mute", "ping", "set", "reset"})
+    EXPECT_TRUE(has(" " + expected + " ", std::string(" ") + node + " ")) << expected;
   EXPECT_EQ(step(out, "ping"), "status=completed reply='pong' notes=''");
   std::string form = step(out, "mute-form");
   EXPECT_TRUE(has(form, "status=executing")) << form;
@@ -58,8 +59,10 @@ TEST_F(Adhoc, AnAdminListsExecutesFillsFormsAndCancels) {
 
   EXPECT_EQ(step(out, "set-1"), "status=executing rule options=['memory']");
   EXPECT_EQ(step(out, "set-2"), "rule=memory warn=80 crit=95 for=0 clear=75 repeat=1h");
-  // Until the registry has `set`, its unknown-command reply, as in chat.
-  EXPECT_TRUE(has(step(out, "set-done"), "unknown command 'set'")) << step(out, "set-done");
+  // The registry's `set`: an override, by the admin who submitted the form.
+  EXPECT_TRUE(has(step(out, "set-done"), "status=completed reply='memory:")) << step(out, "set-done");
+  EXPECT_NE(agent->wait_for_line("override memory: warn 85 crit 95 for 1m clear 75 repeat 1h (by alice@test.local)", 5), "")
+      << log(*agent);
 
   EXPECT_EQ(step(out, "cancel"), "status=canceled");
   EXPECT_TRUE(has(step(out, "after-cancel"), "session has ended")) << step(out, "after-cancel");
