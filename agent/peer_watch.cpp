@@ -13,6 +13,24 @@ void PeerWatch::clear() {
   peers_.clear();
   watching_.clear();
   self_.clear();
+  link_pending_ = -1;
+  link_ok_ = true;
+}
+
+// A quarter interval: a ping answered later than that is a slow server
+// (a loopback or LAN server answers in milliseconds).
+void PeerWatch::link_ping(double now) {
+  if (link_pending_ < 0) link_pending_ = now;
+}
+
+void PeerWatch::link_pong(double now) {
+  // Any answer: what was sent before it has come through or is lost with the link.
+  link_ok_ = link_pending_ < 0 || now - link_pending_ < 0.25 * interval_;
+  link_pending_ = -1;
+}
+
+bool PeerWatch::link_in_doubt(double now) const {
+  return !link_ok_ || (link_pending_ >= 0 && now - link_pending_ >= 0.25 * interval_);
 }
 
 std::string PeerWatch::successor_of(const std::string& nick) const {
@@ -94,6 +112,7 @@ void PeerWatch::answered(const std::string& nick, double now, double wall) {
   if (it == peers_.end() || it->second.vanished) return;
   it->second.last_answer = now;
   it->second.last_seen = wall;
+  it->second.deferred = false;
 }
 
 std::optional<PeerNews> PeerWatch::gone(const std::string& nick, double now, double wall) {
@@ -105,6 +124,22 @@ std::optional<PeerNews> PeerWatch::gone(const std::string& nick, double now, dou
   return declare(nick, it->second);
 }
 
+bool PeerWatch::verdict(Peer& p, double now) {
+  // Gone: silent for 1.5 intervals while our own link answers promptly.
+  if (now - p.last_answer < 1.5 * interval_) return false;
+  if (link_in_doubt(now)) {
+    p.deferred = true;  // the server is slow, not (necessarily) the peer
+    return false;
+  }
+  if (p.deferred) {
+    // Our link is back: the peer gets the ping sent with this tick, and the
+    // next tick's verdict, before anything is said.
+    p.deferred = false;
+    return false;
+  }
+  return true;
+}
+
 PeerWatch::Tick PeerWatch::tick(double now, double wall) {
   (void)wall;
   Tick t;
@@ -113,7 +148,7 @@ PeerWatch::Tick PeerWatch::tick(double now, double wall) {
   for (int i = 0; i < 2 && !watching_.empty(); ++i) {
     auto it = peers_.find(watching_);
     if (it == peers_.end() || it->second.vanished) break;
-    if (now - it->second.last_answer < 1.5 * interval_) break;
+    if (!verdict(it->second, now)) break;
     t.news.push_back(declare(watching_, it->second));
   }
   const std::string next = target();

@@ -20,6 +20,15 @@
 // disappearance: only its watcher says it, and only once until it returns;
 // a return is announced by its predecessor in the list, which every agent
 // computes alike from the room, or by the agent that declared it gone.
+//
+// A busy server delays every stanza alike: a burst in a room of 200 agents
+// made peers' answers late and their watchers announced live hosts. So the
+// watcher also times its own link (its pings to the server and to its own
+// occupant JID): while one of them is unanswered for a quarter interval, or
+// the last one came back that late, the silence of its peer says nothing
+// about the peer and no verdict is given. Once our link answers promptly
+// again the peer is pinged once more, and only a peer still silent at the
+// next tick is declared gone. On a healthy server nothing changes.
 #pragma once
 
 #include <cstddef>
@@ -60,6 +69,12 @@ class PeerWatch {
   std::optional<PeerNews> gone(const std::string& nick, double now, double wall);
   // We left the room (or the link): nothing we know of others is current.
   void clear();
+  // Our own link: a ping of ours sent (to the server, or to our own
+  // occupant JID), and an answer (of any type) to one of them.
+  void link_ping(double now);
+  void link_pong(double now);
+  // Our own ping is late (or the last one was): the server is slow.
+  bool link_in_doubt(double now) const;
 
   // Once per interval: the peer to ping now (if any), and what to announce.
   struct Tick {
@@ -78,6 +93,7 @@ class PeerWatch {
     double last_answer = 0;  // monotonic
     double last_seen = 0;    // wall
     bool vanished = false;   // declared gone by us, still shown by the room
+    bool deferred = false;   // silent while our own link was in doubt
   };
   struct Away {
     double since = 0;  // wall
@@ -86,6 +102,7 @@ class PeerWatch {
   std::string successor_of(const std::string& nick) const;
   std::string predecessor_of(const std::string& nick) const;
   PeerNews declare(std::string nick, Peer& p);
+  bool verdict(Peer& p, double now);
 
   double interval_;
   size_t max_;
@@ -93,6 +110,8 @@ class PeerWatch {
   std::map<std::string, Peer> peers_;  // present agents but us, sorted by nick
   std::map<std::string, Away> away_;   // agents gone, for "back after" (bounded as peers_)
   std::string watching_;
+  double link_pending_ = -1;  // monotonic send time of our oldest unanswered ping; -1 none
+  bool link_ok_ = true;       // our last answer came back promptly
 };
 
 }  // namespace imwatch::agent

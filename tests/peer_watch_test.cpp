@@ -118,6 +118,69 @@ TEST_F(Watch, LeavingWithoutAGoodbyeIsAnnouncedByTheWatcherOnly) {
   EXPECT_FALSE(other.left("web2", false, now, wall));
 }
 
+// A busy server delays our own pings as much as the peer's answers: no verdict
+// then. Once our link answers promptly again, the peer is pinged once more and
+// announced exactly once if it is still silent.
+TEST_F(Watch, ASilentPeerIsNotAnnouncedWhileOurOwnPingIsLate) {
+  step();
+  w.link_ping(now);
+  w.link_pong(now + 0.01);
+  EXPECT_FALSE(w.link_in_doubt(now));
+  // The server stalls: our own ping (to the server, to our occupant) goes unanswered too.
+  w.link_ping(now);
+  for (int i = 0; i < 8; ++i) {
+    auto t = step(false);
+    EXPECT_TRUE(w.link_in_doubt(now));
+    EXPECT_TRUE(t.news.empty()) << "tick " << i << ": the server is slow, not web2";
+    ASSERT_TRUE(t.ping);
+    EXPECT_EQ(*t.ping, "web2") << "still watched, still pinged";
+  }
+  // Our link answers, but late (the backlog): still in doubt.
+  w.link_pong(now + kInterval);
+  EXPECT_TRUE(w.link_in_doubt(now));
+  EXPECT_TRUE(step(false).news.empty());
+  // A prompt answer: our link is well. web2 is re-pinged first, not announced yet.
+  w.link_ping(now);
+  w.link_pong(now + 0.01);
+  EXPECT_FALSE(w.link_in_doubt(now));
+  auto t = step(false);
+  EXPECT_TRUE(t.news.empty()) << "re-pinged before any verdict";
+  ASSERT_TRUE(t.ping);
+  EXPECT_EQ(*t.ping, "web2");
+  // Still silent at the next tick, with our link well: announced, once.
+  auto v = step(false);
+  ASSERT_EQ(v.news.size(), 1u);
+  EXPECT_EQ(v.news[0].kind, PeerNews::vanished);
+  EXPECT_EQ(v.news[0].nick, "web2");
+  for (int i = 0; i < 5; ++i) {
+    auto after = step(false);
+    for (const auto& n : after.news) EXPECT_NE(n.nick, "web2") << "web2 is said once";
+  }
+}
+
+TEST_F(Watch, APeerThatAnswersOnceOurLinkIsBackIsNotAnnounced) {
+  step();
+  w.link_ping(now);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(step(false).news.empty());
+  w.link_pong(now + 0.01);  // the burst is over; web2's late answer arrives too
+  w.answered("web2", now + 0.02, wall);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(step().news.empty());
+}
+
+// On a healthy server (our pings answered at once) the bound is unchanged.
+TEST_F(Watch, AHealthyLinkKeepsTheThreeIntervalBound) {
+  for (int i = 0; i < 3; ++i) step();
+  const double silent_at = now;
+  std::vector<PeerNews> news;
+  while (news.empty() && now - silent_at < 10 * kInterval) {
+    news = step(false).news;
+    w.link_ping(now);
+    w.link_pong(now + 0.01);
+  }
+  ASSERT_EQ(news.size(), 1u);
+  EXPECT_LE(now - silent_at, 3 * kInterval);
+}
+
 TEST_F(Watch, WhatARoomCanMakeUsStoreIsBounded) {
   PeerWatch small{kInterval, 4};
   small.set_self("a", now);

@@ -325,6 +325,7 @@ void Room::on_iq(const gloox::Tag& tag, const std::string& from) {
   pings_.erase(it);
   const bool alive = type == "result";
   if (nick == nick_) {
+    if (ev_.self_pong) ev_.self_pong();
     // XEP-0410: not-acceptable (or item-not-found) says we are no longer an occupant.
     const std::string cond = alive ? "" : error_condition(tag);
     if (joined_ && (cond == "not-acceptable" || cond == "item-not-found")) {

@@ -50,6 +50,8 @@ class Room {
     std::function<void(const std::string& nick, const Occupant& o, bool present, bool goodbye)> occupant;
     // The answer to ping(nick): true alive, false an error saying it is not there.
     std::function<void(const std::string& nick, bool alive)> pong;
+    // An answer (of any type) to self_ping(): our link to the room carries.
+    std::function<void()> self_pong;
   };
 
   Room(GuardedClient& client, EventLoop& loop, Clock& clock, Events events);

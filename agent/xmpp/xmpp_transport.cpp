@@ -214,6 +214,7 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
       t.on_room_occupant(nick, o.agent, o.boot, present, goodbye);
     };
     ev.pong = [this](const std::string& nick, bool alive) { t.on_room_pong(nick, alive); };
+    ev.self_pong = [this] { t.peers_.link_pong(t.clock_.now()); };
     room = std::make_unique<Room>(*client, t.loop_, t.clock_, std::move(ev));
     client->set_intercept([this](const gloox::Tag& tag) { return room->on_tag(tag); });
     room->configure(t.cfg_, t.boot_wall_);
@@ -723,8 +724,9 @@ void XmppTransport::on_room_pong(const std::string& nick, bool alive) {
 
 void XmppTransport::watch_peers() {
   if (!in_room()) return;
-  impl_->room->self_ping();
   auto tick = peers_.tick(clock_.now(), clock_.wall());
+  impl_->room->self_ping();
+  peers_.link_ping(clock_.now());
   for (const auto& n : tick.news) announce(n);
   if (tick.ping) impl_->room->ping(*tick.ping);
 }
@@ -747,12 +749,14 @@ void XmppTransport::announce(const PeerNews& news) {
 void XmppTransport::round_trip() {
   uint64_t rt = next_rt_++;
   pings_in_flight_.emplace_back(rt, clock_.now());
+  peers_.link_ping(clock_.now());  // our own link, timed for the peer watch
   impl_->client->xmppPing(gloox::JID(impl_->client->jid().server()), impl_.get());
   impl_->client->reqStreamManagement();  // lets gloox free what the server has (see handleMessage)
 }
 
 void XmppTransport::on_pong() {
   if (pings_in_flight_.empty()) return;
+  peers_.link_pong(clock_.now());
   // The server answers in order: this is the oldest ping in flight.
   uint64_t rt = pings_in_flight_.front().first;
   pings_in_flight_.pop_front();

@@ -212,6 +212,9 @@ async def bench(args, fl, fig):
     for label, text in (("alert storm: all fire", LOAD_HIGH), ("alert storm: all resolve", LOAD_LOW)):
         await storm_round(admin, nicks, fig, server.pid, pids, proc_root, label, text, args)
     await asyncio.sleep(2)
+    # Every agent is alive until the SIGKILL below: any vanishing so far is false.
+    false_vanish = sum("vanished without a goodbye" in b for (_, _, b) in admin.messages)
+    fig.add("live hosts announced vanished (before the SIGKILL)", str(false_vanish))
 
     if args.vanish:
         victim = agents[len(agents) // 2]

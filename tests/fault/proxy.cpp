@@ -110,6 +110,11 @@ void FaultProxy::accept_one() {
   int a = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (a < 0) return;
   ++accepted_;
+  if (refuse_) {
+    Pair cut{a, -1, {}, {}, false};
+    close_pair(cut, true);
+    return;
+  }
   int b = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in up = loopback_address(upstream_);
   // A blocking connect on loopback answers at once: accepted or refused.

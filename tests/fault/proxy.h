@@ -9,7 +9,9 @@
 //            a NAT or firewall forgot a flow.
 //   drop():  every connection is reset at once (SO_LINGER 0: RST, no FIN).
 // release_stalled() resets the stalled connections, discarding whatever they
-// buffered, as a dead path would have.
+// buffered, as a dead path would have. refuse(true) resets every new
+// connection at once, as when the whole path is cut (a stall alone lets a
+// reconnect through at once).
 #pragma once
 
 #include <atomic>
@@ -35,6 +37,7 @@ class FaultProxy {
   void stall();
   void drop();
   void release_stalled();
+  void refuse(bool on) { refuse_ = on; }
 
   int accepted() const { return accepted_; }
   int stalled_now() const { return stalled_now_; }
@@ -60,6 +63,7 @@ class FaultProxy {
   std::mutex mu_;
   std::vector<Cmd> cmds_;
   std::atomic<bool> quit_{false};
+  std::atomic<bool> refuse_{false};
   std::atomic<int> accepted_{0}, stalled_now_{0};
   std::vector<Pair> pairs_;  // the thread's alone
 };

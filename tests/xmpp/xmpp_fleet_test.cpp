@@ -14,6 +14,7 @@
 
 #include "fixture_tree.h"
 #include "run_process.h"
+#include "tests/fault/proxy.h"
 #include "tests/support/prosody_server.h"
 #include "tests/support/xmpp_test_client.h"
 
@@ -78,7 +79,8 @@ class Fleet : public ::testing::Test {
   std::string dir_of(const std::string& host) { return server.dir() + "/" + host; }
   void set_memory(const std::string& host, int pct) { write_meminfo_used(dir_of(host) + "/proc", pct); }
 
-  std::unique_ptr<ChildProcess> start_agent(const std::string& host, const std::string& room_line = "") {
+  // `port`: where the agent connects (a fault proxy), 0 for the server itself.
+  std::unique_ptr<ChildProcess> start_agent(const std::string& host, const std::string& room_line = "", int port = 0) {
     const std::string d = dir_of(host);
     if (!fs::exists(d + "/proc")) {
       fs::create_directories(d);
@@ -89,7 +91,7 @@ class Fleet : public ::testing::Test {
         << "proc-root = " << d << "/proc\nstate-dir = " << d << "/state\nhostname = " << host
         << "\nlog-level = " << (std::getenv("FLEET_DEBUG") ? "debug" : "info") << "\n[probe.meminfo]\ninterval = 1s\n[probe.loadavg]\ninterval = 1s\n"
            "[alert]\nrule = memory: mem_used_pct > 80 crit 95 clear 75\n[xmpp]\njid = "
-        << host << "@test.local\npassword = " << host << "-pw\nhost = 127.0.0.1\nport = " << server.port()
+        << host << "@test.local\npassword = " << host << "-pw\nhost = 127.0.0.1\nport = " << (port ? port : server.port())
         << "\nresource = " << host << "\nadmin = alice@test.local\nadmin = bob@test.local critical\nca_file = "
         << server.ca_file() << "\nping_interval = 2s\n"
         << (room_line.empty() ? "room = " + room : room_line) << "\n";
@@ -307,6 +309,42 @@ TEST_F(Fleet, TheWatchMovesOn) {
   EXPECT_EQ(in_room(*alice, "web2 vanished"), 1u);
   EXPECT_EQ(in_room(*alice, "web3 vanished"), 1u);
   EXPECT_EQ(in_room(*alice, "web1: web"), 2u) << "both by web1";
+}
+
+// A link cut through the fault proxy (stalled: no FIN, no RST, and no new
+// connection gets through): exactly one other agent announces it within
+// 3 x ping_interval, nobody announces anything else (the cut agent's own
+// watch sees its own ping late too and gives no verdict), and its return
+// is announced.
+TEST_F(Fleet, AStalledLinkVanishesOnce) {
+  FaultProxy proxy(server.port());
+  ASSERT_TRUE(proxy.start()) << proxy.error();
+  auto alice = person("alice", "alice");
+  for (const char* h : {"web1", "web2"}) agents.push_back(start_agent(h));
+  agents.push_back(start_agent("web3", "", proxy.port()));
+  pump(*alice, 3s);
+  proxy.refuse(true);
+  proxy.stall();
+  const auto stalled = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_room(*alice, "web3 vanished without a goodbye", 1, 15s)) << room_log(*alice);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - stalled).count();
+  EXPECT_LE(took, 3 * 2 + 2.0) << "the bound is 3 x ping_interval (with 2 s of slack)";
+  std::printf("fleet: web3 announced vanished %.2f s after its link stalled (ping_interval 2 s)\n", took);
+  pump(*alice, 8s);
+  EXPECT_EQ(in_room(*alice, "web3 vanished"), 1u) << room_log(*alice);
+  EXPECT_EQ(in_room(*alice, "vanished"), 1u) << "nobody else is said gone";
+  EXPECT_EQ(in_room(*alice, "web2: web3 vanished"), 1u) << "by its watcher, web2";
+
+  // The path comes back and the agent is restarted: its return is announced, once.
+  proxy.refuse(false);
+  proxy.release_stalled();
+  agents[2]->signal(SIGKILL);
+  agents[2]->wait_exit(10);
+  agents[2] = start_agent("web3", "", proxy.port());
+  ASSERT_TRUE(wait_room(*alice, "web3 is back after", 1, 10s)) << room_log(*alice);
+  pump(*alice, 5s);
+  EXPECT_EQ(in_room(*alice, "web3 is back after"), 1u);
+  EXPECT_EQ(in_room(*alice, "vanished"), 1u) << room_log(*alice);
 }
 
 // A taken nick: the agent joins as web1-2 and answers to that name.
