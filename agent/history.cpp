@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "agent/config.h"
@@ -254,7 +255,10 @@ std::optional<double> hours_until_full(const History& history, std::string_view 
   const Series* s = history.find(avail_metric);
   if (!s) return std::nullopt;
   auto slope = s->slope(wall, kFillSpan, kFillCover, 6);
-  if (!slope || *slope >= 0) return std::nullopt;  // not filling: no time to full
+  if (!slope) return std::nullopt;
+  // Not filling is a known fact, not unknown: +inf ("never full"), so that
+  // `fs_full_in_hours < 24` is false and a firing alert resolves.
+  if (*slope >= 0) return std::numeric_limits<double>::infinity();
   return std::max(avail_now, 0.0) / -*slope / 3600.0;
 }
 
@@ -273,6 +277,9 @@ void History::record(std::string_view metric, double step, double wall, std::opt
   } else if (it->second->step() != static_cast<float>(std::clamp(step, 1.0, 3600.0))) {
     it->second->set_step(step);
   }
+  // +inf (fs_full_in_hours: not filling) is a known "never", but no point of
+  // a graph: a gap, so that min, max and sparklines stay finite.
+  if (value && !std::isfinite(*value)) value = std::nullopt;
   it->second->record(wall, value);
 }
 

@@ -171,8 +171,9 @@ std::string graph_reply(const std::vector<std::string>& args, const History* his
 
 // fs_full_in_hours: hours until `avail_now` bytes are used up at the rate
 // fitted on the history of `avail_metric` (fs_avail_bytes{/var}) over the
-// last kFillSpan; nothing until kFillCover of history is known, and nothing
-// (not a negative number) when the filesystem is not filling.
+// last kFillSpan; nothing until kFillCover of history is known, and +inf
+// (a known "never", not unknown and not a negative number) when the
+// filesystem is not filling. History::record keeps +inf as a gap.
 inline constexpr double kFillSpan = 6 * 3600.0;
 inline constexpr double kFillCover = 3600.0;
 std::optional<double> hours_until_full(const History& history, std::string_view avail_metric, double avail_now,

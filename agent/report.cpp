@@ -237,7 +237,8 @@ std::vector<std::string> chat_disk_notes(const Snapshot& s) {
   std::vector<std::string> notes;
   for (const auto& d : disk_rows(s)) {
     if (d.readonly == 1.0) notes.push_back(fit({d.mount, "is read-only"}));
-    if (d.full_in_hours)
+    // +inf is "not filling": nothing to note, as for a mount with no fit yet.
+    if (d.full_in_hours && std::isfinite(*d.full_in_hours))
       notes.push_back(fit({d.mount, fmt::format("full in {:.0f}h at this rate", std::ceil(*d.full_in_hours))}));
   }
   return notes;
@@ -263,7 +264,12 @@ std::string format_json(const Snapshot& s, const std::string& host) {
   std::string out = "{\"host\":" + json_string(host);
   for (const auto& p : s.probes)
     p.each([&](std::string_view name, const std::optional<double>& v) {
-      if (v) fmt::format_to(std::back_inserter(out), ",{}:{}", json_string(name), *v);
+      // JSON has no infinity: +inf (fs_full_in_hours, not filling) is null,
+      // unknown is left out (README, metrics).
+      if (v && !std::isfinite(*v))
+        fmt::format_to(std::back_inserter(out), ",{}:null", json_string(name));
+      else if (v)
+        fmt::format_to(std::back_inserter(out), ",{}:{}", json_string(name), *v);
     });
   return out + "}\n";
 }

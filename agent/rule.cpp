@@ -32,6 +32,8 @@ std::string_view severity_text(Severity s) {
 }
 
 std::string format_value(double v) {
+  // +inf is fs_full_in_hours of a filesystem that is not filling.
+  if (std::isinf(v) && v > 0) return "never";
   std::string s = fmt::format("{:.2f}", v);
   while (s.back() == '0') s.pop_back();
   if (s.back() == '.') s.pop_back();

@@ -25,7 +25,8 @@ std::string_view op_text(Op op);
 std::string_view severity_text(Severity s);  // "OK", "WARNING", "CRITICAL"
 
 // 1.50 -> "1.5", 3 -> "3", 1234.567 -> "1234.57": thresholds and values as
-// rules and messages write them.
+// rules and messages write them; +inf -> "never" (fs_full_in_hours of a
+// filesystem that is not filling).
 std::string format_value(double v);
 
 struct Rule {

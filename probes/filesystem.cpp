@@ -18,7 +18,8 @@ constexpr MetricInfo kMetrics[fs_metric_count] = {
     {"fs_readonly", "", "1 when mounted read-only, else 0", true},
     {"fs_remounted_ro", "", "1 when the kernel made it read-only under a read-write mount (errors=remount-ro)", true},
     {"fs_full_in_hours", "h",
-     "hours until full at the rate of the last hours (least squares); unknown when not filling or too little history",
+     "hours until full at the rate of the last hours (least squares); never (+inf) when not filling, unknown "
+     "with too little history",
      true},
 };
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/history.h"
 #include "agent/messages.h"
 
 using namespace imwatch::agent;
@@ -530,6 +531,55 @@ TEST(PerMount, EachMountsStateSurvivesARestart) {
   EXPECT_EQ(ev[0].rule, "disk /gone");
   EXPECT_EQ(after.next_id(), 4u);
 }
+}
+
+// The default disk_filling rule over the real fit: it fires while the disk
+// fills and resolves once it stops (the runaway log deleted), because "not
+// filling" is +inf, a known value, not unknown.
+TEST(PerMount, DiskFillingResolvesOnceTheDiskStopsFilling) {
+  Rule r;
+  ASSERT_EQ(parse_rule("disk_filling: fs_full_in_hours < 24 crit 4 for 30m clear 48", {"fs_full_in_hours"}, r), "");
+  AlertSettings quiet;
+  quiet.repeat = 0;  // no reminders: only changes of state are told
+  AlertEngine e;
+  e.configure({r}, quiet, kAllFromP);
+  History h;
+  const double gib = 1 << 30;
+  const std::vector<std::string> mounts = {"/var"};
+  double avail = 20 * gib;
+  auto pass = [&](double t) {
+    auto hours = hours_until_full(h, "fs_avail_bytes{/var}", avail, Engine::wall(t));
+    h.record("fs_avail_bytes{/var}", 60, Engine::wall(t), avail);
+    auto value = [&](const std::string&, size_t) { return hours; };
+    e.evaluate_instances("p", mounts, value, t, Engine::wall(t));
+    e.remind(Engine::wall(t));
+    return e.take_events();
+  };
+  // 2 GiB an hour: full in about 10 h, a warning after an hour of history
+  // and 30 minutes held.
+  std::vector<Event> told;
+  double t = 0;
+  for (; t <= 3 * 3600; t += 60, avail -= gib / 30) {
+    auto ev = pass(t);
+    told.insert(told.end(), ev.begin(), ev.end());
+  }
+  ASSERT_EQ(told.size(), 1u) << text(told);
+  EXPECT_EQ(told[0].kind, Event::fired);
+  EXPECT_EQ(e.states().at("disk_filling /var").severity, Severity::warning);
+  // The log is deleted: avail jumps up and stays. The fit over the last 6 h
+  // turns upward, so the time to full is "never" and the alert resolves.
+  avail += 10 * gib;
+  told.clear();
+  for (double until = t + 2 * 3600; t <= until; t += 60) {
+    auto ev = pass(t);
+    told.insert(told.end(), ev.begin(), ev.end());
+  }
+  ASSERT_EQ(told.size(), 1u) << text(told);
+  EXPECT_EQ(told[0].kind, Event::resolved);
+  EXPECT_EQ(e.states().at("disk_filling /var").severity, Severity::ok);
+  EXPECT_NE(text(told).find("fs_full_in_hours never after firing"), std::string::npos) << text(told);
+  const std::string rules = rules_listing(e, Engine::wall(t));
+  EXPECT_NE(rules.find("now never"), std::string::npos) << rules;
 
 // ---- holds (maintenance windows, imwatch run --mute) ----
 

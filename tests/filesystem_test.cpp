@@ -6,10 +6,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
 
+#include "agent/report.h"
+#include "agent/snapshot.h"
 #include "fakes/fake_statfs.h"
 #include "probes/filesystem.h"
 #include "probes/mountinfo.h"
@@ -124,6 +127,30 @@ TEST(FilesystemProbe, BindMountsOnceEscapesReadOnlyAndTypes) {
   EXPECT_EQ(p.get("/tank", fs_avail_bytes), std::nullopt);
   EXPECT_NE(p.error.find("/mnt/my disk"), std::string::npos) << p.error;
   EXPECT_EQ(p.get("/", fs_full_in_hours), std::nullopt);  // the agent fits it on its history
+}
+
+// fs_full_in_hours +inf (not filling) at the edges: JSON null (JSON has no
+// infinity), no note in the disk reply; a finite value as before.
+TEST(FilesystemProbe, NotFillingIsNullInJsonAndNoNote) {
+  auto p = probe_tree("bind", {}, {{"/", fs_stats(100, 50)}, {"/var", fs_stats(10, 93)}});
+  p.v[0 * fs_metric_count + fs_full_in_hours] = std::numeric_limits<double>::infinity();  // "/"
+  p.v[1 * fs_metric_count + fs_full_in_hours] = 9.25;                                     // "/var"
+  ASSERT_EQ(p.mounts()[0], "/");
+  ASSERT_EQ(p.mounts()[1], "/var");
+  imwatch::agent::Snapshot snap;
+  auto inst = p.probe->instances();
+  snap.probes.push_back({p.probe->name(), p.probe->metrics(), p.v, "", true, {inst.begin(), inst.end()}});
+  const std::string json = imwatch::agent::format_json(snap, "web1");
+  EXPECT_NE(json.find("\"fs_full_in_hours{/}\":null,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"fs_full_in_hours{/var}\":9.25,"), std::string::npos) << json;
+  EXPECT_EQ(json.find("inf"), std::string::npos) << json;
+  EXPECT_EQ(json.find("fs_full_in_hours{/tank}"), std::string::npos) << json;  // unknown: left out
+  const auto notes = imwatch::agent::chat_disk_notes(snap);
+  std::string all;
+  for (const auto& n : notes) all += n + "\n";
+  EXPECT_NE(all.find("/var full in 10h at this rate"), std::string::npos) << all;
+  EXPECT_EQ(all.find("/ full"), std::string::npos) << all;
+  EXPECT_EQ(all.find("inf"), std::string::npos) << all;
 }
 
 TEST(FilesystemProbe, IncludeTypesAndExcludeGlobs) {

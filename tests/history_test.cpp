@@ -9,7 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
+#include "agent/rule.h"
 #include "agent/state_dir.h"
 
 using namespace imwatch::agent;
@@ -339,7 +341,7 @@ TEST(Graph, AlertAndStatusTrends) {
 }  // namespace
 
 // fs_full_in_hours: a least-squares fit of the available space.
-TEST(FullInHours, FitsTheRateAndIsUnknownWhenNotFillingOrTooShort) {
+TEST(FullInHours, FitsTheRateNeverWhenNotFillingUnknownWhenTooShort) {
   using imwatch::agent::History;
   using imwatch::agent::hours_until_full;
   const double t0 = 1'700'000'000;
@@ -351,10 +353,15 @@ TEST(FullInHours, FitsTheRateAndIsUnknownWhenNotFillingOrTooShort) {
   auto hours = hours_until_full(h, "fs_avail_bytes{/var}", 18 * gib, t0 + 121 * 60);
   ASSERT_TRUE(hours);
   EXPECT_NEAR(*hours, 18, 0.2);
-  // Not filling (freed space): unknown, never negative.
+  // Not filling (freeing, or steady): +inf, a known "never", not unknown and
+  // never negative.
+  const double never = std::numeric_limits<double>::infinity();
   History freeing;
   for (int i = 0; i <= 120; ++i) freeing.record("a", 60, t0 + i * 60, 10 * gib + i * 1e6);
-  EXPECT_FALSE(hours_until_full(freeing, "a", 10 * gib, t0 + 121 * 60));
+  EXPECT_EQ(hours_until_full(freeing, "a", 10 * gib, t0 + 121 * 60), never);
+  History steady;
+  for (int i = 0; i <= 120; ++i) steady.record("a", 60, t0 + i * 60, 10 * gib);
+  EXPECT_EQ(hours_until_full(steady, "a", 10 * gib, t0 + 121 * 60), never);
   // Under an hour of history: unknown.
   History young;
   for (int i = 0; i <= 30; ++i) young.record("a", 60, t0 + i * 60, 10 * gib - i * 1e8);
@@ -366,6 +373,23 @@ TEST(FullInHours, FitsTheRateAndIsUnknownWhenNotFillingOrTooShort) {
   hours = hours_until_full(fine, "a", 94 * gib, t0 + 6 * 3600);
   ASSERT_TRUE(hours);
   EXPECT_NEAR(*hours, 94, 2);
+}
+
+// +inf (not filling) is recorded as a gap: min, max and graphs stay finite.
+TEST(FullInHours, NeverIsAGapInTheHistory) {
+  using namespace imwatch::agent;
+  const double t0 = 1'700'000'000;
+  History h;
+  h.record("fs_full_in_hours{/var}", 60, t0, 30);
+  h.record("fs_full_in_hours{/var}", 60, t0 + 60, std::numeric_limits<double>::infinity());
+  const Series* s = h.find("fs_full_in_hours{/var}");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->newest(), t0);  // the last known cell is the finite one
+  std::string g = graph_reply({"graph", "fs_full_in_hours{/var}", "1h"}, &h, "web1", t0 + 60);
+  EXPECT_EQ(g.find("inf"), std::string::npos) << g;
+  EXPECT_NE(g.find("max 30 now ?"), std::string::npos) << g;  // +inf would make them "?"
+  EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "never");
+  EXPECT_EQ(format_value(23.5), "23.5");
 }
 
 // `graph disk`: the fullest filesystems first; `graph` alone adds the fullest.
