@@ -531,7 +531,6 @@ TEST(PerMount, EachMountsStateSurvivesARestart) {
   EXPECT_EQ(ev[0].rule, "disk /gone");
   EXPECT_EQ(after.next_id(), 4u);
 }
-}
 
 // The default disk_filling rule over the real fit: it fires while the disk
 // fills and resolves once it stops (the runaway log deleted), because "not
@@ -580,6 +579,7 @@ TEST(PerMount, DiskFillingResolvesOnceTheDiskStopsFilling) {
   EXPECT_NE(text(told).find("fs_full_in_hours never after firing"), std::string::npos) << text(told);
   const std::string rules = rules_listing(e, Engine::wall(t));
   EXPECT_NE(rules.find("now never"), std::string::npos) << rules;
+}
 
 // ---- holds (maintenance windows, imwatch run --mute) ----
 
