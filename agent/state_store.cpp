@@ -145,6 +145,17 @@ std::optional<SavedRule> parse_rule_record(const std::vector<std::string_view>& 
   return r;
 }
 
+// "acked RULE BY WHEN": who acked the rule's alert, right after its "rule"
+// record.
+std::string parse_acked_record(const std::vector<std::string_view>& f, SavedState& saved) {
+  double t = 0;
+  if (saved.rules.empty() || saved.rules.back().name != f[1] || f[2].empty() || !to_time(f[3], t))
+    return "bad acked line";
+  saved.rules.back().s.acked_by = std::string(f[2].substr(0, 64));
+  saved.rules.back().s.acked_at = t;
+  return {};
+}
+
 // One record after the header into `saved`: "" or what is wrong with it.
 std::string parse_record(std::string_view line, SavedState& saved) {
   auto f = split_tabs(line);
@@ -155,15 +166,7 @@ std::string parse_record(std::string_view line, SavedState& saved) {
     saved.rules.push_back(std::move(*r));
     return {};
   }
-  if (f[0] == "acked" && f.size() == 4) {
-    // "acked RULE BY WHEN": who acked the rule's alert (after its "rule" line).
-    double t = 0;
-    if (saved.rules.empty() || saved.rules.back().name != f[1] || f[2].empty() || !to_time(f[3], t))
-      return "bad acked line";
-    saved.rules.back().s.acked_by = std::string(f[2].substr(0, 64));
-    saved.rules.back().s.acked_at = t;
-    return {};
-  }
+  if (f[0] == "acked" && f.size() == 4) return parse_acked_record(f, saved);
   if (f[0] == "hold" && f.size() == 10) {
     auto h = parse_hold_record(f);
     if (!h) return "bad hold line";
