@@ -490,3 +490,27 @@ TEST_F(DaemonInProc, RunMuteHoldOfAProcessThatDiedWhileTheAgentWasDownEndsAtStar
   EXPECT_TRUE(starts_with(notifier_.texts[0], "web1: RELEASED memory: imwatch run a command (root) gone"))
       << notifier_.texts[0];
 }
+
+// Who did what, from every front-end: a chat ack and mute, and a local
+// mute, each told once to the team as one line (the room and the other
+// admins; the chat's speaker is not told what they did themselves).
+TEST_F(DaemonInProc, WhoDidWhatIsToldFromChatAndFromTheLocalCommand) {
+  write_config("rule = memory: mem_used_pct > 80");
+  start();
+  memory(85);
+  run_for(3);
+  ASSERT_EQ(notifier_.texts.size(), 1u);
+  EXPECT_TRUE(starts_with(notifier_.texts[0], "web1: WARNING memory: mem_used_pct 85 > 80")) << notifier_.texts[0];
+  EXPECT_EQ(chat("ack 1"), "acknowledged #1:\n  no more reminders until it resolves");
+  ASSERT_EQ(notifier_.texts.size(), 2u);
+  EXPECT_EQ(notifier_.texts[1], "web1: alice acked #1 (memory) on web1");
+  EXPECT_EQ(notifier_.received[1].except, "alice@example.org");
+  EXPECT_NE(chat("alerts").find("acked by alice 0s ago"), std::string::npos) << chat("alerts");
+  EXPECT_EQ(daemon_->local_command(0, "root", "mute 2h memory").outcome, Outcome::ok);
+  ASSERT_EQ(notifier_.texts.size(), 3u);
+  EXPECT_EQ(notifier_.texts[2], "web1: root (local) muted memory on web1 for 2h");
+  EXPECT_EQ(notifier_.received[2].except, "");  // nobody in chat knows yet
+  chat("unmute memory");
+  ASSERT_EQ(notifier_.texts.size(), 4u);
+  EXPECT_EQ(notifier_.texts[3], "web1: alice unmuted memory on web1");
+}
