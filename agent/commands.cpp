@@ -70,7 +70,7 @@ Reply ack(const Args& args, ChatContext& ctx) {
 }
 
 Reply set(const Args& args, ChatContext& ctx) {
-  if (args.size() < 2) return usage("usage: set RULE warn N [crit N] [for DURATION] [clear N] [repeat DURATION]");
+  if (args.size() < 2) return usage(fit({"usage: set RULE warn N [crit N]", "[for DURATION] [clear N]", "[repeat DURATION]"}));
   if (!ctx.editor) return failed("thresholds cannot be set here");
   const std::string& rule = args[1];
   if (!known_rule(ctx, rule)) return usage(fit({"no rule", quote(rule)}));
@@ -115,8 +115,8 @@ std::string add_rules(const std::string& word, ChatContext& ctx, std::vector<std
 // `hold RULES|all [max DURATION] [cmd NAME]`: imwatch run --mute, over the
 // local socket only, for the life of the client process (agent/client_process.h).
 Reply hold(const Args& args, ChatContext& ctx) {
-  constexpr std::string_view kUsage = "usage: hold RULE[,RULE...]|all [max DURATION] [cmd NAME]";
-  if (args.size() < 2) return usage(std::string(kUsage));
+  const std::string kUsage = fit({"usage: hold RULE[,RULE...]|all", "[max DURATION] [cmd NAME]"});
+  if (args.size() < 2) return usage(kUsage);
   if (ctx.peer_pid <= 0) return failed(fit({"hold is for imwatch run on the server;", "try mute"}));
   Hold h;
   size_t i = 1;
@@ -131,10 +131,10 @@ Reply hold(const Args& args, ChatContext& ctx) {
     } else if (args[i] == "cmd") {
       cmd = clean_word(args[i + 1], 64);
     } else {
-      return usage(std::string(kUsage));
+      return usage(kUsage);
     }
   }
-  if (i != args.size()) return usage(std::string(kUsage));
+  if (i != args.size()) return usage(kUsage);
   auto start = process_start(ctx.peer_pid);
   if (!start) return failed(fmt::format("cannot see process {}", ctx.peer_pid));
   h.key = fmt::format("run:{}", ctx.peer_pid);
