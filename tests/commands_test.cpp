@@ -18,6 +18,7 @@
 #include "agent/chat.h"
 #include "agent/control.h"
 #include "agent/daemon.h"
+#include "agent/report.h"
 #include "probes/probes.h"
 
 using namespace imwatch::agent;
@@ -194,6 +195,27 @@ TEST_F(Commands, SubmittedValuesBecomeALineOnlyWhenClean) {
   EXPECT_EQ(threshold_line(memory, {{"warn", "8 5"}}).error, "warn: a value with a space or a control character");
   EXPECT_EQ(threshold_line(memory, {{"warn", "1e9"}}).error, "warn: not a number: '1e9'");
   EXPECT_EQ(threshold_line(memory, {{"warn", "85"}, {"for", "ever"}}).error, "for: not a duration: 'ever'");
+}
+
+}  // namespace
+
+namespace {
+
+// Every command's replies to a bare call and to a wrong argument fit the
+// chat's 40 columns, usage lines included (the chat fuzz target found one
+// that did not: the bare `set`).
+TEST_F(Commands, UsageAndErrorRepliesFitFortyColumns) {
+  for (const auto& c : commands())
+    for (const std::string& line : {std::string(c.name), std::string(c.name) + " x", std::string(c.name) + " x y z"}) {
+      ChatContext context = ctx();
+      Reply r = run_command(line, context);
+      size_t at = 0;
+      while (at <= r.text.size()) {
+        size_t end = std::min(r.text.find('\n', at), r.text.size());
+        EXPECT_LE(columns(std::string_view(r.text).substr(at, end - at)), kChatWidth) << line << " -> " << r.text;
+        at = end + 1;
+      }
+    }
 }
 
 }  // namespace
