@@ -96,18 +96,21 @@ bool to_rules(std::string_view t, std::vector<std::string>& rules) {
 }
 
 // "hold KEY UNTIL MAX OVERRUN PID PID_START RULES WHO REASON": UNTIL and
-// MAX "-" for none, RULES "*" for all.
+// MAX "-" for none, RULES "*" for all. The text fields are read the way
+// write_hold writes them, so a hand-edited control byte or an over-long key
+// is normalised on load, not on the next save: holds are kept sorted by key,
+// and a key that changed between load and save would change their order.
 std::optional<Hold> parse_hold_record(const std::vector<std::string_view>& f) {
   Hold h;
-  h.key = std::string(f[1]);
+  h.key = field(f[1]);
   uint64_t pid = 0;
   if (h.key.empty() || !to_opt_time(f[2], h.until) || !to_opt_time(f[3], h.max_until) ||
       !to_bool(f[4], h.overrun_told) || !to_u64(f[5], pid) || pid > 4194304 || !to_u64(f[6], h.pid_start) ||
       !to_rules(f[7], h.rules))
     return std::nullopt;
   h.pid = static_cast<int>(pid);
-  h.who = std::string(f[8]);
-  h.reason = std::string(f[9]);
+  h.who = field(f[8]);
+  h.reason = field(f[9]);
   return h;
 }
 

@@ -362,3 +362,24 @@ TEST(StateFile, BadHoldLinesRejectTheFile) {
     EXPECT_TRUE(e.holds().empty());
   }
 }
+
+// A hand-edited key with a control byte is read as it will be written (the
+// byte a blank), so the holds' order, which is by key, is the same after the
+// next load: "n\x7f" sorted after "no" as read, "n " before it as saved.
+// (The fuzz target's round trip found it: regressions/state/crash-e23c09...)
+TEST(StateFile, AHoldKeyIsNormalisedWhenRead) {
+  const std::string text =
+      "imwatch-state 1\nnext_id\t2\n"
+      "hold\tnoa\t100\t-\t0\t0\t0\t*\t\t\n"
+      "hold\tn\x7f" "a\t99\t-\t0\t0\t0\t*\troot\x01x\tbecause\x02\n";
+  AlertEngine a = engine_with({"load: load1 > 1"});
+  ASSERT_EQ(parse_state(text, a), "");
+  ASSERT_EQ(a.holds().count("n a"), 1u);
+  EXPECT_EQ(a.holds().at("n a").who, "root x");
+  EXPECT_EQ(a.holds().at("n a").reason, "because ");
+  const std::string saved = serialize_state(a);
+  AlertEngine b = engine_with({"load: load1 > 1"});
+  ASSERT_EQ(parse_state(saved, b), "");
+  EXPECT_EQ(serialize_state(b), saved);
+  EXPECT_LT(saved.find("hold\tn a"), saved.find("hold\tnoa"));
+}
