@@ -485,13 +485,16 @@ std::string History::load(const std::string& path) {
 }
 
 // FNV-1a over 64-bit little-endian words, then the tail bytes: a byte at a
-// time, the checksum took most of a save's CPU.
+// time, the checksum took most of a save's CPU. One memcpy per word, not the
+// word assembled from 8 shifted bytes: gcc 12 at -O2 did not merge those
+// loads, and the checksum was 3.6M instructions of a 429 KB save (callgrind).
 uint64_t history_checksum(std::string_view s) {
   uint64_t h = 14695981039346656037ull;
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     uint64_t w = 0;
-    for (int b = 0; b < 8; ++b) w |= static_cast<uint64_t>(static_cast<unsigned char>(s[i + b])) << (8 * b);
+    std::memcpy(&w, s.data() + i, sizeof w);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
     h = (h ^ w) * 1099511628211ull;
   }
   for (; i < s.size(); ++i) h = (h ^ static_cast<unsigned char>(s[i])) * 1099511628211ull;

@@ -254,8 +254,8 @@ TEST_F(DaemonInProc, HistorySurvivesARestartAndACorruptFileIsIgnored) {
   write_config("rule = load: load1 > 1000");
   start();
   memory(40);
-  run_for(3 * 60);
-  start();  // restart: the history saved within the last minute is back
+  run_for(6 * 60);
+  start();  // a crash and a restart: the history saved at 5 minutes is back
   const Series* mem = daemon_->history().find("mem_used_pct");
   ASSERT_NE(mem, nullptr);
   EXPECT_GE(mem->summary(clock_.wall(), 300).count, 100u);  // samples of 1 s
