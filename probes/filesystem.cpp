@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 namespace imwatch::probes {
 
@@ -15,8 +16,9 @@ constexpr MetricInfo kMetrics[fs_metric_count] = {
     {"fs_avail_bytes", "B", "space available to unprivileged users (f_bavail)", true},
     {"fs_size_bytes", "B", "size of the filesystem (f_blocks)", true},
     {"fs_inodes_used_pct", "%", "inodes used, as df -i's IUse%; unknown where the filesystem has none", true},
-    {"fs_readonly", "", "1 when mounted read-only, else 0", true},
-    {"fs_remounted_ro", "", "1 when the kernel made it read-only under a read-write mount (errors=remount-ro)", true},
+    {"fs_readonly", "", "1 when the filesystem (its superblock) is read-only, else 0", true},
+    {"fs_remounted_ro", "",
+     "1 when it turned read-only while watched, or is read-only under a read-write mount (errors=remount-ro)", true},
     {"fs_full_in_hours", "h",
      "hours until full at the rate of the last hours (least squares); never (+inf) when not filling, unknown "
      "with too little history",
@@ -121,16 +123,16 @@ std::string FilesystemProbe::collect(double, Values& out) {
   for (const auto& m : watch) paths.push_back(m.mount_point);
   auto results = statfs_->stat_all(paths);
   out.assign(watch.size() * fs_metric_count, std::nullopt);
+  // Devices seen read-write, kept for the mounts still here (so bounded).
+  std::set<std::pair<uint32_t, uint32_t>> was_rw, now_rw;
+  was_rw.swap(seen_rw_);
   for (size_t k = 0; k < watch.size(); ++k) {
     const Mount& m = watch[k];
     std::optional<double>* v = &out[k * fs_metric_count];
-    const bool mount_ro = has_option(m.mount_options, "ro");
-    const bool super_ro = has_option(m.super_options, "ro");
     // Known from mountinfo alone, even when statfs does not answer.
-    v[fs_readonly] = mount_ro || super_ro ? 1.0 : 0.0;
-    // The superblock read-only under a read-write mount: the kernel did it
-    // (errors=remount-ro), not an admin (mount -o ro marks the mount too).
-    v[fs_remounted_ro] = super_ro && !mount_ro ? 1.0 : 0.0;
+    const bool super_ro = has_option(m.super_options, "ro");
+    v[fs_readonly] = super_ro ? 1.0 : 0.0;
+    v[fs_remounted_ro] = remounted_ro(m, super_ro, was_rw, now_rw);
     instances_.push_back(mount_label(m.mount_point));
     const StatfsResult& r = results.at(k);
     if (r.status != StatfsResult::ok) {
@@ -144,7 +146,32 @@ std::string FilesystemProbe::collect(double, Values& out) {
     v[fs_size_bytes] = static_cast<double>(s.blocks) * static_cast<double>(s.frsize);
     v[fs_inodes_used_pct] = inodes_used_pct(s);
   }
+  seen_rw_ = std::move(now_rw);
   return error;
+}
+
+// The filesystem read-only, and not by the admin's choice at mount time:
+// 1 when its superblock is read-only under a read-write mount (the kernel
+// did it, errors=remount-ro; `mount -o ro` marks the mount too), or when
+// the superblock turned read-only while this probe watched it. The second
+// is what works under the packaged unit: ProtectSystem=strict makes every
+// mount in the service's namespace read-only, so the mount flag says
+// nothing there, but the superblock is the one the whole machine shares.
+// Unknown when both are read-only and it was never seen read-write (a
+// filesystem mounted ro on purpose, or one that turned before the agent
+// started): a firing alert is kept, none is raised.
+std::optional<double> FilesystemProbe::remounted_ro(const Mount& m, bool super_ro,
+                                                    const std::set<std::pair<uint32_t, uint32_t>>& was_rw,
+                                                    std::set<std::pair<uint32_t, uint32_t>>& now_rw) {
+  const std::pair dev{m.major, m.minor};
+  if (!super_ro) {
+    now_rw.insert(dev);
+    return 0.0;
+  }
+  const bool turned = was_rw.count(dev) > 0;
+  if (turned) now_rw.insert(dev);  // stays "turned" while it is read-only
+  if (turned || !has_option(m.mount_options, "ro")) return 1.0;
+  return std::nullopt;
 }
 
 }  // namespace imwatch::probes

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,8 +72,13 @@ class FilesystemProbe final : public Probe {
   ProcFile mountinfo_;
   FilesystemOptions opt_;
   std::unique_ptr<Statfs> statfs_;
+  static std::optional<double> remounted_ro(const Mount& m, bool super_ro,
+                                            const std::set<std::pair<uint32_t, uint32_t>>& was_rw,
+                                            std::set<std::pair<uint32_t, uint32_t>>& now_rw);
+
   std::vector<Mount> all_;  // reused between samples
   std::vector<std::string> instances_;
+  std::set<std::pair<uint32_t, uint32_t>> seen_rw_;  // devices read-write at the last sample
 };
 
 }  // namespace imwatch::probes

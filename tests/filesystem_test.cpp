@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -116,12 +118,14 @@ TEST(FilesystemProbe, BindMountsOnceEscapesReadOnlyAndTypes) {
   EXPECT_EQ(p.get("/var", fs_used_pct), 98);  // 93% of all, 5% reserved: 93 / 95 -> 98
   EXPECT_EQ(p.get("/", fs_inodes_used_pct), 10);
   EXPECT_NEAR(*p.get("/var", fs_size_bytes), 10.0 * (1 << 30), 4096);
-  // ro superblock under a rw mount: the kernel did it; a ro mount: on purpose.
+  // ro superblock under a rw mount: the kernel did it; both ro and never
+  // seen rw: mounted so on purpose, or turned before we looked: unknown.
   EXPECT_EQ(p.get("/mnt/my disk", fs_readonly), 1);
   EXPECT_EQ(p.get("/mnt/my disk", fs_remounted_ro), 1);
   EXPECT_EQ(p.get("/media/usb", fs_readonly), 1);
-  EXPECT_EQ(p.get("/media/usb", fs_remounted_ro), 0);
+  EXPECT_EQ(p.get("/media/usb", fs_remounted_ro), std::nullopt);
   EXPECT_EQ(p.get("/", fs_readonly), 0);
+  EXPECT_EQ(p.get("/", fs_remounted_ro), 0);
   // Mounts statfs could not answer are unknown (not 0) and named.
   EXPECT_EQ(p.get("/tank", fs_used_pct), std::nullopt);
   EXPECT_EQ(p.get("/tank", fs_avail_bytes), std::nullopt);
@@ -151,6 +155,52 @@ TEST(FilesystemProbe, NotFillingIsNullInJsonAndNoNote) {
   EXPECT_NE(all.find("/var full in 10h at this rate"), std::string::npos) << all;
   EXPECT_EQ(all.find("/ full"), std::string::npos) << all;
   EXPECT_EQ(all.find("inf"), std::string::npos) << all;
+}
+
+// Under the packaged unit (ProtectSystem=strict) every mount the agent sees
+// is read-only, whatever the filesystem: the superblock decides. /data's
+// superblock turns read-only while watched (the kernel after an error, or an
+// admin's remount): fs_remounted_ro 1, and it stays 1 while it is so; rw
+// again: 0. A fresh probe (an agent restart) cannot tell: unknown, which
+// keeps a firing alert and raises none.
+TEST(FilesystemProbe, UnderAReadOnlySandboxTheSuperblockTurningCounts) {
+  const std::string dir = ::testing::TempDir() + "fs-sandbox";
+  std::filesystem::create_directories(dir + "/self");
+  auto write = [&](const char* data_super) {
+    std::ofstream(dir + "/self/mountinfo")
+        << "26 1 8:1 / / ro,relatime master:1 - ext4 /dev/sda1 rw,errors=remount-ro\n"
+        << "28 26 8:2 / /data ro,relatime master:2 - ext4 /dev/sda2 " << data_super << ",errors=remount-ro\n";
+  };
+  auto probe = [&] {
+    auto fake = std::make_unique<FakeStatfs>();
+    fake->table = {{"/", fs_stats(100, 50)}, {"/data", fs_stats(10, 5)}};
+    return std::make_unique<FilesystemProbe>(ProcRoot(dir), FilesystemOptions{}, std::move(fake));
+  };
+  auto sample = [](FilesystemProbe& p, std::string_view mount, FsMetric m) -> std::optional<double> {
+    Values v;
+    EXPECT_EQ(p.collect(1, v), "");
+    auto inst = p.instances();
+    for (size_t k = 0; k < inst.size(); ++k)
+      if (inst[k] == mount) return v.at(k * fs_metric_count + m);
+    ADD_FAILURE() << "no instance " << mount;
+    return std::nullopt;
+  };
+  write("rw");
+  auto p = probe();
+  EXPECT_EQ(sample(*p, "/data", fs_readonly), 0);  // the mount's ro is the sandbox's
+  EXPECT_EQ(sample(*p, "/data", fs_remounted_ro), 0);
+  EXPECT_EQ(sample(*p, "/", fs_remounted_ro), 0);
+  write("ro");
+  EXPECT_EQ(sample(*p, "/data", fs_readonly), 1);
+  EXPECT_EQ(sample(*p, "/data", fs_remounted_ro), 1);
+  EXPECT_EQ(sample(*p, "/data", fs_remounted_ro), 1);  // and on every sample after
+  EXPECT_EQ(sample(*p, "/", fs_remounted_ro), 0);
+  auto restarted = probe();
+  EXPECT_EQ(sample(*restarted, "/data", fs_remounted_ro), std::nullopt);
+  write("rw");
+  EXPECT_EQ(sample(*p, "/data", fs_remounted_ro), 0);
+  EXPECT_EQ(sample(*restarted, "/data", fs_remounted_ro), 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(FilesystemProbe, IncludeTypesAndExcludeGlobs) {
