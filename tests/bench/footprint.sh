@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CPU and memory of imwatch next to monit, collectd and a floor, in one run
 # on this machine, over the same window, all polling every second with
-# equivalent load/memory/CPU/swap rules. Not a test: a measurement.
+# equivalent load/memory/CPU/swap rules, and the same filesystems with
+# space and inode rules (the mounts imwatch's filesystem probe selects on
+# this machine, listed in the output). Not a test: a measurement.
 #
 # Usage: tests/bench/footprint.sh [SECONDS]     (default 60)
 #        FOOTPRINT_IMWATCH=path/to/imwatch tests/bench/footprint.sh ...  (another build, for before/after)
@@ -13,15 +15,18 @@
 # tests/bench/floor_loop.c, is compiled here, with cc, into the temp dir.
 #
 #   imwatch   the shipped default rules (packaging/imwatch.conf), every probe
-#             at 1 s, connected over TLS to a private prosody on loopback
-#             (footprint_server: throwaway CA, password in a 0600 file that
-#             the config names; never on a command line)
+#             at 1 s (the filesystem probe too), connected over TLS to a
+#             private prosody on loopback (footprint_server: throwaway CA,
+#             password in a 0600 file that the config names; never on a
+#             command line)
 #   monit     `monit -I -c FILE`: `set daemon 1`, one `check system` with
-#             load/memory/swap/cpu(wait) tests; no HTTP interface, no mail
-#   collectd  `collectd -f -C FILE`: load, memory, cpu, vmem + threshold
-#             (same limits as imwatch's rules), logfile; no network or
-#             write plugin
-#   floor     tests/bench/floor_loop.c: preads the 4 files each second
+#             load/memory/swap/cpu(wait) tests and one `check filesystem`
+#             per mount with space and inode tests; no HTTP interface, no mail
+#   collectd  `collectd -f -C FILE`: load, memory, cpu, vmem, df (the same
+#             mounts, bytes and inodes) + threshold (same limits as imwatch's
+#             rules), logfile; no network or write plugin
+#   floor     tests/bench/floor_loop.c: preads the 4 files and
+#             /proc/self/mountinfo each second and statfs()es each mount
 #
 # All four start together; after FOOTPRINT_SETTLE seconds (default 5) the
 # window opens. CPU is the sum over all threads of /proc/PID/task/*/schedstat
@@ -94,11 +99,27 @@ for ((i = 0; i < 120; i++)); do
 done
 read -r _ prosody_pid port <"$work/server.out" || fail "footprint_server never got ready"
 
+# --- the mounts: those imwatch's filesystem probe watches here -------------
+# From its own --once, so all four do the same statfs calls. A mount point
+# the kernel escapes (a space is \040) cannot be written into monit's or
+# collectd's config as is: left out of theirs and the floor's, and said.
+printf 'state-dir = %s\n' "$work/once-state" >"$work/once.conf"
+mapfile -t mounts < <("$bin" --once --format json --config "$work/once.conf" 2>/dev/null |
+  grep -o '"fs_used_pct{[^}]*}"' | sed 's/^"fs_used_pct{//; s/}"$//')
+plain=()
+for m in "${mounts[@]}"; do
+  if [[ $m == *\\* || $m == *'"'* ]]; then
+    echo "footprint.sh: $m left out of monit's, collectd's and the floor's work"
+  else
+    plain+=("$m")
+  fi
+done
+
 # --- configs ---------------------------------------------------------------
 {
   echo "state-dir = $work/imwatch-state"
   echo "log-level = info"  # only events are logged: start, connect, disconnect
-  for p in loadavg meminfo vmstat pressure; do printf '[probe.%s]\ninterval = 1s\n' "$p"; done
+  for p in loadavg meminfo vmstat pressure filesystem; do printf '[probe.%s]\ninterval = 1s\n' "$p"; done
   sed -n '/^\[alert\]/,/^\[xmpp\]/p' packaging/imwatch.conf | grep -v '^\[xmpp\]'
   cat "$work/xmpp.conf"
 } >"$work/imwatch.conf"
@@ -117,6 +138,13 @@ check system footprint
   if swap usage > 50 % for 60 cycles then alert
   if cpu usage (wait) > 30 % for 60 cycles then alert
 EOF
+for i in "${!plain[@]}"; do
+  cat >>"$work/monitrc" <<EOF
+check filesystem fs$i with path "${plain[$i]}"
+  if space usage > 90 % for 60 cycles then alert
+  if inode usage > 90 % for 60 cycles then alert
+EOF
+done
 chmod 600 "$work/monitrc"  # monit refuses a control file others can read
 
 # Hits = samples in a row, i.e. imwatch's `for` at 1 s. Swap-in: 1000 kB/s
@@ -140,7 +168,15 @@ LoadPlugin load
 LoadPlugin memory
 LoadPlugin cpu
 LoadPlugin vmem
+LoadPlugin df
 LoadPlugin threshold
+<Plugin df>
+$(for m in "${plain[@]}"; do printf '  MountPoint "%s"\n' "$m"; done)
+  IgnoreSelected false
+  ReportInodes true
+  ValuesPercentage true
+  ValuesAbsolute false
+</Plugin>
 <Plugin load>
   ReportRelative true
 </Plugin>
@@ -176,6 +212,20 @@ LoadPlugin threshold
       Hits 300
     </Type>
   </Plugin>
+  <Plugin "df">
+    <Type "percent_bytes">
+      Instance "used"
+      WarningMax 90
+      FailureMax 95
+      Hits 300
+    </Type>
+    <Type "percent_inodes">
+      Instance "used"
+      WarningMax 90
+      FailureMax 95
+      Hits 300
+    </Type>
+  </Plugin>
   <Plugin "vmem">
     <Type "vmpage_io">
       Instance "swap"
@@ -196,7 +246,7 @@ monit -I -c "$work/monitrc" >"$work/monit.out" 2>&1 &
 pid[monit]=$!
 collectd -f -C "$work/collectd.conf" -P "$work/collectd.pid" >"$work/collectd.out" 2>&1 &
 pid[collectd]=$!
-"$work/floor_loop" $((secs + settle + 600)) >"$work/floor.out" 2>&1 &
+"$work/floor_loop" $((secs + settle + 600)) "${plain[@]}" >"$work/floor.out" 2>&1 &
 pid[floor]=$!
 
 # imwatch's sockets that are ESTABLISHED to prosody's port (/proc/net/tcp).
@@ -269,6 +319,7 @@ echo "footprint over ${window} s at a 1 s poll interval (after ${settle} s to se
 echo "load average before: $load_before"
 echo "load average after:  $load_after"
 echo "imwatch connected over TLS to prosody $prosody_pid on 127.0.0.1:$port for the whole window"
+echo "filesystems watched by all four, each second: ${plain[*]:-(none: the probe selected no mount here)}"
 echo
 printf '| %-8s | %8s | %10s | %10s | %6s | %8s | %6s | %9s | %9s |\n' tool "CPU s" "% of core" "µs/poll" "RSS MB" "peak MB" "PSS MB" "CPU×floor" "RSS×floor"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ---------: -----------: -----------: -------: ---------: -------: ----------: ----------:

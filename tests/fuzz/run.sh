@@ -18,8 +18,15 @@
 #
 # Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET]   (default 60)
 #        IMWATCH_FUZZ_TARGETS="config probes" tests/fuzz/run.sh 30   (a subset)
+#        tests/fuzz/run.sh --build-only   (build, run nothing: CI overlaps the
+#                                          fixed-length fuzzing with other work)
 set -uo pipefail
 
+build_only=""
+if [[ ${1:-} == --build-only ]]; then
+  build_only=1
+  shift
+fi
 secs=${1:-60}
 if ! [[ $secs =~ ^[0-9]+$ ]] || ((secs < 1)); then
   echo "usage: $0 [SECONDS_PER_TARGET]  (a whole number of seconds, default 60)" >&2
@@ -52,6 +59,8 @@ CC=clang CXX=clang++ cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebI
   { cat "$build/configure.log" >&2; die "cmake configure failed"; }
 cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 ||
   { tail -50 "$build/build.log" >&2; die "build failed (full log: $build/build.log)"; }
+
+[[ -n $build_only ]] && { echo "== built"; exit 0; }
 
 mapfile -t targets <"$build/targets.txt"
 if [[ -n ${IMWATCH_FUZZ_TARGETS:-} ]]; then

@@ -17,7 +17,12 @@
 #    and /var/lib/imwatch. With monitoring-plugins-basic and -systemd
 #    installed there, two checks run from the hardened unit: check_procs
 #    finds root's systemd-journald (ProtectProc=default) and check_systemd
-#    reads dbus.service's state over the system bus.
+#    reads dbus.service's state over the system bus. Filesystems as the
+#    service sees them: a tmpfs on /home is listed (ProtectHome=read-only),
+#    and one remounted read-only while the service runs fires a
+#    fs_remounted_ro rule, which resolves when it is read-write again, though
+#    ProtectSystem=strict makes every mount read-only in the service's
+#    namespace.
 #
 # The bookworm base tarball (minbase + systemd) is cached in
 # /var/cache/imwatch-test/ between runs; the first run creates it (about
@@ -347,8 +352,15 @@ write_conf() {  # truncating keeps the file's owner and mode, like an editor
     echo "# written by tests/package/run.sh"
     echo "[probe.loadavg]"
     echo "interval = 1s"
+    # Two tmpfs mounts made for the test (tmpfs is watched only when named):
+    # /srv/pkgdata, remounted read-only while the agent runs, and /home,
+    # which the unit must not hide (ProtectHome=read-only).
+    echo "[probe.filesystem]"
+    echo "interval = 1s"
+    echo "include_types = tmpfs"
     echo "[alert]"
     echo "rule = $rule: load1 >= 0"
+    echo "rule = pkgtest_ro: fs_remounted_ro > 0"
     # Under the hardened unit: check_procs must see root's journald,
     # check_systemd must read a unit's state over the system bus.
     echo "[check.procs]"
@@ -393,6 +405,9 @@ if [ "$use_xmpp" = 1 ]; then
   for ((i = 0; i < 100; i++)); do [ -e "$work/admin.ready" ] && break; sleep 0.1; done
   [ -e "$work/admin.ready" ] || die "the admin client could not log in: $(cat "$work/admin-alert.log")"
 fi
+cexec mkdir -p /srv/pkgdata
+cexec mount -t tmpfs -o size=4m pkgdata /srv/pkgdata || die "cannot mount a tmpfs in the container"
+cexec mount -t tmpfs -o size=4m pkghome /home || die "cannot mount a tmpfs on /home in the container"
 t_restart=$(cexec date +%s)
 cexec systemctl restart imwatch.service || die "systemctl restart imwatch"
 for ((i = 0; i < 50; i++)); do
@@ -448,6 +463,40 @@ if [ "$use_xmpp" = 1 ]; then
   wait_admin "'checks' did not list procs as OK ($(tail -n 3 "$work/admin-checks.log"))"
   note "'checks' lists procs: OK"
 fi
+
+step "filesystems under the hardened unit: judged by the superblock, not the sandbox's read-only mounts"
+# In the service's mount namespace ProtectSystem=strict makes every mount
+# read-only; without that, this step proves nothing.
+grep -q ' /srv/pkgdata ro,' <(cexec nsenter -t "$main_pid" -m cat /proc/self/mountinfo) ||
+  die "/srv/pkgdata is not a read-only mount in the service's namespace: $(cexec nsenter -t "$main_pid" -m grep pkgdata /proc/self/mountinfo)"
+disk_has() {  # WHAT: wait until `imwatch disk` (the service's view) shows WHAT
+  for ((i = 0; i < 60; i++)); do
+    out=$(cexec /usr/sbin/imwatch disk 2>&1) || true
+    grep -q -- "$1" <<<"$out" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+disk_has /srv/pkgdata || die "imwatch disk does not list /srv/pkgdata: $out"
+grep -q '^/home ' <<<"$out" || die "imwatch disk does not list /home (ProtectHome hides it?): $out"
+grep -q -e '/srv/pkgdata is read-only' -e '/home is read-only' <<<"$out" &&
+  die "imwatch disk calls a read-write filesystem read-only: $out"
+note "imwatch disk, from the service: $(tr '\n' '|' <<<"$out")"
+alert_has() {  # WANT(1|0) WHAT: wait until `imwatch alerts` does (1) or does not (0) show WHAT
+  for ((i = 0; i < 60; i++)); do
+    out=$(cexec /usr/sbin/imwatch alerts 2>&1) || true
+    if grep -q -- "$2" <<<"$out"; then [ "$1" = 1 ] && return 0; else [ "$1" = 0 ] && return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+cexec mount -o remount,ro /srv/pkgdata || die "cannot remount /srv/pkgdata read-only"
+alert_has 1 "/srv/pkgdata" || die "no pkgtest_ro alert for /srv/pkgdata after its remount read-only: $out"
+disk_has "/srv/pkgdata is read-only" || die "imwatch disk does not call /srv/pkgdata read-only: $out"
+note "remounted read-only: $(cexec /usr/sbin/imwatch alerts | tr '\n' '|')"
+cexec mount -o remount,rw /srv/pkgdata || die "cannot remount /srv/pkgdata read-write"
+alert_has 0 "/srv/pkgdata" || die "the pkgtest_ro alert did not resolve after the remount read-write: $out"
+note "read-write again: the alert resolved"
 
 # --- 9. reload with a bad configuration -----------------------------------------------
 step "reload with a bad configuration"
