@@ -57,6 +57,7 @@ std::string PeerWatch::target() const { return self_.empty() ? "" : successor_of
 
 std::optional<PeerNews> PeerWatch::present(const std::string& nick, double boot, double now, double wall) {
   if (nick == self_ || nick.empty()) return std::nullopt;
+  departed_.erase(nick);  // back before we said anything: never gone
   auto it = peers_.find(nick);
   const bool was_vanished = it != peers_.end() && it->second.vanished;
   if (it == peers_.end()) {
@@ -87,24 +88,21 @@ PeerNews PeerWatch::declare(std::string nick, Peer& p) {
   return PeerNews{PeerNews::vanished, nick, p.last_seen, p.boot > 0 ? p.last_seen - p.boot : -1, 0};
 }
 
-std::optional<PeerNews> PeerWatch::left(const std::string& nick, bool goodbye, double now, double wall) {
-  (void)now;
+void PeerWatch::left(const std::string& nick, bool goodbye, double now, double wall) {
   auto it = peers_.find(nick);
-  if (it == peers_.end()) return std::nullopt;
-  std::optional<PeerNews> news;
+  if (it == peers_.end()) return;
   if (!it->second.vanished) {
-    // Without a goodbye its watcher says so; with one the host said it.
+    // Without a goodbye its watcher says so, at a later tick; with one the
+    // host said it.
     const bool ours = !self_.empty() && predecessor_of(nick) == self_;
     if (!goodbye && ours) {
-      it->second.last_seen = wall;
-      news = declare(nick, it->second);
+      if (departed_.size() < max_) departed_[nick] = Departure{now, wall, it->second.boot};
     } else if (away_.size() < max_) {
       away_[nick] = Away{wall, false};
     }
   }
   if (watching_ == nick) watching_.clear();
   peers_.erase(it);
-  return news;
 }
 
 void PeerWatch::answered(const std::string& nick, double now, double wall) {
@@ -144,6 +142,17 @@ PeerWatch::Tick PeerWatch::tick(double now, double wall) {
   (void)wall;
   Tick t;
   if (self_.empty()) return t;
+  // Departures waited for: a full interval, and our own link prompt.
+  for (auto it = departed_.begin(); it != departed_.end();) {
+    const Departure& d = it->second;
+    if (now - d.at < interval_ || link_in_doubt(now) || peers_.count(it->first)) {
+      ++it;
+      continue;
+    }
+    if (away_.size() < max_ || away_.count(it->first)) away_[it->first] = Away{d.last_seen, true};
+    t.news.push_back(PeerNews{PeerNews::vanished, it->first, d.last_seen, d.boot > 0 ? d.last_seen - d.boot : -1, 0});
+    it = departed_.erase(it);
+  }
   // Declare the watched one gone first: the next one is watched from now.
   for (int i = 0; i < 2 && !watching_.empty(); ++i) {
     auto it = peers_.find(watching_);

@@ -29,6 +29,14 @@
 // about the peer and no verdict is given. Once our link answers promptly
 // again the peer is pinged once more, and only a peer still silent at the
 // next tick is declared gone. On a healthy server nothing changes.
+//
+// The room saying a peer left without a goodbye is not announced at once
+// either: an agent whose own link was starved declares it dead and
+// reconnects, and the room reports the old session's end exactly so. Its
+// watcher waits a full interval and until its own link answers promptly;
+// a peer back in the room by then was never gone, and nothing is said,
+// neither its vanishing nor its return. Announced within two intervals of
+// the room's word, under the three the fleet promises.
 #pragma once
 
 #include <cstddef>
@@ -62,8 +70,9 @@ class PeerWatch {
   // time (wall), or 0. Returns a return to announce, if it was away.
   std::optional<PeerNews> present(const std::string& nick, double boot, double now, double wall);
   // It left the room: with its goodbye (a clean stop: nothing to say), or
-  // without one (the server removed it): announced by its watcher.
-  std::optional<PeerNews> left(const std::string& nick, bool goodbye, double now, double wall);
+  // without one (the server removed it): announced by its watcher, from a
+  // later tick (see above).
+  void left(const std::string& nick, bool goodbye, double now, double wall);
   // The answer to a ping of `nick`: alive, or an error saying it is gone.
   void answered(const std::string& nick, double now, double wall);
   std::optional<PeerNews> gone(const std::string& nick, double now, double wall);
@@ -99,6 +108,11 @@ class PeerWatch {
     double since = 0;  // wall
     bool by_us = false;
   };
+  struct Departure {
+    double at = 0;         // monotonic: when the room said it left
+    double last_seen = 0;  // wall
+    double boot = 0;
+  };
   std::string successor_of(const std::string& nick) const;
   std::string predecessor_of(const std::string& nick) const;
   PeerNews declare(std::string nick, Peer& p);
@@ -109,6 +123,10 @@ class PeerWatch {
   std::string self_;
   std::map<std::string, Peer> peers_;  // present agents but us, sorted by nick
   std::map<std::string, Away> away_;   // agents gone, for "back after" (bounded as peers_)
+  // Ours to announce, left without a goodbye, waiting (see above); kept
+  // across clear(): a host that died while we were out of the room is
+  // still ours to announce once we are back and it is not.
+  std::map<std::string, Departure> departed_;
   std::string watching_;
   double link_pending_ = -1;  // monotonic send time of our oldest unanswered ping; -1 none
   bool link_ok_ = true;       // our last answer came back promptly

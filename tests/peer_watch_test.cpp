@@ -70,7 +70,8 @@ TEST_F(Watch, SilenceIsAnnouncedOnceWithinThreeIntervals) {
     EXPECT_EQ(*t.ping, "web3");
   }
   // The room finally drops the ghost: nothing more to say.
-  EXPECT_FALSE(w.left("web2", false, now, wall));
+  w.left("web2", false, now, wall);
+  EXPECT_TRUE(step().news.empty());
   // It comes back: announced by us, with how long it was away.
   advance(60);
   auto back = w.present("web2", wall, now, wall);
@@ -92,30 +93,92 @@ TEST_F(Watch, AnErrorAnswerIsGoneAtOnceButOnlyForTheWatchedPeer) {
 
 TEST_F(Watch, AGoodbyeIsNotAnnouncedButItsReturnIs) {
   step();
-  EXPECT_FALSE(w.left("web2", true, now, wall));
-  EXPECT_EQ(*step().ping, "web3");
+  w.left("web2", true, now, wall);
+  auto t = step();
+  EXPECT_TRUE(t.news.empty());
+  EXPECT_EQ(*t.ping, "web3");
   advance(300);
   auto back = w.present("web2", 0, now, wall);
   ASSERT_TRUE(back) << "web1 is web2's predecessor: it says so";
   EXPECT_EQ(back->away, 300 + kInterval);
   // web3 left cleanly too; its predecessor is web2 now, not us: we say nothing.
-  EXPECT_FALSE(w.left("web3", true, now, wall));
+  w.left("web3", true, now, wall);
+  EXPECT_TRUE(step().news.empty());
   EXPECT_FALSE(w.present("web3", 0, now, wall));
 }
 
 TEST_F(Watch, LeavingWithoutAGoodbyeIsAnnouncedByTheWatcherOnly) {
   step();
-  auto n = w.left("web2", false, now, wall);
-  ASSERT_TRUE(n);
-  EXPECT_EQ(n->kind, PeerNews::vanished);
+  w.left("web2", false, now, wall);
+  const double left_at = wall;
+  auto t = step();  // a full interval later
+  ASSERT_EQ(t.news.size(), 1u);
+  EXPECT_EQ(t.news[0].kind, PeerNews::vanished);
+  EXPECT_EQ(t.news[0].nick, "web2");
+  EXPECT_EQ(t.news[0].last_seen, left_at);
+  EXPECT_TRUE(step().news.empty()) << "once";
   // web3 is watched by web2 (gone), so web3's predecessor is now us.
-  EXPECT_TRUE(w.left("web3", false, now, wall));
+  w.left("web3", false, now, wall);
+  EXPECT_EQ(step().news.size(), 1u);
   // Another agent's view: web9 watches web1 only; web2 leaving is not its to say.
   PeerWatch other{kInterval};
   other.set_self("web9", now);
   other.present("web1", 0, now, wall);
   other.present("web2", 0, now, wall);
-  EXPECT_FALSE(other.left("web2", false, now, wall));
+  other.left("web2", false, now, wall);
+  for (int i = 0; i < 3; ++i) {
+    advance(kInterval);
+    auto t = other.tick(now, wall);
+    EXPECT_TRUE(t.news.empty()) << "tick " << i;
+    if (t.ping) other.answered(*t.ping, now, wall);  // web1 is alive
+  }
+}
+
+// An agent whose own link starved reconnects; the room reports its old
+// session as gone without a goodbye, then it joins again. Back within the
+// interval: nothing was said, and its return is not news either.
+TEST_F(Watch, ALeaveAndRejoinWithinAnIntervalIsNotNews) {
+  step();
+  w.left("web2", false, now, wall);
+  advance(kInterval / 2);
+  EXPECT_FALSE(w.present("web2", wall - 86400, now, wall));
+  for (int i = 0; i < 5; ++i) {
+    auto t = step();
+    EXPECT_TRUE(t.news.empty()) << "tick " << i;
+    ASSERT_TRUE(t.ping);
+    EXPECT_EQ(*t.ping, "web2");
+  }
+}
+
+// The room's word arrives while our own link is slow (the burst that made
+// the peer reconnect delays us too): no verdict until our link is prompt.
+TEST_F(Watch, ALeaveIsHeldWhileOurOwnLinkIsInDoubt) {
+  step();
+  w.link_ping(now);  // unanswered: in doubt after a quarter interval
+  w.left("web2", false, now, wall);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(step(false).news.empty()) << "tick " << i;
+  w.link_pong(now + 0.01);  // late: still in doubt
+  EXPECT_TRUE(step().news.empty());
+  w.link_ping(now);
+  w.link_pong(now + 0.01);  // prompt
+  auto t = step();
+  ASSERT_EQ(t.news.size(), 1u);
+  EXPECT_EQ(t.news[0].nick, "web2");
+  EXPECT_TRUE(step().news.empty());
+}
+
+// We lost the room ourselves while the peer's departure waited: still ours
+// to say once we are back in and it is not.
+TEST_F(Watch, AWaitingLeaveSurvivesOurOwnRejoin) {
+  step();
+  w.left("web2", false, now, wall);
+  w.clear();
+  advance(kInterval / 2);
+  w.set_self("web1", now);
+  w.present("web3", 0, now, wall);
+  auto t = step();
+  ASSERT_EQ(t.news.size(), 1u);
+  EXPECT_EQ(t.news[0].nick, "web2");
 }
 
 // A busy server delays our own pings as much as the peer's answers: no verdict

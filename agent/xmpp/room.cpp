@@ -80,21 +80,30 @@ void Room::configure(const XmppConfig& cfg, double boot_wall) {
   if (wanted_ && client_.state() == gloox::StateConnected) join();
 }
 
-void Room::on_session() {
+void Room::on_session(bool resumed) {
   if (!wanted_) return;
-  // A resumed session is still in the room as far as the server goes;
-  // joining again is harmless there (a presence update) and needed after a
-  // fresh session, whose old occupant the server removed.
+  // A fresh session: the server removed our old occupant, a join is a join.
+  // A resumed one is still in the room as far as the server goes, and the
+  // fault test saw what a join is then: a presence update answered without
+  // the occupant list or status 100, which left the agent watching no peer
+  // and taking the room for semi-anonymous.
   joined_ = joining_ = false;
   suffix_ = 1;
   if (rejoin_job_) loop_.cancel(rejoin_job_);
   rejoin_job_ = 0;
+  if (resumed && !nick_.empty()) {
+    auto* p = new gloox::Tag("presence");
+    p->addAttribute("to", room_ + "/" + nick_);
+    p->addAttribute("type", "unavailable");
+    client_.send(p);
+    rejoining_ = true;
+  }
   join();
 }
 
 void Room::link_lost() {
   const bool was = joined_;
-  joined_ = joining_ = false;
+  joined_ = joining_ = rejoining_ = false;
   occupants_.clear();
   pings_.clear();
   if (rejoin_job_) loop_.cancel(rejoin_job_);
@@ -219,6 +228,10 @@ void Room::on_self_presence(const gloox::Tag& tag, const std::string& type, cons
   const gloox::Tag* x = tag.findChild("x", "xmlns", kMucUser);
   if (type == "unavailable") {
     if (has_status(x, "303")) return;  // a nick change: the new nick's presence follows
+    if (rejoining_) {
+      rejoining_ = false;  // the echo of our own leave (on_session): the join follows
+      return;
+    }
     const bool was = joined_;
     const std::string why = leave_reason(x);
     schedule_rejoin(why, true);

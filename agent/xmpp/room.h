@@ -61,8 +61,12 @@ class Room {
 
   // The [xmpp] room settings (again after a reload): a new room or nick rejoins.
   void configure(const XmppConfig& cfg, double boot_wall);
-  // After every connect: join (or rejoin, a resumed session included).
-  void on_session();
+  // After every connect: join. `resumed`: the stream was resumed (XEP-0198),
+  // so the server still has us in the room, and a join would be a mere
+  // presence update: no occupant list, no status codes. We leave first
+  // (without a goodbye: peers hold such a departure, and a return within
+  // their ping interval is no news) and join afresh.
+  void on_session(bool resumed = false);
   // The link went down: no longer in the room; on_session() rejoins.
   void link_lost();
   // Leave with a status (a clean stop); `goodbye` marks it so peers do not
@@ -110,6 +114,7 @@ class Room {
   int suffix_ = 1;    // web1, then web1-2, web1-3 ...
   bool wanted_ = false, joining_ = false, joined_ = false, real_jids_ = false;
   bool hidden_logged_ = false;
+  bool rejoining_ = false;  // our own leave before a rejoin: its echo is not a removal
   std::string last_failure_;  // logged once until the next join
   double backoff_ = 1;
   EventLoop::JobId rejoin_job_ = 0;

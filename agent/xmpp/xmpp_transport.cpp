@@ -244,6 +244,10 @@ struct XmppTransport::Impl final : gloox::ConnectionListener,
     return info.status == gloox::CertOk;
   }
   void onStreamEvent(gloox::StreamEvent e) override {
+    if (e == gloox::StreamEventSMResumed) {
+      spdlog::info("xmpp: stream resumed (XEP-0198)");
+      t.resumed_ = true;
+    }
     if (e == gloox::StreamEventSMResumeFailed) {
       // After a server restart the session is gone; gloox would hang on
       // prosody or drop SM on ejabberd. Start a fresh stream instead.
@@ -406,6 +410,7 @@ void XmppTransport::connect() {
   reconnect_job_ = 0;
   if (stopped_ || connecting_ || connected_) return;
   connecting_ = true;
+  resumed_ = false;
   connect_started_ = clock_.now();
   spdlog::debug("xmpp: connecting as {}", cfg_.jid);
   // Never blocks on the network (only, briefly, on DNS: see tcp_connect.h).
@@ -441,6 +446,7 @@ void XmppTransport::on_tcp_connected(int fd, const std::string& error) {
 
 void XmppTransport::on_connected() {
   connecting_ = false;
+  // (resumed_ was set by the stream event that came before this.)
   connected_ = true;
   backoff_ = 1;
   resume_failures_ = 0;
@@ -470,7 +476,8 @@ void XmppTransport::after_connect() {
   pending_revoke_.clear();
   send_presence();
   flush_outbox();
-  impl_->room->on_session();
+  impl_->room->on_session(resumed_);
+  resumed_ = false;
 }
 
 void XmppTransport::on_disconnected(const std::string& reason, bool fatal) {
@@ -712,9 +719,8 @@ void XmppTransport::on_room_message(const std::string& nick, const std::string& 
 
 void XmppTransport::on_room_occupant(const std::string& nick, bool agent, double boot, bool present, bool goodbye) {
   if (!agent) return;
-  auto news = present ? peers_.present(nick, boot, clock_.now(), clock_.wall())
-                      : peers_.left(nick, goodbye, clock_.now(), clock_.wall());
-  if (news) announce(*news);
+  if (!present) return peers_.left(nick, goodbye, clock_.now(), clock_.wall());
+  if (auto news = peers_.present(nick, boot, clock_.now(), clock_.wall())) announce(*news);
 }
 
 void XmppTransport::on_room_pong(const std::string& nick, bool alive) {

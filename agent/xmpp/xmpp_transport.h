@@ -143,6 +143,7 @@ class XmppTransport final : public Notifier {
   double backoff_ = 1;
   double connect_started_ = 0;  // monotonic, of the attempt in progress
   int resume_failures_ = 0;     // since the last session
+  bool resumed_ = false;        // this session is a resumed one (XEP-0198), until after_connect()
   std::mt19937 rng_;
   EventLoop::JobId reconnect_job_ = 0, ping_job_ = 0;
   uint64_t next_rt_ = 1, acked_rt_ = 0;

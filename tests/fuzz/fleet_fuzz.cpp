@@ -46,8 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         vanished[who] = 0;  // it is back: a new disappearance may be announced
         n = w.present(who, 0, now, now);
         break;
-      case 1: n = w.left(who, false, now, now); break;
-      case 2: n = w.left(who, true, now, now); break;
+      case 1: w.left(who, false, now, now); break;
+      case 2: w.left(who, true, now, now); break;
       case 3: w.answered(who, now, now); break;
       case 4: n = w.gone(who, now, now); break;
       default:

@@ -347,6 +347,32 @@ TEST_F(Fleet, AStalledLinkVanishesOnce) {
   EXPECT_EQ(in_room(*alice, "vanished"), 1u) << room_log(*alice);
 }
 
+// A link reset under an agent (RST both ways: a NAT timeout, a restarted
+// firewall): it reconnects, resumes its session and rejoins at once. Its
+// leave and join are a reconnect, not a disappearance: nobody announces it
+// vanished, nor back, and it answers room commands as before (a resumed
+// session's bare join had left it without the occupant list or status 100:
+// it took the room for semi-anonymous and answered nothing).
+TEST_F(Fleet, AReconnectIsNotAVanishing) {
+  FaultProxy proxy(server.port());
+  ASSERT_TRUE(proxy.start()) << proxy.error();
+  auto alice = person("alice", "alice");
+  for (const char* h : {"web1", "web2"}) agents.push_back(start_agent(h));
+  agents.push_back(start_agent("web3", "", proxy.port()));
+  pump(*alice, 3s);
+  proxy.drop();
+  ASSERT_NE(agents[2]->wait_for_line("link lost", 10), "") << room_log(*alice);
+  // prosody still holds the session (XEP-0198): the agent resumes it, and
+  // a join would be a mere presence update there; it leaves and joins.
+  ASSERT_NE(agents[2]->wait_for_line("stream resumed", 15), "") << room_log(*alice);
+  ASSERT_NE(agents[2]->wait_for_line("joined room", 15), "") << room_log(*alice);
+  pump(*alice, 8s);  // four ping intervals: any verdict would be out
+  EXPECT_EQ(in_room(*alice, "vanished"), 0u) << room_log(*alice);
+  EXPECT_EQ(in_room(*alice, "is back after"), 0u) << room_log(*alice);
+  say(*alice, room, "web3: ping");
+  EXPECT_TRUE(wait_room(*alice, "pong", 1, 5s, "web3")) << room_log(*alice);
+}
+
 // A taken nick: the agent joins as web1-2 and answers to that name.
 TEST_F(Fleet, ATakenNickBecomesNick2) {
   auto alice = person("alice", "alice");
