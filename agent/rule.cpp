@@ -82,6 +82,29 @@ std::string check_metric(const std::string& metric, const std::vector<std::strin
   return m;
 }
 
+// A mount point with a space in it cannot be one word of a rule: the rule
+// names it as the kernel (mountinfo) and fstab(5) write it, "\040", which
+// is a space in the metric's name (`fs_used_pct{/mnt/my disk}`). The other
+// bytes mount_label() escapes stay escaped in the name as well.
+std::string metric_from_word(std::string_view word) {
+  std::string out;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (word.substr(i, 4) == "\\040") {
+      out += ' ';
+      i += 3;
+    } else {
+      out += word[i];
+    }
+  }
+  return out;
+}
+
+std::string metric_word(std::string_view metric) {
+  std::string out;
+  for (char c : metric) out += c == ' ' ? std::string("\\040") : std::string(1, c);
+  return out;
+}
+
 std::optional<Op> parse_op(const std::string& op) {
   if (op == ">") return Op::gt;
   if (op == ">=") return Op::ge;
@@ -154,7 +177,7 @@ std::string Rule::canonical() const {
     if (repeat) s += " repeat " + format_duration(*repeat);
     return s;
   }
-  std::string s = fmt::format("{}: {} {} {}", name, metric, op_text(op), format_value(warn));
+  std::string s = fmt::format("{}: {} {} {}", name, metric_word(metric), op_text(op), format_value(warn));
   if (crit) s += " crit " + format_value(*crit);
   if (for_s > 0) s += " for " + format_duration(for_s);
   if (clear) s += " clear " + format_value(*clear);
@@ -191,7 +214,7 @@ std::string parse_rule(std::string_view text, const std::vector<std::string>& me
   auto err = [&](const std::string& m) { return "rule '" + out.name + "': " + m; };
   if (words.size() < 3) return err("expected 'METRIC OP VALUE' after the name");
 
-  out.metric = words[0];
+  out.metric = metric_from_word(words[0]);
   // "fs_used_pct{/srv}" names one instance of a labelled family;
   // "fs_used_pct" alone applies to every instance.
   const auto name = probes::split_metric(out.metric);

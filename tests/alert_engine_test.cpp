@@ -469,6 +469,27 @@ TEST(PerMount, EachMountHasItsOwnAlertIdAndState) {
   EXPECT_TRUE(e.ack(e.states().at("disk /var").id));
 }
 
+// A rule splits on blanks, so a mount point with a space is written as the
+// kernel and fstab(5) write it; the probe's instance label has the space
+// (FilesystemProbe.BindMountsOnceEscapesReadOnlyAndTypes: "/mnt/my disk").
+TEST(PerMount, AMountWithASpaceIsNamedAsFstabWritesIt) {
+  Rule r;
+  ASSERT_EQ(parse_rule("mydisk: fs_used_pct{/mnt/my\\040disk} > 90", kFsMetrics, r), "");
+  EXPECT_EQ(r.metric, "fs_used_pct{/mnt/my disk}");
+  EXPECT_FALSE(r.each_instance);
+  EXPECT_EQ(r.canonical(), "mydisk: fs_used_pct{/mnt/my\\040disk} > 90");
+  Rule again;
+  ASSERT_EQ(parse_rule(r.canonical(), kFsMetrics, again), "");
+  EXPECT_EQ(again.metric, r.metric);
+  AlertEngine e;
+  e.configure({r}, {}, kAllFromP);
+  e.evaluate("p", [](const std::string& m) -> std::optional<double> {
+    return m == "fs_used_pct{/mnt/my disk}" ? std::optional<double>(95) : std::nullopt;
+  }, 0, Engine::wall(0));
+  ASSERT_EQ(e.states().count("mydisk"), 1u);
+  EXPECT_EQ(e.states().at("mydisk").severity, Severity::warning);
+}
+
 TEST(PerMount, AMountThatVanishesWhileFiringIsClosedSayingSo) {
   AlertEngine e = disk_engine();
   feed_mounts(e, {"/", "/media/usb"}, {50, 99}, 0);

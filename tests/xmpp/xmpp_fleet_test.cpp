@@ -217,6 +217,21 @@ TEST_F(Fleet, AlertsCommandsAndStrangers) {
   say(*alice, room, "web2: alerts");
   ASSERT_TRUE(wait_room(*alice, "acked by alice", 1, 5s, "web2")) << room_log(*alice);
   EXPECT_EQ(privately(*alice, "alice acked"), 0u);
+  // bob mutes and unmutes from his private chat with the agent: the room
+  // and alice hear of it, bob does not hear of his own doing.
+  bob->send_chat("web1@test.local", "mute 1h memory");
+  ASSERT_TRUE(wait_room(*alice, "bob muted memory on web1 for 1h", 1, 5s, "web1")) << room_log(*alice);
+  ASSERT_TRUE(alice->wait_for_message([](const ReceivedMessage& m) { return m.type != "groupchat" &&
+                                                                           m.body.find("bob muted memory on web1") != std::string::npos; },
+                                      5s));
+  bob->send_chat("web1@test.local", "unmute memory");
+  ASSERT_TRUE(wait_room(*alice, "bob unmuted memory on web1", 1, 5s, "web1")) << room_log(*alice);
+  ASSERT_TRUE(alice->wait_for_message([](const ReceivedMessage& m) { return m.type != "groupchat" &&
+                                                                           m.body.find("bob unmuted memory on web1") != std::string::npos; },
+                                      5s));
+  pump(*bob, 500ms);
+  EXPECT_EQ(privately(*bob, "bob muted"), 0u);
+  EXPECT_EQ(privately(*bob, "bob unmuted"), 0u);
 
   // The stranger: in the room, privately through it, with an admin's nick.
   const size_t before = alice->messages().size();
