@@ -47,7 +47,10 @@ struct ChatContext {
   // admins and the room: "alice acked #3 (memory) on web1". Null: nobody.
   std::function<void(const std::string& line)> told = {};
   RuleEditor* editor = nullptr;      // `set`, `reset`, overrides in `rules`; null: none
-  std::string who = {};              // who asks, as the front-end names them: for `set`
+  // Who asks, as it is recorded with what they change (`set`, `hold`): the
+  // admin's bare JID ("alice@example.org") or the local user ("root"). Not
+  // `speaker`, the short name people read in a told line.
+  std::string who = {};
   int peer_pid = 0;                  // the local front-end: the client's PID (SO_PEERCRED); 0 elsewhere
 };
 
