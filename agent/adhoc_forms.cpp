@@ -192,7 +192,15 @@ const Rule* chosen_rule(const std::map<std::string, std::string>& values, const 
   return nullptr;
 }
 
-FormLine threshold_line(const Rule& rule, const std::map<std::string, std::string>& values) {
+// A client sends every field back, changed or not. Only the changed ones
+// become the override: one of all five would pin the values the admin never
+// touched, and a later edit of the rule in the file would not reach them.
+FormLine threshold_line(const Rule& rule, const std::map<std::string, std::string>& values, double default_repeat) {
+  const Form shown = threshold_values_form(rule, default_repeat);
+  auto as_shown = [&](std::string_view var, const std::string& v) {
+    return std::any_of(shown.fields.begin(), shown.fields.end(),
+                       [&](const FormField& f) { return f.var == var && f.value == v; });
+  };
   FormLine out{fmt::format("set {}", rule.name), ""};
   for (std::string_view var : {"warn", "crit", "for", "clear", "repeat"}) {
     const std::string* v = value_of(values, var);
@@ -200,12 +208,14 @@ FormLine threshold_line(const Rule& rule, const std::map<std::string, std::strin
       if (var == "warn") return {"", "warn is required"};
       continue;
     }
+    if (as_shown(var, *v)) continue;
     if (auto err = check_word(*v); !err.empty()) return {"", fmt::format("{}: {}", var, err)};
     const bool duration = var == "for" || var == "repeat";
     if (duration && !parse_duration(*v)) return {"", fmt::format("{}: not a duration: {}", var, quote(*v))};
     if (!duration && !is_number(*v)) return {"", fmt::format("{}: not a number: {}", var, quote(*v))};
     out.line += fmt::format(" {} {}", var, *v);
   }
+  if (out.line == "set " + rule.name) return {"", "nothing changed: every value is the rule's own"};
   return out;
 }
 

@@ -78,7 +78,8 @@ Form threshold_values_form(const Rule& rule, double default_repeat);
 // The rule chosen at stage one, checked: nullptr if it is no configured rule.
 const Rule* chosen_rule(const std::map<std::string, std::string>& values, const ChatContext& ctx);
 // Stage two's submission as `set RULE warn X crit Y for D clear C repeat R`
-// (the fields left empty are left out), or the error.
-FormLine threshold_line(const Rule& rule, const std::map<std::string, std::string>& values);
+// with only the fields the admin changed (left empty, or as the form showed
+// them: left out), or the error.
+FormLine threshold_line(const Rule& rule, const std::map<std::string, std::string>& values, double default_repeat);
 
 }  // namespace imwatch::agent

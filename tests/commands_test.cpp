@@ -188,13 +188,19 @@ TEST_F(Commands, SubmittedValuesBecomeALineOnlyWhenClean) {
   const Rule& memory = engine.rules()[0];
   EXPECT_EQ(chosen_rule({{"rule", "memory"}}, c), &memory);
   EXPECT_EQ(chosen_rule({{"rule", "nosuch"}}, c), nullptr);
-  EXPECT_EQ(threshold_line(memory, {{"warn", "85"}, {"crit", "95"}, {"for", "5m"}, {"clear", ""}, {"repeat", "1h"}})
+  // What the client sends back: every field; only the changed ones are set
+  // (crit 95 and repeat 1h are what the form showed).
+  EXPECT_EQ(threshold_line(memory, {{"warn", "85"}, {"crit", "95"}, {"for", "5m"}, {"clear", ""}, {"repeat", "1h"}}, 3600)
                 .line,
-            "set memory warn 85 crit 95 for 5m repeat 1h");
-  EXPECT_EQ(threshold_line(memory, {{"crit", "95"}}).error, "warn is required");
-  EXPECT_EQ(threshold_line(memory, {{"warn", "8 5"}}).error, "warn: a value with a space or a control character");
-  EXPECT_EQ(threshold_line(memory, {{"warn", "1e9"}}).error, "warn: not a number: '1e9'");
-  EXPECT_EQ(threshold_line(memory, {{"warn", "85"}, {"for", "ever"}}).error, "for: not a duration: 'ever'");
+            "set memory warn 85 for 5m");
+  EXPECT_EQ(threshold_line(memory, {{"warn", "90"}, {"crit", "95"}, {"for", "2m"}, {"clear", "85"}, {"repeat", "1h"}}, 3600)
+                .error,
+            "nothing changed: every value is the rule's own");
+  EXPECT_EQ(threshold_line(memory, {{"warn", "90"}, {"repeat", "1h"}}, 1800).line, "set memory repeat 1h");
+  EXPECT_EQ(threshold_line(memory, {{"crit", "95"}}, 3600).error, "warn is required");
+  EXPECT_EQ(threshold_line(memory, {{"warn", "8 5"}}, 3600).error, "warn: a value with a space or a control character");
+  EXPECT_EQ(threshold_line(memory, {{"warn", "1e9"}}, 3600).error, "warn: not a number: '1e9'");
+  EXPECT_EQ(threshold_line(memory, {{"warn", "85"}, {"for", "ever"}}, 3600).error, "for: not a duration: 'ever'");
 }
 
 }  // namespace

@@ -175,7 +175,7 @@ void AdhocCommands::next(const gloox::JID& from, Session& s, const std::string& 
   if (node == kSetNode) {
     const std::map<std::string, std::string> rule_value{{"rule", s.rule}};
     const Rule* rule = chosen_rule(rule_value, ctx);  // a reload may have removed it meanwhile
-    line = rule ? threshold_line(*rule, values) : FormLine{"", "the rule is gone"};
+    line = rule ? threshold_line(*rule, values, ctx.engine.settings().repeat) : FormLine{"", "the rule is gone"};
   } else if (const Command* c = find_command(node)) {
     line = line_from_form(*c, values, ctx);
   }

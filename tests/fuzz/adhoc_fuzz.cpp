@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const char* vars[] = {"warn", "crit", "for", "clear", "repeat"};
     for (size_t i = 1; i < values.size() && i <= 5; ++i) stage2[vars[i - 1]] = values[i];
     (void)threshold_values_form(*rule, 3600);
-    FormLine l = threshold_line(*rule, stage2);
+    FormLine l = threshold_line(*rule, stage2, 3600);
     check_line(l, 2 + 2 * 5, in);
     if (l.error.empty()) {
       IMWATCH_FUZZ_CHECK(l.line.rfind("set " + rule->name, 0) == 0, l.line);
