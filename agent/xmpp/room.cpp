@@ -239,6 +239,7 @@ void Room::on_self_presence(const gloox::Tag& tag, const std::string& type, cons
     return;
   }
   nick_ = from_nick;  // the server may have assigned another (status 210)
+  rejoining_ = false;  // joined: a removal from now on is one, echo or not
   const gloox::Tag* item = x ? x->findChild("item") : nullptr;
   // Status 100 (real JIDs for all) comes only with the join; a later update
   // of ours carries no codes and changes nothing of it.
