@@ -58,8 +58,8 @@ timeout 600 /usr/bin/python3 tests/bench/fleet_bench.py --short
 stage "footprint next to monit, collectd and a C floor (a measurement: it fails only if a tool does not run or imwatch is not connected)"
 tests/bench/footprint.sh 30
 
-# -O1, as the sanitizers' own documentation advises: a third less compile
-# time than -O2 here, and the tests mostly wait on servers and timers.
+# -O1, as the sanitizers' own documentation advises: it compiles faster
+# than -O2, and the tests mostly wait on servers and timers.
 stage "tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build_and_test build-asan -DIMWATCH_SANITIZE=ON -DIMWATCH_BUILD_BENCHMARKS=OFF \
@@ -69,8 +69,9 @@ stage "fuzz targets: build"
 tests/fuzz/run.sh --build-only
 
 package_pid=""
-package_log=$(mktemp /tmp/imwatch-package-XXXXXX.log)
+package_log=""
 if [ "$(id -u)" -eq 0 ]; then
+  package_log=$(mktemp /tmp/imwatch-package-XXXXXX.log)
   stage "Debian package on a real systemd (in the background, while the fuzzers run; log: $package_log)"
   tests/package/run.sh >"$package_log" 2>&1 &
   package_pid=$!
