@@ -32,7 +32,15 @@ int64_t bucket_of(double wall) {
   return static_cast<int64_t>(t > q ? t - 1 : t);
 }
 
-long long round_to_int(double x) { return static_cast<long long>(round_half_away(x)); }
+// NaN, or a value past long long, is undefined behaviour to cast: a value
+// past float's range makes a bucket's mean NaN (the fuzz target found it).
+long long round_to_int(double x) {
+  if (std::isnan(x)) return 0;
+  x = round_half_away(x);
+  if (x >= 9.2e18) return std::numeric_limits<long long>::max();
+  if (x <= -9.2e18) return std::numeric_limits<long long>::min();
+  return static_cast<long long>(x);
+}
 
 size_t ring_index(int64_t slot, size_t n) {
   const auto m = static_cast<int64_t>(n);
@@ -506,16 +514,22 @@ uint64_t history_checksum(std::string_view s) {
 std::string sparkline(std::span<const Cell> cells) {
   static const char* const kBars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  // An average can overflow float (two values near its maximum: the fuzz
+  // target found it); such a cell is drawn at its end, never scales the rest.
   for (const Cell& c : cells)
-    if (c.known()) lo = std::min(lo, c.avg), hi = std::max(hi, c.avg);
+    if (c.known() && std::isfinite(c.avg)) lo = std::min(lo, c.avg), hi = std::max(hi, c.avg);
   std::string out;
   for (size_t i = 0; i < cells.size() && i < kMaxCells; ++i) {
     const Cell& c = cells[i];
-    if (!c.known()) {
+    if (!c.known() || std::isnan(c.avg)) {
       out += ' ';
       continue;
     }
-    const double level = hi > lo ? (static_cast<double>(c.avg) - lo) / (static_cast<double>(hi) - lo) * 7 : 0;
+    double level = 0;
+    if (std::isinf(c.avg))
+      level = c.avg > 0 ? 7 : 0;
+    else if (hi > lo)
+      level = (static_cast<double>(c.avg) - lo) / (static_cast<double>(hi) - lo) * 7;
     out += kBars[std::clamp(round_to_int(level), 0LL, 7LL)];
   }
   return out;

@@ -417,3 +417,22 @@ TEST(Graph, DiskShowsTheFullestFilesystems) {
   std::string one = graph_reply({"graph", "fs_used_pct{/var}", "1h"}, &h, "web1", now);
   EXPECT_NE(one.find("now 94.5"), std::string::npos) << one;
 }
+
+// A value past float's range: its bucket's average is infinite or NaN. The
+// sparkline draws an infinite cell at its end and a NaN one as a gap, and
+// the others keep their scale (the history fuzz target found the cast of
+// NaN to an integer).
+TEST(Sparkline, CellsPastFloatsRangeNeitherCrashNorRescale) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<Cell> cells(4);
+  const float avgs[] = {0, 1, inf, std::numeric_limits<float>::quiet_NaN()};
+  for (size_t i = 0; i < cells.size(); ++i) {
+    cells[i].avg = avgs[i];
+    cells[i].count = 1;
+  }
+  EXPECT_EQ(sparkline(cells), "▁██ ");
+  imwatch::agent::Series s;
+  s.record(1000, 1e300);  // past float: not a crash
+  s.record(1300, 1e300);
+  s.record(1600, -1e300);
+}
